@@ -1,0 +1,239 @@
+//! Background task runner.
+//!
+//! Domain code enqueues a *named* task with JSON arguments through [`Tasks`]; handlers are registered
+//! by name in a [`Registry`]. Every task has a record in the `tasks` collection (state, attempts,
+//! timings, last error) so operators can see and retry work. Delivery goes through a [`Transport`]:
+//! the default [`InProcess`] transport runs tasks on the local tokio runtime; a broker transport
+//! (RabbitMQ) plugs in behind the same trait.
+//!
+//! Handlers must be idempotent: a task can run more than once (retries, redelivery after a crash).
+
+mod record;
+mod runner;
+
+pub use record::{TaskId, TaskRecord, TaskState};
+pub use runner::{InProcess, Transport};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bson::doc;
+use mongodb::{Collection, Database};
+
+/// Why a handler did not finish its task.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// Worth trying again later (store unavailable, lock held...).
+    #[error("{0}")]
+    Retry(String),
+    /// Will never succeed (bad arguments): no further attempts.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Errors of the runner itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("store: {0}")]
+    Store(#[from] mongodb::error::Error),
+    #[error("no handler registered for task {0:?}")]
+    UnknownTask(String),
+    #[error("task transport closed")]
+    TransportClosed,
+    #[error("invalid task arguments: {0}")]
+    Args(String),
+}
+
+/// A task handler. Must be idempotent.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn run(&self, args: serde_json::Value) -> Result<(), TaskError>;
+}
+
+#[async_trait]
+impl<F, Fut> Handler for F
+where
+    F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), TaskError>> + Send + 'static,
+{
+    async fn run(&self, args: serde_json::Value) -> Result<(), TaskError> {
+        (self)(args).await
+    }
+}
+
+/// Named handlers.
+#[derive(Default, Clone)]
+pub struct Registry {
+    handlers: HashMap<String, Arc<dyn Handler>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, name: &str, handler: impl Handler) -> &mut Self {
+        self.handlers.insert(name.to_owned(), Arc::new(handler));
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Handler>> {
+        self.handlers.get(name).cloned()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.handlers.keys().map(String::as_str)
+    }
+}
+
+/// Options for one enqueue.
+#[derive(Debug, Clone)]
+pub struct TaskOptions {
+    /// Highest priority first (0 = bulk, 9 = interactive).
+    pub priority: u8,
+    pub max_attempts: u32,
+    /// When set, a task with the same key that is still queued is reused instead of adding another.
+    pub dedup_key: Option<String>,
+}
+
+impl Default for TaskOptions {
+    fn default() -> Self {
+        Self {
+            priority: 5,
+            max_attempts: 5,
+            dedup_key: None,
+        }
+    }
+}
+
+/// The handle domain code uses to enqueue work and operators use to inspect it.
+#[derive(Clone)]
+pub struct Tasks {
+    coll: Collection<TaskRecord>,
+    transport: Arc<dyn Transport>,
+}
+
+impl Tasks {
+    pub fn new(db: &Database, transport: Arc<dyn Transport>) -> Self {
+        Self {
+            coll: record::collection(db),
+            transport,
+        }
+    }
+
+    /// Creates the indexes the task collection needs.
+    pub async fn ensure_indexes(db: &Database) -> Result<(), Error> {
+        record::ensure_indexes(db).await
+    }
+
+    pub async fn enqueue(&self, name: &str, args: serde_json::Value) -> Result<TaskId, Error> {
+        self.enqueue_with(name, args, TaskOptions::default()).await
+    }
+
+    pub async fn enqueue_with(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        opts: TaskOptions,
+    ) -> Result<TaskId, Error> {
+        if let Some(key) = &opts.dedup_key {
+            let existing = self
+                .coll
+                .find_one(doc! {"dedup_key": key, "state": TaskState::Queued.as_str()})
+                .await?;
+            if let Some(existing) = existing {
+                return Ok(existing.id);
+            }
+        }
+        let rec = TaskRecord::new(name, args, &opts)?;
+        self.coll.insert_one(&rec).await?;
+        self.transport.publish(rec.id, opts.priority).await?;
+        Ok(rec.id)
+    }
+
+    pub async fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, Error> {
+        Ok(self.coll.find_one(doc! {"_id": id.0}).await?)
+    }
+
+    /// Most recent tasks, optionally of one state.
+    pub async fn list(
+        &self,
+        state: Option<TaskState>,
+        limit: i64,
+    ) -> Result<Vec<TaskRecord>, Error> {
+        use futures::TryStreamExt;
+        let filter = match state {
+            Some(s) => doc! {"state": s.as_str()},
+            None => doc! {},
+        };
+        let cursor = self
+            .coll
+            .find(filter)
+            .sort(doc! {"_id": -1})
+            .limit(limit)
+            .await?;
+        Ok(cursor.try_collect().await?)
+    }
+
+    /// Puts a failed task back in the queue with a fresh attempt budget.
+    pub async fn retry(&self, id: TaskId) -> Result<bool, Error> {
+        let res = self
+            .coll
+            .find_one_and_update(
+                doc! {"_id": id.0, "state": TaskState::Failed.as_str()},
+                doc! {"$set": {"state": TaskState::Queued.as_str(), "attempts": 0, "last_error": null}},
+            )
+            .await?;
+        match res {
+            Some(rec) => {
+                self.transport.publish(id, rec.priority).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Waits until the task reaches a final state (tests and CLI use this).
+    pub async fn wait(&self, id: TaskId, timeout: Duration) -> Result<Option<TaskRecord>, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let rec = self.get(id).await?;
+            if let Some(r) = &rec
+                && r.state.is_final()
+            {
+                return Ok(rec);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(rec);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Number of tasks per state, for the admin page.
+    pub async fn counts(&self) -> Result<Vec<(String, i64)>, Error> {
+        use futures::TryStreamExt;
+        let cursor = self
+            .coll
+            .clone_with_type::<bson::Document>()
+            .aggregate([doc! {"$group": {"_id": "$state", "n": {"$sum": 1}}}])
+            .await?;
+        let docs: Vec<bson::Document> = cursor.try_collect().await?;
+        let mut out: Vec<(String, i64)> = docs
+            .iter()
+            .map(|d| {
+                let state = d.get_str("_id").unwrap_or("?").to_owned();
+                let n = d
+                    .get_i32("n")
+                    .map(i64::from)
+                    .or_else(|_| d.get_i64("n"))
+                    .unwrap_or(0);
+                (state, n)
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+}

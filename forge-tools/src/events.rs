@@ -1,0 +1,112 @@
+//! The event log (Zarkov's format): every domain action records
+//! `{timestamp, type, context: {neighborhood, project, tool, user, ip}, extra}` in the `events`
+//! collection. Recording never waits for the store: events go through a channel to a writer
+//! task that inserts them in batches.
+
+use bson::{Bson, DateTime, doc};
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::Result;
+
+pub const COLLECTION: &str = "events";
+const QUEUE: usize = 100_000;
+const BATCH: usize = 1_000;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventContext {
+    pub neighborhood: Option<String>,
+    pub project: Option<String>,
+    pub tool: Option<String>,
+    pub user: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub timestamp: DateTime,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub context: EventContext,
+    pub extra: Bson,
+}
+
+enum Msg {
+    Event(Event),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle for recording events; cheap to clone.
+#[derive(Clone)]
+pub struct EventLog {
+    tx: mpsc::Sender<Msg>,
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    let coll: Collection<Event> = db.collection(COLLECTION);
+    coll.create_indexes([
+        IndexModel::builder().keys(doc! {"timestamp": 1}).build(),
+        IndexModel::builder()
+            .keys(doc! {"type": 1, "timestamp": 1})
+            .build(),
+    ])
+    .await?;
+    Ok(())
+}
+
+impl EventLog {
+    /// Starts the writer task.
+    pub fn start(db: &Database) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(db.collection(COLLECTION), rx));
+        Self { tx }
+    }
+
+    /// Records an event; drops it (with a warning) rather than block when the queue is full.
+    pub fn record(&self, kind: &str, context: EventContext, extra: Bson) {
+        let event = Event {
+            timestamp: DateTime::now(),
+            kind: kind.to_owned(),
+            context,
+            extra,
+        };
+        if self.tx.try_send(Msg::Event(event)).is_err() {
+            tracing::warn!(kind, "event queue full; event dropped");
+        }
+    }
+
+    /// Waits until everything recorded so far is written.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Msg::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+async fn writer(coll: Collection<Event>, mut rx: mpsc::Receiver<Msg>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut acks = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Event(e) => batch.push(e),
+                Msg::Flush(ack) => acks.push(ack),
+            }
+            if batch.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = coll.insert_many(&batch).ordered(false).await {
+                tracing::error!(error = %e, count = batch.len(), "writing events failed");
+            }
+            batch.clear();
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Forge domain: the store and its collections, accounts, projects, access control, the tool
+//! framework and tools, events. No HTTP here: `forge-web` calls into this crate.
+
+pub mod acl;
+pub mod config;
+pub mod error;
+pub mod events;
+mod forge;
+pub mod ids;
+pub mod link;
+pub mod markdown;
+pub mod names;
+pub mod projects;
+pub mod secret;
+pub mod sessions;
+pub mod store;
+pub mod tokens;
+pub mod tool;
+pub mod users;
+
+pub use error::{Error, FieldErrors, Result};
+pub use forge::{Forge, ProjectCtx, ProjectUpdate, ToolUpdate, Viewer};

@@ -1,0 +1,35 @@
+//! The document store: connecting, health, indexes, migrations and the embedded server.
+//! Each collection's documents and indexes live in that collection's own module.
+
+pub mod embedded;
+pub mod migrations;
+
+use std::time::Duration;
+
+use bson::doc;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+
+use crate::error::Result;
+
+/// Connects to `uri` and waits (up to `wait`) until the server answers a ping.
+pub async fn connect(uri: &str, db_name: &str, wait: Duration) -> Result<Database> {
+    let mut opts = ClientOptions::parse(uri).await?;
+    opts.app_name = Some("forge".into());
+    opts.server_selection_timeout = Some(Duration::from_secs(5));
+    let client = Client::with_options(opts)?;
+    let db = client.database(db_name);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match ping(&db).await {
+            Ok(()) => return Ok(db),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+pub async fn ping(db: &Database) -> Result<()> {
+    db.run_command(doc! {"ping": 1}).await?;
+    Ok(())
+}

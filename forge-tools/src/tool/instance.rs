@@ -1,0 +1,96 @@
+//! The `tools` collection: one document per tool installed in a project.
+
+use bson::{DateTime, Document, doc};
+use futures::TryStreamExt;
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use crate::acl::Ace;
+use crate::error::{Error, Result};
+use crate::ids::{ProjectId, ToolId};
+
+pub const COLLECTION: &str = "tools";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolInstance {
+    #[serde(rename = "_id")]
+    pub id: ToolId,
+    pub project_id: ProjectId,
+    pub kind: String,
+    pub mount: String,
+    pub label: String,
+    pub ordinal: i32,
+    #[serde(default)]
+    pub options: Document,
+    /// Entries checked before the project's ACL.
+    #[serde(default)]
+    pub acl: Vec<Ace>,
+    pub created: DateTime,
+}
+
+fn collection(db: &Database) -> Collection<ToolInstance> {
+    db.collection(COLLECTION)
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    collection(db)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! {"project_id": 1, "mount": 1})
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A project's tools in menu order.
+pub async fn list(db: &Database, project: ProjectId) -> Result<Vec<ToolInstance>> {
+    Ok(collection(db)
+        .find(doc! {"project_id": project})
+        .sort(doc! {"ordinal": 1, "_id": 1})
+        .await?
+        .try_collect()
+        .await?)
+}
+
+pub async fn insert(db: &Database, tool: &ToolInstance) -> Result<()> {
+    match collection(db).insert_one(tool).await {
+        Ok(_) => Ok(()),
+        Err(e) if Error::is_duplicate_key(&e) => Err(Error::invalid(
+            "mount",
+            format!(
+                "Mount point \"{}\" is already used in this project",
+                tool.mount
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Saves label, mount and position.
+pub async fn update(db: &Database, tool: &ToolInstance) -> Result<()> {
+    let res = collection(db)
+        .update_one(
+            doc! {"_id": tool.id},
+            doc! {"$set": {"label": &tool.label, "mount": &tool.mount, "ordinal": tool.ordinal}},
+        )
+        .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if Error::is_duplicate_key(&e) => Err(Error::invalid(
+            "mount",
+            format!(
+                "Mount point \"{}\" is already used in this project",
+                tool.mount
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete(db: &Database, id: ToolId) -> Result<()> {
+    collection(db).delete_one(doc! {"_id": id}).await?;
+    Ok(())
+}

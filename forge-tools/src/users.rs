@@ -1,0 +1,238 @@
+//! The `users` collection: accounts and password hashing (argon2id).
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use bson::{DateTime, doc};
+use futures::TryStreamExt;
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, FieldErrors, Result};
+use crate::ids::UserId;
+use crate::names;
+
+pub const COLLECTION: &str = "users";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    #[serde(rename = "_id")]
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub pw_hash: String,
+    #[serde(default)]
+    pub site_admin: bool,
+    #[serde(default)]
+    pub disabled: bool,
+    pub created: DateTime,
+}
+
+/// What sign-up (or `forge user create`) provides.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub display_name: String,
+    pub password: String,
+    pub site_admin: bool,
+}
+
+pub fn collection(db: &Database) -> Collection<User> {
+    db.collection(COLLECTION)
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    let unique = || IndexOptions::builder().unique(true).build();
+    collection(db)
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! {"username": 1})
+                .options(unique())
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"email": 1})
+                .options(unique())
+                .build(),
+        ])
+        .await?;
+    Ok(())
+}
+
+pub const MIN_PASSWORD: usize = 8;
+
+/// Field checks that need no store.
+pub fn validate(new: &NewUser) -> FieldErrors {
+    let mut errs = FieldErrors::new();
+    if let Err(m) = names::check_shortname(&new.username) {
+        errs.add("username", format!("Username {m}"));
+    }
+    let email = new.email.trim();
+    let valid_email = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if !valid_email {
+        errs.add("email", "Enter a valid email address");
+    }
+    if new.display_name.chars().count() > 100 {
+        errs.add("display_name", "Name must be at most 100 characters");
+    }
+    if new.password.chars().count() < MIN_PASSWORD {
+        errs.add(
+            "password",
+            format!("Password must be at least {MIN_PASSWORD} characters"),
+        );
+    } else if new.password.len() > 1024 {
+        errs.add("password", "Password must be at most 1024 bytes");
+    }
+    errs
+}
+
+/// Creates an account. Taken usernames or emails are reported per field; nothing is stored
+/// when any field is invalid.
+pub async fn create(db: &Database, new: NewUser) -> Result<User> {
+    let mut errs = validate(&new);
+    let coll = collection(db);
+    let email = new.email.trim().to_lowercase();
+    if errs.get("username").is_none()
+        && coll
+            .find_one(doc! {"username": &new.username})
+            .await?
+            .is_some()
+    {
+        errs.add("username", "That username is already taken");
+    }
+    if errs.get("email").is_none() && coll.find_one(doc! {"email": &email}).await?.is_some() {
+        errs.add("email", "An account with that email already exists");
+    }
+    errs.into_result()?;
+    let user = User {
+        id: UserId::new(),
+        display_name: match new.display_name.trim() {
+            "" => new.username.clone(),
+            name => name.to_owned(),
+        },
+        username: new.username,
+        email,
+        pw_hash: hash_password(new.password).await?,
+        site_admin: new.site_admin,
+        disabled: false,
+        created: DateTime::now(),
+    };
+    match coll.insert_one(&user).await {
+        Ok(_) => Ok(user),
+        // Lost a race with another sign-up of the same name.
+        Err(e) if Error::is_duplicate_key(&e) => {
+            Err(Error::invalid("username", "That username is already taken"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn by_username(db: &Database, username: &str) -> Result<Option<User>> {
+    Ok(collection(db).find_one(doc! {"username": username}).await?)
+}
+
+pub async fn by_id(db: &Database, id: UserId) -> Result<Option<User>> {
+    Ok(collection(db).find_one(doc! {"_id": id}).await?)
+}
+
+pub async fn by_ids(db: &Database, ids: &[UserId]) -> Result<Vec<User>> {
+    let ids: Vec<bson::Bson> = ids.iter().map(|i| (*i).into()).collect();
+    Ok(collection(db)
+        .find(doc! {"_id": {"$in": ids}})
+        .await?
+        .try_collect()
+        .await?)
+}
+
+pub async fn list(db: &Database, limit: i64) -> Result<Vec<User>> {
+    Ok(collection(db)
+        .find(doc! {})
+        .sort(doc! {"_id": -1})
+        .limit(limit)
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// Hashes with argon2id off the async threads (it is deliberately slow).
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Checks a password against the stored hash (constant-time inside argon2).
+pub async fn verify_password(user: &User, password: String) -> bool {
+    let hash = user.pw_hash.clone();
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_messages_per_field() {
+        let errs = validate(&NewUser {
+            username: "Bad Name".into(),
+            email: "nope".into(),
+            display_name: String::new(),
+            password: "short".into(),
+            site_admin: false,
+        });
+        assert!(errs.get("username").is_some());
+        assert!(errs.get("email").is_some());
+        assert!(errs.get("password").unwrap().contains("at least 8"));
+        let ok = validate(&NewUser {
+            username: "alice".into(),
+            email: "alice@example.org".into(),
+            display_name: "Alice".into(),
+            password: "correct horse".into(),
+            site_admin: false,
+        });
+        assert!(ok.is_empty(), "{ok}");
+    }
+
+    #[tokio::test]
+    async fn password_hash_is_argon2id_and_verifies() {
+        let hash = hash_password("s3cret-pass".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        let user = User {
+            id: UserId::new(),
+            username: "u".into(),
+            email: "u@x.y".into(),
+            display_name: "u".into(),
+            pw_hash: hash,
+            site_admin: false,
+            disabled: false,
+            created: DateTime::now(),
+        };
+        assert!(verify_password(&user, "s3cret-pass".into()).await);
+        assert!(!verify_password(&user, "wrong".into()).await);
+    }
+}

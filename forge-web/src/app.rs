@@ -1,0 +1,126 @@
+//! The router: every URL of the site, with its middleware.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::routing::{any, get, post};
+use axum::{Extension, Router, middleware};
+use forge_tools::Forge;
+use forge_tools::projects::Neighborhood;
+use tower_http::trace::TraceLayer;
+
+use crate::error::PageError;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::routes::{Nbhd, accounts, admin, health, projects, rest, site_admin, tools};
+use crate::state::AppState;
+
+/// Builds the web app over an opened domain.
+pub fn build(forge: Forge) -> Result<Router, prometheus::Error> {
+    let mut state = AppState {
+        forge,
+        limits: Arc::new(Limits::default()),
+        metrics: Arc::new(Metrics::new()?),
+        tool_routers: Arc::new(HashMap::new()),
+    };
+    state.tool_routers = Arc::new(crate::tools::routers(&state));
+    Ok(router(state))
+}
+
+/// Routes of one project, shared by the `p` and `u` neighborhoods.
+fn project_routes() -> Router<AppState> {
+    Router::new()
+        .route("/{name}", get(projects::add_slash))
+        .route("/{name}/", get(projects::project_home))
+        .route(
+            "/{name}/admin/",
+            get(admin::settings_page).post(admin::save_settings),
+        )
+        .route("/{name}/admin/delete", post(admin::delete_project))
+        .route(
+            "/{name}/admin/members",
+            get(admin::members_page).post(admin::set_member),
+        )
+        .route(
+            "/{name}/admin/members/{username}/remove",
+            post(admin::remove_member),
+        )
+        .route(
+            "/{name}/admin/tools",
+            get(admin::tools_page).post(admin::install_tool),
+        )
+        .route("/{name}/admin/tools/{mount}", post(admin::update_tool))
+        .route(
+            "/{name}/admin/tools/{mount}/uninstall",
+            post(admin::uninstall_tool),
+        )
+        .route("/{name}/{mount}", get(tools::add_slash))
+        .route("/{name}/{mount}/", any(tools::dispatch))
+        .route("/{name}/{mount}/{*rest}", any(tools::dispatch))
+}
+
+fn rest_routes() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(rest::openapi))
+        .route("/p", get(rest::list_projects).post(rest::create_project))
+        .route(
+            "/p/{name}",
+            get(rest::get_project).delete(rest::delete_project),
+        )
+        .route("/p/{name}/admin/tools", post(rest::install_tool))
+        .route(
+            "/p/{name}/admin/tools/{mount}",
+            axum::routing::delete(rest::uninstall_tool),
+        )
+        .route("/p/{name}/admin/members", post(rest::set_member))
+        .route(
+            "/p/{name}/admin/members/{username}",
+            axum::routing::delete(rest::remove_member),
+        )
+        .fallback(rest::not_found)
+}
+
+fn router(state: AppState) -> Router {
+    let p = Router::new()
+        .route("/", get(projects::directory))
+        .route("/add", get(projects::add_page).post(projects::add))
+        .merge(project_routes())
+        .layer(Extension(Nbhd(Neighborhood::Projects)));
+    let u = project_routes().layer(Extension(Nbhd(Neighborhood::Users)));
+    Router::new()
+        .route("/", get(projects::site_home))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/static/forge.css", get(health::stylesheet))
+        .route("/auth/", get(accounts::auth_index))
+        .route(
+            "/auth/signup",
+            get(accounts::signup_page).post(accounts::signup),
+        )
+        .route(
+            "/auth/login",
+            get(accounts::login_page).post(accounts::login),
+        )
+        .route("/auth/logout", post(accounts::logout))
+        .route(
+            "/auth/tokens",
+            get(accounts::tokens_page).post(accounts::create_token),
+        )
+        .route("/auth/tokens/{id}/revoke", post(accounts::revoke_token))
+        .route("/nf/admin/", get(site_admin::index))
+        .route("/nf/admin/tasks/{id}/retry", post(site_admin::retry_task))
+        .nest("/p", p)
+        .nest("/u", u)
+        .nest("/rest", rest_routes())
+        .fallback(|| async { PageError::from(forge_tools::Error::NotFound("page")) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::session_layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,13 @@
+//! Forge web application: HTTP routes, views, the REST API, and the start-up of the `forge`
+//! command's services. Domain logic lives in `forge-tools`.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod tools;
+pub mod views;

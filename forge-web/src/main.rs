@@ -1,0 +1,156 @@
+//! The `forge` command: parses arguments and hands over to the library.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use forge_tools::config::Config;
+use forge_tools::store::migrations;
+use forge_tools::users::{self, NewUser};
+use forge_web::server::{self, Services};
+
+#[derive(Parser)]
+#[command(name = "forge", version, about = "A self-hosted project forge")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web app.
+    Serve,
+    /// Run background tasks from the broker (only with FORGE_AMQP_URL).
+    Worker,
+    /// Apply pending store migrations.
+    Migrate {
+        /// List migrations and whether they are applied, without applying any.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage personal access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// Make the account a site administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new personal access token for a user.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => fail(&msg),
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("forge: {msg}");
+    ExitCode::FAILURE
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FORGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    match command {
+        Command::Serve => server::serve(config).await.map_err(|e| e.to_string()),
+        Command::Worker => match config.amqp_url {
+            None => Err("no broker configured (FORGE_AMQP_URL is unset): tasks run inside `forge serve`".into()),
+            Some(_) => Err("the RabbitMQ worker is not part of this build yet; unset FORGE_AMQP_URL to run tasks in-process".into()),
+        },
+        Command::Migrate { status } => {
+            let services = Services::open(config).await.map_err(|e| e.to_string())?;
+            let db = services.forge.db().clone();
+            let result = if status {
+                migrations::status(&db).await.map(|list| {
+                    for (name, description, applied) in list {
+                        let state = applied.map_or_else(|| "pending".to_owned(), |d| format!("applied {d}"));
+                        println!("{name}\t{state}\t{description}");
+                    }
+                })
+            } else {
+                migrations::apply_pending(&db).await.map(|done| {
+                    if done.is_empty() {
+                        println!("no pending migrations");
+                    }
+                    for name in done {
+                        println!("applied {name}");
+                    }
+                })
+            };
+            services.close().await;
+            result.map_err(|e| e.to_string())
+        }
+        Command::User { command: UserCommand::Create { username, email, admin } } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).map_err(|e| format!("reading the password: {e}"))?;
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            let services = Services::open(config).await.map_err(|e| e.to_string())?;
+            let new = NewUser { username, email, display_name: String::new(), password, site_admin: admin };
+            let result = services.forge.sign_up(&forge_tools::Viewer::default(), new).await;
+            services.close().await;
+            match result {
+                Ok(u) => {
+                    println!("created user {}{}", u.username, if u.site_admin { " (site admin)" } else { "" });
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Command::Token { command: TokenCommand::Create { user, name } } => {
+            let services = Services::open(config).await.map_err(|e| e.to_string())?;
+            let db = services.forge.db().clone();
+            let result = async {
+                let u = users::by_username(&db, &user).await?.ok_or_else(|| forge_tools::Error::invalid("user", format!("no user named {user:?}")))?;
+                forge_tools::tokens::create(&db, u.id, &name).await
+            }
+            .await;
+            services.close().await;
+            let (_, secret) = result.map_err(|e| e.to_string())?;
+            println!("{secret}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Start-up: configuration → store (external or embedded) → migrations → task runner →
+//! domain → HTTP server; and orderly shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use forge_tasks::{InProcess, Registry, Tasks};
+use forge_tools::Forge;
+use forge_tools::config::Config;
+use forge_tools::store::embedded::EmbeddedStore;
+use forge_tools::store::{self, migrations};
+use forge_tools::tool::ToolRegistry;
+
+/// The store connection a command runs on, and the embedded server if the forge owns one.
+pub struct Services {
+    pub forge: Forge,
+    embedded: Option<EmbeddedStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Embedded(#[from] forge_tools::store::embedded::EmbeddedError),
+    #[error("store at {uri}: {source}")]
+    Store {
+        uri: String,
+        source: forge_tools::Error,
+    },
+    #[error(transparent)]
+    Domain(#[from] forge_tools::Error),
+    #[error(transparent)]
+    Tasks(#[from] forge_tasks::Error),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Services {
+    /// Connects to the configured store (starting the embedded one when none is configured)
+    /// and opens the domain. With `run_tasks`, tasks run in this process.
+    pub async fn open(config: Config) -> Result<Self, StartError> {
+        let (uri, embedded) = match &config.mongodb_uri {
+            Some(uri) => (uri.clone(), None),
+            None => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    StartError::Other(format!(
+                        "cannot create data dir {}: {e}",
+                        config.data_dir.display()
+                    ))
+                })?;
+                let store = EmbeddedStore::start(&config.data_dir).await?;
+                tracing::info!(uri = store.uri(), "embedded store started");
+                (store.uri().to_owned(), Some(store))
+            }
+        };
+        let db = store::connect(&uri, &config.db_name, Duration::from_secs(30))
+            .await
+            .map_err(|source| StartError::Store {
+                uri: redact(&uri),
+                source,
+            })?;
+        let registry = task_handlers();
+        let transport = InProcess::start(
+            &db,
+            registry,
+            config.task_concurrency,
+            Duration::from_secs(2),
+        )
+        .await?;
+        let tasks = Tasks::new(&db, transport);
+        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin()).await?;
+        Ok(Self { forge, embedded })
+    }
+
+    /// Flushes the event log and stops the embedded store.
+    pub async fn close(self) {
+        self.forge.events().flush().await;
+        if let Some(store) = self.embedded {
+            store.stop().await;
+        }
+    }
+}
+
+/// Handlers of the tasks this build defines.
+pub fn task_handlers() -> Registry {
+    Registry::new()
+}
+
+/// Hides a password in a connection string for messages.
+fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &uri[..s], &uri[at + 1..]),
+        _ => uri.to_owned(),
+    }
+}
+
+/// `forge serve`: applies pending migrations, then serves HTTP until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let bind = config.bind;
+    let services = Services::open(config).await?;
+    let applied = migrations::apply_pending(services.forge.db()).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied at start");
+    }
+    let app =
+        crate::app::build(services.forge.clone()).map_err(|e| StartError::Other(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| StartError::Bind(bind, e))?;
+    tracing::info!(%bind, base_url = %services.forge.config().base_url(), "forge listening");
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
+    services.close().await;
+    result.map_err(|e| StartError::Other(e.to_string()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            super::redact("mongodb://u:pw@h:1/db"),
+            "mongodb://***@h:1/db"
+        );
+        assert_eq!(super::redact("mongodb://h:1/"), "mongodb://h:1/");
+    }
+}

@@ -1,0 +1,19 @@
+//! Shared state of the web app.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use forge_tools::Forge;
+
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub forge: Forge,
+    pub limits: Arc<Limits>,
+    pub metrics: Arc<Metrics>,
+    /// The web side of each tool kind, with state applied, keyed by kind.
+    pub tool_routers: Arc<HashMap<&'static str, Router>>,
+}

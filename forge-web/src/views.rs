@@ -1,0 +1,332 @@
+//! View models and askama templates (the files live in the top-level `templates/` folder).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use forge_tools::tool::NavEntry;
+use forge_tools::{FieldErrors, Forge, ProjectCtx, acl::perm, projects::Project};
+
+use crate::auth::PageCtx;
+
+/// The logged-in user as the header shows them.
+pub struct UserInfo {
+    pub username: String,
+    pub display_name: String,
+    pub site_admin: bool,
+}
+
+/// The project header and navigation.
+pub struct ProjectShell {
+    pub name: String,
+    pub shortname: String,
+    pub url: String,
+    pub private: bool,
+    pub nav: Vec<NavEntry>,
+    pub is_admin: bool,
+    /// Which entry is current: a tool URL, `admin`, or empty for the home page.
+    pub active: String,
+}
+
+/// What every page's layout needs.
+pub struct Page {
+    pub title: String,
+    pub user: Option<UserInfo>,
+    pub csrf: String,
+    pub flash: Option<String>,
+    pub path: String,
+    pub project: Option<ProjectShell>,
+}
+
+impl Page {
+    pub fn new(ctx: &PageCtx, title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            user: ctx.viewer.user.as_ref().map(|u| UserInfo {
+                username: u.username.clone(),
+                display_name: u.display_name.clone(),
+                site_admin: u.site_admin,
+            }),
+            csrf: ctx.csrf.clone(),
+            flash: ctx.flash.clone(),
+            path: ctx.path.clone(),
+            project: None,
+        }
+    }
+
+    /// A page without request context (error pages built outside handlers).
+    pub fn bare(title: &str) -> Self {
+        Self {
+            title: title.into(),
+            user: None,
+            csrf: String::new(),
+            flash: None,
+            path: String::new(),
+            project: None,
+        }
+    }
+
+    pub fn in_project(mut self, forge: &Forge, pctx: &ProjectCtx, active: &str) -> Self {
+        let p = &pctx.project;
+        self.project = Some(ProjectShell {
+            name: p.name.clone(),
+            shortname: p.shortname.clone(),
+            url: p.url(),
+            private: !p.is_public(),
+            nav: forge.nav(pctx),
+            is_admin: pctx.can(perm::ADMIN),
+            active: active.to_owned(),
+        });
+        self
+    }
+}
+
+/// Submitted values and per-field messages, so a refused form comes back as it was typed.
+#[derive(Default)]
+pub struct FormState {
+    values: HashMap<String, String>,
+    errors: FieldErrors,
+    /// A message about the form as a whole.
+    pub message: Option<String>,
+}
+
+impl FormState {
+    pub fn new(values: &[(&str, &str)]) -> Self {
+        Self {
+            values: values
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_errors(mut self, errors: FieldErrors) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn with_message(mut self, m: impl Into<String>) -> Self {
+        self.message = Some(m.into());
+        self
+    }
+
+    pub fn value(&self, field: &str) -> &str {
+        self.values.get(field).map_or("", String::as_str)
+    }
+
+    pub fn checked(&self, field: &str) -> bool {
+        matches!(self.value(field), "on" | "true" | "1")
+    }
+
+    pub fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field)
+    }
+
+    /// Messages for fields the form has no input for.
+    pub fn other_errors(&self, known: &[&str]) -> Vec<String> {
+        self.errors
+            .0
+            .iter()
+            .filter(|(f, _)| !known.contains(&f.as_str()))
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+}
+
+pub struct ProjectCard {
+    pub name: String,
+    pub url: String,
+    pub summary: String,
+    pub private: bool,
+}
+
+impl From<&Project> for ProjectCard {
+    fn from(p: &Project) -> Self {
+        Self {
+            name: p.name.clone(),
+            url: p.url(),
+            summary: p.summary.clone(),
+            private: !p.is_public(),
+        }
+    }
+}
+
+pub struct MemberRow {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+}
+
+pub struct ToolRow {
+    pub kind: String,
+    pub kind_title: String,
+    pub mount: String,
+    pub label: String,
+    pub ordinal: i32,
+    pub url: String,
+}
+
+pub struct KindRow {
+    pub kind: String,
+    pub title: String,
+    pub needs_url: bool,
+}
+
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+pub struct UserRow {
+    pub username: String,
+    pub email: String,
+    pub site_admin: bool,
+    pub created: String,
+}
+
+pub struct TaskRow {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub attempts: u32,
+    pub created: String,
+    pub last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorTpl {
+    pub page: Page,
+    pub status: u16,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomeTpl {
+    pub page: Page,
+    pub projects: Vec<ProjectCard>,
+}
+
+#[derive(Template)]
+#[template(path = "project/directory.html")]
+pub struct DirectoryTpl {
+    pub page: Page,
+    pub projects: Vec<ProjectCard>,
+}
+
+#[derive(Template)]
+#[template(path = "project/add.html")]
+pub struct AddProjectTpl {
+    pub page: Page,
+    pub form: FormState,
+}
+
+#[derive(Template)]
+#[template(path = "project/home.html")]
+pub struct ProjectHomeTpl {
+    pub page: Page,
+    pub summary: String,
+    pub description_html: String,
+    pub members: Vec<MemberRow>,
+    pub tools: Vec<NavEntry>,
+    /// Set on a personal project: the user's profile.
+    pub profile: Option<UserInfo>,
+    pub their_projects: Vec<ProjectCard>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/settings.html")]
+pub struct SettingsTpl {
+    pub page: Page,
+    pub form: FormState,
+    pub can_delete: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/members.html")]
+pub struct MembersTpl {
+    pub page: Page,
+    pub members: Vec<MemberRow>,
+    pub form: FormState,
+}
+
+#[derive(Template)]
+#[template(path = "admin/tools.html")]
+pub struct ToolsTpl {
+    pub page: Page,
+    pub tools: Vec<ToolRow>,
+    pub kinds: Vec<KindRow>,
+    pub form: FormState,
+}
+
+#[derive(Template)]
+#[template(path = "auth/signup.html")]
+pub struct SignupTpl {
+    pub page: Page,
+    pub form: FormState,
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+pub struct LoginTpl {
+    pub page: Page,
+    pub form: FormState,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "auth/tokens.html")]
+pub struct TokensTpl {
+    pub page: Page,
+    pub tokens: Vec<TokenRow>,
+    pub new_token: Option<String>,
+    pub form: FormState,
+}
+
+#[derive(Template)]
+#[template(path = "site/admin.html")]
+pub struct SiteAdminTpl {
+    pub page: Page,
+    pub users: Vec<UserRow>,
+    pub projects: Vec<ProjectCard>,
+    pub task_counts: Vec<(String, i64)>,
+    pub tasks: Vec<TaskRow>,
+}
+
+/// Renders a template as a 200 page (500 if the template itself fails).
+pub fn render(t: &impl Template) -> Response {
+    render_status(StatusCode::OK, t)
+}
+
+pub fn render_status(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// The HTML of an error page.
+pub fn error_page(status: u16, title: &str, message: &str) -> String {
+    ErrorTpl {
+        page: Page::bare(title),
+        status,
+        message: message.to_owned(),
+    }
+    .render()
+    .unwrap_or_else(|_| format!("{status} {title}"))
+}
+
+/// Short date for tables.
+pub fn date(d: bson::DateTime) -> String {
+    chrono::DateTime::from_timestamp_millis(d.timestamp_millis())
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
