@@ -81,11 +81,7 @@ fn rest_routes() -> Router<AppState> {
 }
 
 fn router(state: AppState) -> Router {
-    let p = Router::new()
-        .route("/", get(projects::directory))
-        .route("/add", get(projects::add_page).post(projects::add))
-        .merge(project_routes())
-        .layer(Extension(Nbhd(Neighborhood::Projects)));
+    let p = project_routes().layer(Extension(Nbhd(Neighborhood::Projects)));
     let u = project_routes().layer(Extension(Nbhd(Neighborhood::Users)));
     Router::new()
         .route("/", get(projects::site_home))
@@ -109,6 +105,9 @@ fn router(state: AppState) -> Router {
         .route("/auth/tokens/{id}/revoke", post(accounts::revoke_token))
         .route("/nf/admin/", get(site_admin::index))
         .route("/nf/admin/tasks/{id}/retry", post(site_admin::retry_task))
+        .route("/p", get(|| async { axum::response::Redirect::permanent("/p/") }))
+        .route("/p/", get(projects::directory))
+        .route("/p/add", get(projects::add_page).post(projects::add))
         .nest("/p", p)
         .nest("/u", u)
         .nest("/rest", rest_routes())

@@ -1,0 +1,199 @@
+//! Test harness: a real store (the server named by `FORGE_TEST_MONGODB_URI`, which
+//! `scripts/test` starts), one fresh database per test, and the router driven with `oneshot`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use forge_tasks::{InProcess, Registry, Tasks};
+use forge_tools::acl::Role;
+use forge_tools::config::Config;
+use forge_tools::projects::{Neighborhood, NewProject, Project};
+use forge_tools::tool::ToolRegistry;
+use forge_tools::users::{NewUser, User};
+use forge_tools::{Forge, Viewer, projects, sessions, tokens};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+pub fn store_uri() -> String {
+    std::env::var("FORGE_TEST_MONGODB_URI").expect(
+        "FORGE_TEST_MONGODB_URI is unset: run the tests with scripts/test, which starts a store",
+    )
+}
+
+/// A database name unique to this test run.
+pub fn fresh_db_name(label: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let label: String = label.chars().filter(char::is_ascii_alphanumeric).take(20).collect();
+    format!("t_{label}_{}_{n}_{}", std::process::id(), bson::oid::ObjectId::new())
+}
+
+pub struct TestApp {
+    pub forge: Forge,
+    pub router: Router,
+}
+
+/// Cookies and CSRF token of one browser.
+#[derive(Clone, Default)]
+pub struct Browser {
+    pub session: Option<String>,
+    pub csrf: String,
+    pub ip: Option<SocketAddr>,
+}
+
+impl Browser {
+    pub fn anonymous() -> Self {
+        Self { session: None, csrf: forge_tools::secret::random_token(""), ip: None }
+    }
+
+    fn cookie_header(&self) -> String {
+        let mut c = format!("forge_csrf={}", self.csrf);
+        if let Some(s) = &self.session {
+            c.push_str(&format!("; forge_session={s}"));
+        }
+        c
+    }
+}
+
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Res {
+    pub fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+            v.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
+    }
+}
+
+impl TestApp {
+    pub async fn new(label: &str) -> Self {
+        let config = Config {
+            mongodb_uri: Some(store_uri()),
+            db_name: fresh_db_name(label),
+            ..Config::default()
+        };
+        Self::with_config(config).await
+    }
+
+    pub async fn with_config(config: Config) -> Self {
+        let db = forge_tools::store::connect(config.mongodb_uri.as_deref().unwrap(), &config.db_name, Duration::from_secs(10))
+            .await
+            .expect("store reachable");
+        let transport = InProcess::start(&db, Registry::new(), 2, Duration::from_millis(10)).await.unwrap();
+        let tasks = Tasks::new(&db, transport);
+        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin()).await.unwrap();
+        let router = forge_web::app::build(forge.clone()).unwrap();
+        Self { forge, router }
+    }
+
+    pub async fn send(&self, req: Request<Body>, ip: Option<SocketAddr>) -> Res {
+        let ip = ip.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 40000)));
+        let res = self.router.clone().layer(MockConnectInfo(ip)).oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        Res { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    pub async fn get(&self, path: &str, b: &Browser) -> Res {
+        let req = Request::get(path).header(header::COOKIE, b.cookie_header()).body(Body::empty()).unwrap();
+        self.send(req, b.ip).await
+    }
+
+    /// Posts a form with the browser's CSRF token added.
+    pub async fn post_form(&self, path: &str, b: &Browser, fields: &[(&str, &str)]) -> Res {
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", &b.csrf)];
+        all.extend_from_slice(fields);
+        self.post_raw(path, b, &all).await
+    }
+
+    /// Posts exactly these fields (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, b: &Browser, fields: &[(&str, &str)]) -> Res {
+        let body = serde_urlencoded::to_string(fields).unwrap();
+        let req = Request::post(path)
+            .header(header::COOKIE, b.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req, b.ip).await
+    }
+
+    /// A REST call, with a bearer token when given.
+    pub async fn api(&self, method: Method, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Res {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(req, None).await
+    }
+
+    /// An account created through the domain (not the sign-up form, which is rate limited).
+    pub async fn user(&self, username: &str) -> User {
+        self.user_with(username, false).await
+    }
+
+    pub async fn user_with(&self, username: &str, site_admin: bool) -> User {
+        let new = NewUser {
+            username: username.into(),
+            email: format!("{username}@example.org"),
+            display_name: String::new(),
+            password: format!("{username}-password"),
+            site_admin,
+        };
+        self.forge.sign_up(&Viewer::default(), new).await.unwrap()
+    }
+
+    /// A logged-in browser for the user.
+    pub async fn browser(&self, user: &User) -> Browser {
+        let token = sessions::create(self.forge.db(), user.id).await.unwrap();
+        Browser { session: Some(token), ..Browser::anonymous() }
+    }
+
+    pub async fn token(&self, user: &User) -> String {
+        tokens::create(self.forge.db(), user.id, "test").await.unwrap().1
+    }
+
+    /// A project in `p` owned by `owner`.
+    pub async fn project(&self, owner: &User, shortname: &str, private: bool) -> Project {
+        let viewer = Viewer { user: Some(owner.clone()), ip: None };
+        let new = NewProject {
+            neighborhood: Neighborhood::Projects,
+            shortname: shortname.into(),
+            name: format!("Project {shortname}"),
+            summary: "A test project".into(),
+            private,
+        };
+        self.forge.create_project(&viewer, new).await.unwrap()
+    }
+
+    pub async fn add_member(&self, project: &Project, user: &User, role: Role) {
+        projects::set_member(self.forge.db(), project.id, user.id, role).await.unwrap();
+    }
+
+    pub async fn count(&self, collection: &str, filter: bson::Document) -> u64 {
+        self.forge.db().collection::<bson::Document>(collection).count_documents(filter).await.unwrap()
+    }
+}
