@@ -34,7 +34,6 @@ pub const RESERVED: &[&str] = &[
     "home",
     "root",
     "system",
-    "forge",
     "tokens",
 ];
 

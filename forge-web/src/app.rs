@@ -105,7 +105,10 @@ fn router(state: AppState) -> Router {
         .route("/auth/tokens/{id}/revoke", post(accounts::revoke_token))
         .route("/nf/admin/", get(site_admin::index))
         .route("/nf/admin/tasks/{id}/retry", post(site_admin::retry_task))
-        .route("/p", get(|| async { axum::response::Redirect::permanent("/p/") }))
+        .route(
+            "/p",
+            get(|| async { axum::response::Redirect::permanent("/p/") }),
+        )
         .route("/p/", get(projects::directory))
         .route("/p/add", get(projects::add_page).post(projects::add))
         .nest("/p", p)

@@ -8,8 +8,17 @@ use axum::http::{Method, StatusCode};
 use common::{Browser, TestApp};
 use std::net::SocketAddr;
 
-fn signup_fields<'a>(username: &'a str, email: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![("username", username), ("email", email), ("password", password), ("display_name", "")]
+fn signup_fields<'a>(
+    username: &'a str,
+    email: &'a str,
+    password: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("username", username),
+        ("email", email),
+        ("password", password),
+        ("display_name", ""),
+    ]
 }
 
 #[tokio::test]
@@ -17,16 +26,36 @@ async fn signup_login_logout_flow() {
     let app = TestApp::new("signup").await;
     let anon = Browser::anonymous();
 
-    let res = app.post_form("/auth/signup", &anon, &signup_fields("alice", "alice@example.org", "correct horse")).await;
+    let res = app
+        .post_form(
+            "/auth/signup",
+            &anon,
+            &signup_fields("alice", "alice@example.org", "correct horse"),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(res.location(), "/u/alice/");
     let session = res.set_cookie("forge_session").expect("session cookie set");
-    let set_cookie: Vec<_> = res.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
-    let sc = set_cookie.iter().find(|c| c.starts_with("forge_session=")).unwrap();
-    assert!(sc.contains("HttpOnly") && sc.contains("SameSite=Lax"), "{sc}");
+    let set_cookie: Vec<_> = res
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let sc = set_cookie
+        .iter()
+        .find(|c| c.starts_with("forge_session="))
+        .unwrap();
+    assert!(
+        sc.contains("HttpOnly") && sc.contains("SameSite=Lax"),
+        "{sc}"
+    );
 
     // The personal project exists and the session works.
-    let me = Browser { session: Some(session.clone()), ..anon.clone() };
+    let me = Browser {
+        session: Some(session.clone()),
+        ..anon.clone()
+    };
     let home = app.get("/u/alice/", &me).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("Log out"));
@@ -40,15 +69,39 @@ async fn signup_login_logout_flow() {
     assert!(after.location().starts_with("/auth/login"));
 
     // Log in again with the password.
-    let res = app.post_form("/auth/login", &anon, &[("username", "alice"), ("password", "correct horse"), ("next", "/p/")]).await;
+    let res = app
+        .post_form(
+            "/auth/login",
+            &anon,
+            &[
+                ("username", "alice"),
+                ("password", "correct horse"),
+                ("next", "/p/"),
+            ],
+        )
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(res.location(), "/p/");
     assert!(res.set_cookie("forge_session").is_some());
 
     // Events were recorded for sign-up and both log-ins.
     app.forge.events().flush().await;
-    assert_eq!(app.count("events", bson::doc! {"type": "user.signup", "context.user": "alice"}).await, 1);
-    assert_eq!(app.count("events", bson::doc! {"type": "user.login", "context.user": "alice"}).await, 2);
+    assert_eq!(
+        app.count(
+            "events",
+            bson::doc! {"type": "user.signup", "context.user": "alice"}
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count(
+            "events",
+            bson::doc! {"type": "user.login", "context.user": "alice"}
+        )
+        .await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -56,11 +109,23 @@ async fn wrong_password_and_unknown_user_are_refused_alike() {
     let app = TestApp::new("wrongpw").await;
     app.user("bob").await;
     let anon = Browser::anonymous();
-    let wrong = app.post_form("/auth/login", &anon, &[("username", "bob"), ("password", "nope-nope")]).await;
+    let wrong = app
+        .post_form(
+            "/auth/login",
+            &anon,
+            &[("username", "bob"), ("password", "nope-nope")],
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("Wrong username or password"));
     assert!(wrong.set_cookie("forge_session").is_none());
-    let unknown = app.post_form("/auth/login", &anon, &[("username", "nobody"), ("password", "nope-nope")]).await;
+    let unknown = app
+        .post_form(
+            "/auth/login",
+            &anon,
+            &[("username", "nobody"), ("password", "nope-nope")],
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert!(unknown.body.contains("Wrong username or password"));
 }
@@ -72,22 +137,55 @@ async fn login_rate_limit_per_account_and_per_ip() {
     // Per account: attempts from different addresses still share the account's budget.
     let mut statuses = Vec::new();
     for i in 0..7u8 {
-        let b = Browser { ip: Some(SocketAddr::from(([10, 0, 0, i + 1], 5000))), ..Browser::anonymous() };
-        statuses.push(app.post_form("/auth/login", &b, &[("username", "carol"), ("password", "bad-password")]).await.status);
+        let b = Browser {
+            ip: Some(SocketAddr::from(([10, 0, 0, i + 1], 5000))),
+            ..Browser::anonymous()
+        };
+        statuses.push(
+            app.post_form(
+                "/auth/login",
+                &b,
+                &[("username", "carol"), ("password", "bad-password")],
+            )
+            .await
+            .status,
+        );
     }
-    assert!(statuses[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert!(
+        statuses[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
     assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
     // Even the right password is refused while the account is throttled.
-    let b = Browser { ip: Some(SocketAddr::from(([10, 0, 1, 1], 5000))), ..Browser::anonymous() };
-    let right = app.post_form("/auth/login", &b, &[("username", "carol"), ("password", "carol-password")]).await;
+    let b = Browser {
+        ip: Some(SocketAddr::from(([10, 0, 1, 1], 5000))),
+        ..Browser::anonymous()
+    };
+    let right = app
+        .post_form(
+            "/auth/login",
+            &b,
+            &[("username", "carol"), ("password", "carol-password")],
+        )
+        .await;
     assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
 
     // Per address: one address trying many accounts is throttled too.
-    let b = Browser { ip: Some(SocketAddr::from(([10, 9, 9, 9], 5000))), ..Browser::anonymous() };
+    let b = Browser {
+        ip: Some(SocketAddr::from(([10, 9, 9, 9], 5000))),
+        ..Browser::anonymous()
+    };
     let mut last = StatusCode::OK;
     for i in 0..25 {
         let name = format!("user{i}");
-        last = app.post_form("/auth/login", &b, &[("username", &name), ("password", "x-password")]).await.status;
+        last = app
+            .post_form(
+                "/auth/login",
+                &b,
+                &[("username", &name), ("password", "x-password")],
+            )
+            .await
+            .status;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
@@ -100,7 +198,14 @@ async fn signup_rate_limit_per_ip() {
     for i in 0..6 {
         let name = format!("sign{i}");
         let email = format!("sign{i}@example.org");
-        last = app.post_form("/auth/signup", &b, &signup_fields(&name, &email, "long-password")).await.status;
+        last = app
+            .post_form(
+                "/auth/signup",
+                &b,
+                &signup_fields(&name, &email, "long-password"),
+            )
+            .await
+            .status;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.count("users", bson::doc! {}).await, 5);
@@ -110,10 +215,25 @@ async fn signup_rate_limit_per_ip() {
 async fn posts_without_the_csrf_token_are_rejected() {
     let app = TestApp::new("csrf").await;
     let anon = Browser::anonymous();
-    let no_token = app.post_raw("/auth/signup", &anon, &signup_fields("dave", "dave@example.org", "long-password")).await;
+    let no_token = app
+        .post_raw(
+            "/auth/signup",
+            &anon,
+            &signup_fields("dave", "dave@example.org", "long-password"),
+        )
+        .await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN);
     let forged = app
-        .post_raw("/auth/signup", &anon, &[("csrf_token", "forged-token-value-forged-token-value"), ("username", "dave"), ("email", "dave@example.org"), ("password", "long-password")])
+        .post_raw(
+            "/auth/signup",
+            &anon,
+            &[
+                ("csrf_token", "forged-token-value-forged-token-value"),
+                ("username", "dave"),
+                ("email", "dave@example.org"),
+                ("password", "long-password"),
+            ],
+        )
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(app.count("users", bson::doc! {}).await, 0);
@@ -121,41 +241,81 @@ async fn posts_without_the_csrf_token_are_rejected() {
     // A logged-in user's state-changing forms are protected the same way.
     let erin = app.user("erin").await;
     let b = app.browser(&erin).await;
-    let res = app.post_raw("/p/add", &b, &[("name", "X"), ("shortname", "xproj")]).await;
+    let res = app
+        .post_raw("/p/add", &b, &[("name", "X"), ("shortname", "xproj")])
+        .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.count("projects", bson::doc! {"shortname": "xproj"}).await, 0);
+    assert_eq!(
+        app.count("projects", bson::doc! {"shortname": "xproj"})
+            .await,
+        0
+    );
     let res = app.post_raw("/auth/logout", &b, &[]).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.get("/auth/tokens", &b).await.status, StatusCode::OK, "session survived the forged logout");
+    assert_eq!(
+        app.get("/auth/tokens", &b).await.status,
+        StatusCode::OK,
+        "session survived the forged logout"
+    );
 }
 
 #[tokio::test]
 async fn first_visit_gets_a_csrf_cookie_that_forms_use() {
     let app = TestApp::new("csrfcookie").await;
-    let req = axum::http::Request::get("/auth/signup").body(axum::body::Body::empty()).unwrap();
+    let req = axum::http::Request::get("/auth/signup")
+        .body(axum::body::Body::empty())
+        .unwrap();
     let res = app.send(req, None).await;
     let token = res.set_cookie("forge_csrf").expect("csrf cookie");
-    assert!(res.body.contains(&format!("value=\"{token}\"")), "form carries the token");
+    assert!(
+        res.body.contains(&format!("value=\"{token}\"")),
+        "form carries the token"
+    );
 }
 
 #[tokio::test]
 async fn signup_validation_keeps_values_and_stores_nothing() {
     let app = TestApp::new("signupinvalid").await;
     let anon = Browser::anonymous();
-    let res = app.post_form("/auth/signup", &anon, &signup_fields("Bad Name", "not-an-email", "short")).await;
+    let res = app
+        .post_form(
+            "/auth/signup",
+            &anon,
+            &signup_fields("Bad Name", "not-an-email", "short"),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.body.contains("Username must be lowercase"), "{}", res.body);
+    assert!(
+        res.body.contains("Username must be lowercase"),
+        "{}",
+        res.body
+    );
     assert!(res.body.contains("Enter a valid email address"));
     assert!(res.body.contains("at least 8 characters"));
-    assert!(res.body.contains("value=\"not-an-email\""), "entered values are kept");
+    assert!(
+        res.body.contains("value=\"not-an-email\""),
+        "entered values are kept"
+    );
     assert_eq!(app.count("users", bson::doc! {}).await, 0);
     assert_eq!(app.count("projects", bson::doc! {}).await, 0);
 
     app.user("frank").await;
-    let taken = app.post_form("/auth/signup", &anon, &signup_fields("frank", "other@example.org", "long-password")).await;
+    let taken = app
+        .post_form(
+            "/auth/signup",
+            &anon,
+            &signup_fields("frank", "other@example.org", "long-password"),
+        )
+        .await;
     assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(taken.body.contains("already taken"));
-    let reserved = app.post_form("/auth/signup", &anon, &signup_fields("admin", "adm@example.org", "long-password")).await;
+    let reserved = app
+        .post_form(
+            "/auth/signup",
+            &anon,
+            &signup_fields("admin", "adm@example.org", "long-password"),
+        )
+        .await;
     assert!(reserved.body.contains("reserved"));
     assert_eq!(app.count("users", bson::doc! {}).await, 1);
 }
@@ -165,32 +325,69 @@ async fn access_tokens_page_create_use_revoke() {
     let app = TestApp::new("tokens").await;
     let gina = app.user("gina").await;
     let b = app.browser(&gina).await;
-    let res = app.post_form("/auth/tokens", &b, &[("name", "laptop")]).await;
+    let res = app
+        .post_form("/auth/tokens", &b, &[("name", "laptop")])
+        .await;
     assert_eq!(res.status, StatusCode::CREATED);
     let start = res.body.find("forge_").expect("token shown once");
-    let token: String = res.body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+    let token: String = res.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
     // Stored hashed: the secret itself is nowhere in the store.
     assert_eq!(app.count("tokens", bson::doc! {"hash": &token}).await, 0);
-    assert_eq!(app.count("tokens", bson::doc! {"hash": forge_tools::secret::digest(&token)}).await, 1);
+    assert_eq!(
+        app.count(
+            "tokens",
+            bson::doc! {"hash": forge_tools::secret::digest(&token)}
+        )
+        .await,
+        1
+    );
 
-    let ok = app.api(Method::POST, "/rest/p", Some(&token), Some(serde_json::json!({"shortname": "gproj", "name": "G"}))).await;
+    let ok = app
+        .api(
+            Method::POST,
+            "/rest/p",
+            Some(&token),
+            Some(serde_json::json!({"shortname": "gproj", "name": "G"})),
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
 
     let list = app.get("/auth/tokens", &b).await;
     assert!(list.body.contains("laptop"));
     assert!(!list.body.contains(&token), "the secret is not shown again");
-    let id = app.forge.db().collection::<bson::Document>("tokens").find_one(bson::doc! {}).await.unwrap().unwrap().get_object_id("_id").unwrap();
-    let revoke = app.post_form(&format!("/auth/tokens/{id}/revoke"), &b, &[]).await;
+    let id = app
+        .forge
+        .db()
+        .collection::<bson::Document>("tokens")
+        .find_one(bson::doc! {})
+        .await
+        .unwrap()
+        .unwrap()
+        .get_object_id("_id")
+        .unwrap();
+    let revoke = app
+        .post_form(&format!("/auth/tokens/{id}/revoke"), &b, &[])
+        .await;
     assert_eq!(revoke.status, StatusCode::SEE_OTHER);
     let refused = app.api(Method::GET, "/rest/p", Some(&token), None).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.json()["error"]["code"], "invalid_token");
 
     // Someone else cannot revoke gina's tokens.
-    let (t, _) = forge_tools::tokens::create(app.forge.db(), gina.id, "ci").await.unwrap();
+    let (t, _) = forge_tools::tokens::create(app.forge.db(), gina.id, "ci")
+        .await
+        .unwrap();
     let hank = app.user("hank").await;
     let hb = app.browser(&hank).await;
-    assert_eq!(app.post_form(&format!("/auth/tokens/{}/revoke", t.id), &hb, &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.post_form(&format!("/auth/tokens/{}/revoke", t.id), &hb, &[])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -198,7 +395,17 @@ async fn open_redirects_after_login_are_refused() {
     let app = TestApp::new("nextparam").await;
     app.user("ivan").await;
     let anon = Browser::anonymous();
-    let res = app.post_form("/auth/login", &anon, &[("username", "ivan"), ("password", "ivan-password"), ("next", "//evil.example/")]).await;
+    let res = app
+        .post_form(
+            "/auth/login",
+            &anon,
+            &[
+                ("username", "ivan"),
+                ("password", "ivan-password"),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(res.location(), "/");
 }

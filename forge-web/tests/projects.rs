@@ -15,7 +15,16 @@ async fn create_project_in_the_browser() {
     let b = app.browser(&jo).await;
     assert_eq!(app.get("/p/add", &b).await.status, StatusCode::OK);
     let res = app
-        .post_form("/p/add", &b, &[("name", "Rocket Engine"), ("shortname", "rocket"), ("summary", "Goes up"), ("private", "on")])
+        .post_form(
+            "/p/add",
+            &b,
+            &[
+                ("name", "Rocket Engine"),
+                ("shortname", "rocket"),
+                ("summary", "Goes up"),
+                ("private", "on"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     assert_eq!(res.location(), "/p/rocket/");
@@ -23,10 +32,27 @@ async fn create_project_in_the_browser() {
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.body.contains("Rocket Engine") && home.body.contains("Goes up"));
     assert!(home.body.contains(">private<"));
-    assert!(home.body.contains("href=\"/p/rocket/admin/\""), "admin link for the owner");
+    assert!(
+        home.body.contains("href=\"/p/rocket/admin/\""),
+        "admin link for the owner"
+    );
     app.forge.events().flush().await;
-    assert_eq!(app.count("events", bson::doc! {"type": "project.create", "context.project": "rocket"}).await, 1);
-    assert!(app.count("events", bson::doc! {"type": "page.view", "context.project": "rocket"}).await >= 1);
+    assert_eq!(
+        app.count(
+            "events",
+            bson::doc! {"type": "project.create", "context.project": "rocket"}
+        )
+        .await,
+        1
+    );
+    assert!(
+        app.count(
+            "events",
+            bson::doc! {"type": "page.view", "context.project": "rocket"}
+        )
+        .await
+            >= 1
+    );
 
     // Logged out, the page asks to log in first.
     let anon = app.get("/p/add", &Browser::anonymous()).await;
@@ -51,27 +77,73 @@ async fn invalid_short_names_are_refused_and_nothing_is_stored() {
         ("has_underscore", "only lowercase letters"),
     ];
     for (name, message) in cases {
-        let res = app.post_form("/p/add", &b, &[("name", "Some name"), ("shortname", name), ("summary", "s")]).await;
+        let res = app
+            .post_form(
+                "/p/add",
+                &b,
+                &[("name", "Some name"), ("shortname", name), ("summary", "s")],
+            )
+            .await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
         assert!(res.body.contains(message), "{name}: expected {message:?}");
-        assert!(res.body.contains("value=\"Some name\""), "values kept for {name}");
+        assert!(
+            res.body.contains("value=\"Some name\""),
+            "values kept for {name}"
+        );
     }
-    let empty_name = app.post_form("/p/add", &b, &[("name", " "), ("shortname", "okname")]).await;
+    let empty_name = app
+        .post_form("/p/add", &b, &[("name", " "), ("shortname", "okname")])
+        .await;
     assert!(empty_name.body.contains("Give the project a name"));
-    assert_eq!(app.count("projects", bson::doc! {}).await, before, "nothing stored");
+    assert_eq!(
+        app.count("projects", bson::doc! {}).await,
+        before,
+        "nothing stored"
+    );
 
     // The REST API reports the same: 422 with fields, 409 for a taken name.
     let token = app.token(&kim).await;
-    let res = app.api(Method::POST, "/rest/p", Some(&token), Some(json!({"shortname": "UPPER", "name": "x"}))).await;
+    let res = app
+        .api(
+            Method::POST,
+            "/rest/p",
+            Some(&token),
+            Some(json!({"shortname": "UPPER", "name": "x"})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(res.json()["error"]["code"], "invalid");
-    assert!(res.json()["error"]["fields"]["shortname"].as_str().unwrap().contains("lowercase"));
-    let res = app.api(Method::POST, "/rest/p", Some(&token), Some(json!({"shortname": "taken", "name": "x"}))).await;
+    assert!(
+        res.json()["error"]["fields"]["shortname"]
+            .as_str()
+            .unwrap()
+            .contains("lowercase")
+    );
+    let res = app
+        .api(
+            Method::POST,
+            "/rest/p",
+            Some(&token),
+            Some(json!({"shortname": "taken", "name": "x"})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::CONFLICT);
     assert_eq!(res.json()["error"]["code"], "taken");
-    let res = app.api(Method::POST, "/rest/p", Some(&token), Some(json!({"name": "no shortname"}))).await;
+    let res = app
+        .api(
+            Method::POST,
+            "/rest/p",
+            Some(&token),
+            Some(json!({"name": "no shortname"})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(res.json()["error"]["message"].as_str().unwrap().contains("shortname"));
+    assert!(
+        res.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shortname")
+    );
     assert_eq!(app.count("projects", bson::doc! {}).await, before);
 }
 
@@ -86,21 +158,53 @@ async fn private_projects_are_invisible_to_outsiders() {
     let ob = app.browser(&outsider).await;
     let otok = app.token(&outsider).await;
 
-    for path in ["/p/secret/", "/p/secret/admin/", "/p/secret/admin/members", "/p/secret/nothing/"] {
-        assert_eq!(app.get(path, &anon).await.status, StatusCode::NOT_FOUND, "anonymous {path}");
-        assert_eq!(app.get(path, &ob).await.status, StatusCode::NOT_FOUND, "outsider {path}");
+    for path in [
+        "/p/secret/",
+        "/p/secret/admin/",
+        "/p/secret/admin/members",
+        "/p/secret/nothing/",
+    ] {
+        assert_eq!(
+            app.get(path, &anon).await.status,
+            StatusCode::NOT_FOUND,
+            "anonymous {path}"
+        );
+        assert_eq!(
+            app.get(path, &ob).await.status,
+            StatusCode::NOT_FOUND,
+            "outsider {path}"
+        );
     }
-    assert_eq!(app.api(Method::GET, "/rest/p/secret", None, None).await.status, StatusCode::NOT_FOUND);
-    let res = app.api(Method::GET, "/rest/p/secret", Some(&otok), None).await;
+    assert_eq!(
+        app.api(Method::GET, "/rest/p/secret", None, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let res = app
+        .api(Method::GET, "/rest/p/secret", Some(&otok), None)
+        .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert_eq!(res.json()["error"]["code"], "not_found");
     // Not in listings either.
-    for (what, body) in [("dir", app.get("/p/", &anon).await.body), ("home", app.get("/", &ob).await.body), ("profile", app.get("/u/lea/", &anon).await.body)] {
+    for (what, body) in [
+        ("dir", app.get("/p/", &anon).await.body),
+        ("home", app.get("/", &ob).await.body),
+        ("profile", app.get("/u/lea/", &anon).await.body),
+    ] {
         assert!(body.contains("/p/open/"), "{what}: {body}");
         assert!(!body.contains("/p/secret/"), "{what}");
     }
-    let list = app.api(Method::GET, "/rest/p", Some(&otok), None).await.json();
-    let names: Vec<_> = list["projects"].as_array().unwrap().iter().map(|p| p["shortname"].as_str().unwrap().to_owned()).collect();
+    let list = app
+        .api(Method::GET, "/rest/p", Some(&otok), None)
+        .await
+        .json();
+    let names: Vec<_> = list["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["shortname"].as_str().unwrap().to_owned())
+        .collect();
     assert!(names.contains(&"open".to_owned()) && !names.contains(&"secret".to_owned()));
     // The owner sees it.
     let lb = app.browser(&owner).await;
@@ -117,14 +221,32 @@ async fn settings_visibility_and_description() {
     let page = app.get("/p/proj/admin/", &b).await;
     assert_eq!(page.status, StatusCode::OK);
     let res = app
-        .post_form("/p/proj/admin/", &b, &[("name", "Renamed"), ("summary", "new"), ("description", "# Hi\n<script>alert(1)</script>"), ("private", "on")])
+        .post_form(
+            "/p/proj/admin/",
+            &b,
+            &[
+                ("name", "Renamed"),
+                ("summary", "new"),
+                ("description", "# Hi\n<script>alert(1)</script>"),
+                ("private", "on"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let home = app.get("/p/proj/", &b).await;
     assert!(home.body.contains("<h1>Hi</h1>"));
-    assert!(!home.body.contains("<script>alert"), "description is sanitized");
-    assert_eq!(app.get("/p/proj/", &Browser::anonymous()).await.status, StatusCode::NOT_FOUND, "now private");
-    let bad = app.post_form("/p/proj/admin/", &b, &[("name", ""), ("summary", "x")]).await;
+    assert!(
+        !home.body.contains("<script>alert"),
+        "description is sanitized"
+    );
+    assert_eq!(
+        app.get("/p/proj/", &Browser::anonymous()).await.status,
+        StatusCode::NOT_FOUND,
+        "now private"
+    );
+    let bad = app
+        .post_form("/p/proj/admin/", &b, &[("name", ""), ("summary", "x")])
+        .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("Give the project a name"));
 }
@@ -135,18 +257,40 @@ async fn delete_is_soft_and_keeps_the_name() {
     let owner = app.user("oli").await;
     app.project(&owner, "doomed", false).await;
     let token = app.token(&owner).await;
-    let res = app.api(Method::DELETE, "/rest/p/doomed", Some(&token), None).await;
+    let res = app
+        .api(Method::DELETE, "/rest/p/doomed", Some(&token), None)
+        .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get("/p/doomed/", &Browser::anonymous()).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.count("projects", bson::doc! {"shortname": "doomed", "deleted": true}).await, 1);
-    let again = app.api(Method::POST, "/rest/p", Some(&token), Some(json!({"shortname": "doomed", "name": "Again"}))).await;
+    assert_eq!(
+        app.get("/p/doomed/", &Browser::anonymous()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.count(
+            "projects",
+            bson::doc! {"shortname": "doomed", "deleted": true}
+        )
+        .await,
+        1
+    );
+    let again = app
+        .api(
+            Method::POST,
+            "/rest/p",
+            Some(&token),
+            Some(json!({"shortname": "doomed", "name": "Again"})),
+        )
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     // Through the page as well.
     app.project(&owner, "doomed2", false).await;
     let b = app.browser(&owner).await;
     let res = app.post_form("/p/doomed2/admin/delete", &b, &[]).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.get("/p/doomed2/", &b).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/p/doomed2/", &b).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -156,25 +300,63 @@ async fn members_page_adds_changes_and_removes() {
     app.user("quinn").await;
     app.project(&owner, "team", false).await;
     let b = app.browser(&owner).await;
-    let res = app.post_form("/p/team/admin/members", &b, &[("username", "quinn"), ("role", "developer")]).await;
+    let res = app
+        .post_form(
+            "/p/team/admin/members",
+            &b,
+            &[("username", "quinn"), ("role", "developer")],
+        )
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let page = app.get("/p/team/admin/members", &b).await;
     assert!(page.body.contains("@quinn"));
-    let unknown = app.post_form("/p/team/admin/members", &b, &[("username", "ghost"), ("role", "member")]).await;
+    let unknown = app
+        .post_form(
+            "/p/team/admin/members",
+            &b,
+            &[("username", "ghost"), ("role", "member")],
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown.body.contains("There is no user named"));
-    let bad_role = app.post_form("/p/team/admin/members", &b, &[("username", "quinn"), ("role", "owner")]).await;
+    let bad_role = app
+        .post_form(
+            "/p/team/admin/members",
+            &b,
+            &[("username", "quinn"), ("role", "owner")],
+        )
+        .await;
     assert_eq!(bad_role.status, StatusCode::UNPROCESSABLE_ENTITY);
     // The last admin cannot leave or be demoted.
-    let demote = app.post_form("/p/team/admin/members", &b, &[("username", "pat"), ("role", "member")]).await;
+    let demote = app
+        .post_form(
+            "/p/team/admin/members",
+            &b,
+            &[("username", "pat"), ("role", "member")],
+        )
+        .await;
     assert_eq!(demote.status, StatusCode::CONFLICT);
     assert!(demote.body.contains("at least one admin"));
-    let res = app.post_form("/p/team/admin/members/quinn/remove", &b, &[]).await;
+    let res = app
+        .post_form("/p/team/admin/members/quinn/remove", &b, &[])
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
-    let json = app.api(Method::GET, "/rest/p/team", Some(&app.token(&owner).await), None).await.json();
+    let json = app
+        .api(
+            Method::GET,
+            "/rest/p/team",
+            Some(&app.token(&owner).await),
+            None,
+        )
+        .await
+        .json();
     assert_eq!(json["members"].as_array().unwrap().len(), 1);
     app.forge.events().flush().await;
-    assert_eq!(app.count("events", bson::doc! {"type": "project.member.set"}).await, 1);
+    assert_eq!(
+        app.count("events", bson::doc! {"type": "project.member.set"})
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -184,7 +366,16 @@ async fn tools_install_rename_reorder_uninstall() {
     app.project(&owner, "tooly", false).await;
     let b = app.browser(&owner).await;
     let res = app
-        .post_form("/p/tooly/admin/tools", &b, &[("kind", "link"), ("label", "Homepage"), ("mount", "home"), ("url", "https://example.org/")])
+        .post_form(
+            "/p/tooly/admin/tools",
+            &b,
+            &[
+                ("kind", "link"),
+                ("label", "Homepage"),
+                ("mount", "home"),
+                ("url", "https://example.org/"),
+            ],
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
     let home = app.get("/p/tooly/", &Browser::anonymous()).await;
@@ -196,11 +387,39 @@ async fn tools_install_rename_reorder_uninstall() {
 
     // Validation: taken mount, bad mount, unknown kind, bad option; nothing stored.
     for (fields, message) in [
-        (vec![("kind", "link"), ("mount", "home"), ("url", "https://x.org")], "already used"),
-        (vec![("kind", "link"), ("mount", "../x"), ("url", "https://x.org")], "only lowercase"),
-        (vec![("kind", "link"), ("mount", "admin"), ("url", "https://x.org")], "project settings"),
+        (
+            vec![
+                ("kind", "link"),
+                ("mount", "home"),
+                ("url", "https://x.org"),
+            ],
+            "already used",
+        ),
+        (
+            vec![
+                ("kind", "link"),
+                ("mount", "../x"),
+                ("url", "https://x.org"),
+            ],
+            "only lowercase",
+        ),
+        (
+            vec![
+                ("kind", "link"),
+                ("mount", "admin"),
+                ("url", "https://x.org"),
+            ],
+            "project settings",
+        ),
         (vec![("kind", "nope"), ("mount", "n")], "no tool kind"),
-        (vec![("kind", "link"), ("mount", "js"), ("url", "javascript:alert(1)")], "http://"),
+        (
+            vec![
+                ("kind", "link"),
+                ("mount", "js"),
+                ("url", "javascript:alert(1)"),
+            ],
+            "http://",
+        ),
     ] {
         let res = app.post_form("/p/tooly/admin/tools", &b, &fields).await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
@@ -209,11 +428,28 @@ async fn tools_install_rename_reorder_uninstall() {
     assert_eq!(app.count("tools", bson::doc! {}).await, 1);
 
     // Rename and move.
-    let res = app.post_form("/p/tooly/admin/tools/home", &b, &[("label", "Website"), ("mount", "web"), ("ordinal", "3")]).await;
+    let res = app
+        .post_form(
+            "/p/tooly/admin/tools/home",
+            &b,
+            &[("label", "Website"), ("mount", "web"), ("ordinal", "3")],
+        )
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    assert_eq!(app.get("/p/tooly/home/", &b).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/p/tooly/web/", &b).await.status, StatusCode::SEE_OTHER);
-    assert!(app.get("/p/tooly/admin/tools", &b).await.body.contains("value=\"Website\""));
+    assert_eq!(
+        app.get("/p/tooly/home/", &b).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/p/tooly/web/", &b).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(
+        app.get("/p/tooly/admin/tools", &b)
+            .await
+            .body
+            .contains("value=\"Website\"")
+    );
 
     // REST install and uninstall.
     let token = app.token(&owner).await;
@@ -223,22 +459,57 @@ async fn tools_install_rename_reorder_uninstall() {
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     assert_eq!(res.json()["url"], "/p/tooly/docs/");
     assert_eq!(res.json()["label"], "Link", "default label");
-    let tools = app.api(Method::GET, "/rest/p/tooly", None, None).await.json();
-    let mounts: Vec<_> = tools["tools"].as_array().unwrap().iter().map(|t| t["mount"].as_str().unwrap().to_owned()).collect();
+    let tools = app
+        .api(Method::GET, "/rest/p/tooly", None, None)
+        .await
+        .json();
+    let mounts: Vec<_> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["mount"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(mounts, ["web", "docs"]);
-    let res = app.post_form("/p/tooly/admin/tools/web/uninstall", &b, &[]).await;
+    let res = app
+        .post_form("/p/tooly/admin/tools/web/uninstall", &b, &[])
+        .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER);
-    assert_eq!(app.api(Method::DELETE, "/rest/p/tooly/admin/tools/docs", Some(&token), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.api(
+            Method::DELETE,
+            "/rest/p/tooly/admin/tools/docs",
+            Some(&token),
+            None
+        )
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.count("tools", bson::doc! {}).await, 0);
     app.forge.events().flush().await;
-    assert_eq!(app.count("events", bson::doc! {"type": "tool.install"}).await, 2);
-    assert_eq!(app.count("events", bson::doc! {"type": "tool.uninstall"}).await, 2);
+    assert_eq!(
+        app.count("events", bson::doc! {"type": "tool.install"})
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("events", bson::doc! {"type": "tool.uninstall"})
+            .await,
+        2
+    );
 }
 
 #[tokio::test]
 async fn rest_errors_use_the_json_shape() {
     let app = TestApp::new("resterrors").await;
-    let res = app.api(Method::POST, "/rest/p", None, Some(json!({"shortname": "abc", "name": "x"}))).await;
+    let res = app
+        .api(
+            Method::POST,
+            "/rest/p",
+            None,
+            Some(json!({"shortname": "abc", "name": "x"})),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     assert_eq!(res.json()["error"]["code"], "unauthenticated");
     let res = app.api(Method::GET, "/rest/nothing/here", None, None).await;
@@ -263,7 +534,12 @@ async fn openapi_health_and_metrics() {
     assert_eq!(spec.status, StatusCode::OK);
     let spec = spec.json();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/rest/p", "/rest/p/{project}", "/rest/p/{project}/admin/tools", "/rest/p/{project}/admin/members"] {
+    for path in [
+        "/rest/p",
+        "/rest/p/{project}",
+        "/rest/p/{project}/admin/tools",
+        "/rest/p/{project}/admin/members",
+    ] {
         assert!(spec["paths"].get(path).is_some(), "{path} documented");
     }
     let health = app.get("/healthz", &Browser::anonymous()).await;
@@ -271,7 +547,13 @@ async fn openapi_health_and_metrics() {
     assert_eq!(health.json()["store"], "ok");
     app.get("/p/", &Browser::anonymous()).await;
     let metrics = app.get("/metrics", &Browser::anonymous()).await;
-    assert!(metrics.body.contains("forge_http_requests_total{method=\"GET\",route=\"/p/\",status=\"200\"}"), "{}", metrics.body);
+    assert!(
+        metrics
+            .body
+            .contains("forge_http_requests_total{method=\"GET\",route=\"/p/\",status=\"200\"}"),
+        "{}",
+        metrics.body
+    );
 }
 
 #[tokio::test]
@@ -280,5 +562,8 @@ async fn unknown_pages_get_the_404_page() {
     let res = app.get("/no/such/page", &Browser::anonymous()).await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert!(res.body.contains("Not found"));
-    assert_eq!(app.get("/p/nothing/", &Browser::anonymous()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/p/nothing/", &Browser::anonymous()).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -30,8 +30,16 @@ pub fn store_uri() -> String {
 pub fn fresh_db_name(label: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let label: String = label.chars().filter(char::is_ascii_alphanumeric).take(20).collect();
-    format!("t_{label}_{}_{n}_{}", std::process::id(), bson::oid::ObjectId::new())
+    let label: String = label
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(20)
+        .collect();
+    format!(
+        "t_{label}_{}_{n}_{}",
+        std::process::id(),
+        bson::oid::ObjectId::new()
+    )
 }
 
 pub struct TestApp {
@@ -49,7 +57,11 @@ pub struct Browser {
 
 impl Browser {
     pub fn anonymous() -> Self {
-        Self { session: None, csrf: forge_tools::secret::random_token(""), ip: None }
+        Self {
+            session: None,
+            csrf: forge_tools::secret::random_token(""),
+            ip: None,
+        }
     }
 
     fn cookie_header(&self) -> String {
@@ -69,7 +81,10 @@ pub struct Res {
 
 impl Res {
     pub fn location(&self) -> &str {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -77,9 +92,14 @@ impl Res {
     }
 
     pub fn set_cookie(&self, name: &str) -> Option<String> {
-        self.headers.get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
-            v.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap_or("").to_owned())
-        })
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                v.strip_prefix(&format!("{name}="))
+                    .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+            })
     }
 }
 
@@ -94,27 +114,48 @@ impl TestApp {
     }
 
     pub async fn with_config(config: Config) -> Self {
-        let db = forge_tools::store::connect(config.mongodb_uri.as_deref().unwrap(), &config.db_name, Duration::from_secs(10))
+        let db = forge_tools::store::connect(
+            config.mongodb_uri.as_deref().unwrap(),
+            &config.db_name,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("store reachable");
+        let transport = InProcess::start(&db, Registry::new(), 2, Duration::from_millis(10))
             .await
-            .expect("store reachable");
-        let transport = InProcess::start(&db, Registry::new(), 2, Duration::from_millis(10)).await.unwrap();
+            .unwrap();
         let tasks = Tasks::new(&db, transport);
-        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin()).await.unwrap();
+        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin())
+            .await
+            .unwrap();
         let router = forge_web::app::build(forge.clone()).unwrap();
         Self { forge, router }
     }
 
     pub async fn send(&self, req: Request<Body>, ip: Option<SocketAddr>) -> Res {
         let ip = ip.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 40000)));
-        let res = self.router.clone().layer(MockConnectInfo(ip)).oneshot(req).await.unwrap();
+        let res = self
+            .router
+            .clone()
+            .layer(MockConnectInfo(ip))
+            .oneshot(req)
+            .await
+            .unwrap();
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        Res { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        Res {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub async fn get(&self, path: &str, b: &Browser) -> Res {
-        let req = Request::get(path).header(header::COOKIE, b.cookie_header()).body(Body::empty()).unwrap();
+        let req = Request::get(path)
+            .header(header::COOKIE, b.cookie_header())
+            .body(Body::empty())
+            .unwrap();
         self.send(req, b.ip).await
     }
 
@@ -137,13 +178,21 @@ impl TestApp {
     }
 
     /// A REST call, with a bearer token when given.
-    pub async fn api(&self, method: Method, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> Res {
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Res {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
         let req = match body {
-            Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
             None => req.body(Body::empty()),
         }
         .unwrap();
@@ -169,16 +218,25 @@ impl TestApp {
     /// A logged-in browser for the user.
     pub async fn browser(&self, user: &User) -> Browser {
         let token = sessions::create(self.forge.db(), user.id).await.unwrap();
-        Browser { session: Some(token), ..Browser::anonymous() }
+        Browser {
+            session: Some(token),
+            ..Browser::anonymous()
+        }
     }
 
     pub async fn token(&self, user: &User) -> String {
-        tokens::create(self.forge.db(), user.id, "test").await.unwrap().1
+        tokens::create(self.forge.db(), user.id, "test")
+            .await
+            .unwrap()
+            .1
     }
 
     /// A project in `p` owned by `owner`.
     pub async fn project(&self, owner: &User, shortname: &str, private: bool) -> Project {
-        let viewer = Viewer { user: Some(owner.clone()), ip: None };
+        let viewer = Viewer {
+            user: Some(owner.clone()),
+            ip: None,
+        };
         let new = NewProject {
             neighborhood: Neighborhood::Projects,
             shortname: shortname.into(),
@@ -190,10 +248,17 @@ impl TestApp {
     }
 
     pub async fn add_member(&self, project: &Project, user: &User, role: Role) {
-        projects::set_member(self.forge.db(), project.id, user.id, role).await.unwrap();
+        projects::set_member(self.forge.db(), project.id, user.id, role)
+            .await
+            .unwrap();
     }
 
     pub async fn count(&self, collection: &str, filter: bson::Document) -> u64 {
-        self.forge.db().collection::<bson::Document>(collection).count_documents(filter).await.unwrap()
+        self.forge
+            .db()
+            .collection::<bson::Document>(collection)
+            .count_documents(filter)
+            .await
+            .unwrap()
     }
 }

@@ -1,0 +1,193 @@
+//! The access matrix: {anonymous, non-member, member, developer, admin} × {public, private}
+//! × {view home, view admin, change members, install tool}, through pages and REST.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Browser, TestApp};
+use forge_tools::acl::Role;
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Anonymous,
+    NonMember,
+    Member,
+    Developer,
+    Admin,
+}
+
+const WHO: [Who; 5] = [
+    Who::Anonymous,
+    Who::NonMember,
+    Who::Member,
+    Who::Developer,
+    Who::Admin,
+];
+
+#[derive(Clone, Copy, Debug)]
+enum Action {
+    ViewHome,
+    ViewAdmin,
+    ChangeMembers,
+    InstallTool,
+}
+
+/// The expected status, by the contract: no read → 404 (existence hidden); read but not the
+/// permission → 403 (or log in first: 303 to the login page, 401 on the API).
+fn expected(who: Who, private: bool, action: Action, api: bool) -> StatusCode {
+    let can_read = !private || matches!(who, Who::Member | Who::Developer | Who::Admin);
+    if !can_read {
+        return StatusCode::NOT_FOUND;
+    }
+    let allowed = match action {
+        Action::ViewHome => true,
+        Action::ViewAdmin | Action::ChangeMembers | Action::InstallTool => who == Who::Admin,
+    };
+    match (allowed, who, api) {
+        (true, _, false) if matches!(action, Action::ViewHome | Action::ViewAdmin) => {
+            StatusCode::OK
+        }
+        (true, _, false) => StatusCode::SEE_OTHER,
+        (true, _, true) if matches!(action, Action::InstallTool) => StatusCode::CREATED,
+        (true, _, true) => StatusCode::OK,
+        (false, Who::Anonymous, false) => StatusCode::SEE_OTHER,
+        (false, Who::Anonymous, true) => StatusCode::UNAUTHORIZED,
+        (false, _, _) => StatusCode::FORBIDDEN,
+    }
+}
+
+#[tokio::test]
+async fn access_matrix() {
+    let app = TestApp::new("matrix").await;
+    let owner = app.user("owner").await;
+    let outsider = app.user("outsider").await;
+    let member = app.user("member").await;
+    let developer = app.user("developer").await;
+    let admin = app.user("admin2").await;
+    app.user("newbie").await;
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for private in [false, true] {
+        let name = if private { "priv" } else { "pub" };
+        let project = app.project(&owner, name, private).await;
+        app.add_member(&project, &member, Role::Member).await;
+        app.add_member(&project, &developer, Role::Developer).await;
+        app.add_member(&project, &admin, Role::Admin).await;
+
+        for (i, who) in WHO.into_iter().enumerate() {
+            let user = match who {
+                Who::Anonymous => None,
+                Who::NonMember => Some(&outsider),
+                Who::Member => Some(&member),
+                Who::Developer => Some(&developer),
+                Who::Admin => Some(&admin),
+            };
+            let browser = match user {
+                Some(u) => app.browser(u).await,
+                None => Browser::anonymous(),
+            };
+            let token = match user {
+                Some(u) => Some(app.token(u).await),
+                None => None,
+            };
+            let base = format!("/p/{name}/");
+            let mount = format!("m{i}");
+            let page_mount = format!("p{i}");
+            let cases: Vec<(Action, bool, StatusCode)> = vec![
+                (Action::ViewHome, false, app.get(&base, &browser).await.status),
+                (Action::ViewHome, true, app.api(Method::GET, &format!("/rest{base}").trim_end_matches('/').to_owned(), token.as_deref(), None).await.status),
+                (Action::ViewAdmin, false, app.get(&format!("{base}admin/"), &browser).await.status),
+                (
+                    Action::ChangeMembers,
+                    false,
+                    app.post_form(&format!("{base}admin/members"), &browser, &[("username", "newbie"), ("role", "member")]).await.status,
+                ),
+                (
+                    Action::ChangeMembers,
+                    true,
+                    app.api(
+                        Method::POST,
+                        &format!("/rest/p/{name}/admin/members"),
+                        token.as_deref(),
+                        Some(json!({"username": "newbie", "role": "member"})),
+                    )
+                    .await
+                    .status,
+                ),
+                (
+                    Action::InstallTool,
+                    false,
+                    app.post_form(
+                        &format!("{base}admin/tools"),
+                        &browser,
+                        &[("kind", "link"), ("mount", &page_mount), ("url", "https://example.org")],
+                    )
+                    .await
+                    .status,
+                ),
+                (
+                    Action::InstallTool,
+                    true,
+                    app.api(
+                        Method::POST,
+                        &format!("/rest/p/{name}/admin/tools"),
+                        token.as_deref(),
+                        Some(json!({"kind": "link", "mount": mount, "options": {"url": "https://example.org"}})),
+                    )
+                    .await
+                    .status,
+                ),
+            ];
+            for (action, api, got) in cases {
+                checked += 1;
+                let want = expected(who, private, action, api);
+                if got != want {
+                    failures.push(format!(
+                        "{who:?} private={private} {action:?} api={api}: got {got}, want {want}"
+                    ));
+                }
+            }
+        }
+        // Only the admin's two installs happened; the other attempts left nothing behind.
+        assert_eq!(
+            app.count("tools", bson::doc! {"project_id": project.id})
+                .await,
+            2,
+            "{name}"
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 2 * 5 * 7);
+}
+
+#[tokio::test]
+async fn site_admin_pages_are_for_site_admins() {
+    let app = TestApp::new("siteadmin").await;
+    let root = app.user_with("siteboss", true).await;
+    let plain = app.user("plain").await;
+    let anon = app.get("/nf/admin/", &Browser::anonymous()).await;
+    assert_eq!(anon.status, StatusCode::SEE_OTHER);
+    let pb = app.browser(&plain).await;
+    assert_eq!(
+        app.get("/nf/admin/", &pb).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let rb = app.browser(&root).await;
+    let page = app.get("/nf/admin/", &rb).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("plain@example.org"));
+    // A site admin may administer any project, even a private one they are not in.
+    app.project(&plain, "hidden", true).await;
+    assert_eq!(
+        app.get("/p/hidden/admin/", &rb).await.status,
+        StatusCode::OK
+    );
+}
