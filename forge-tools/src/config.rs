@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Every variable the forge reads; `deploy/forge.env.example` must list exactly these.
 pub const VARIABLES: &[&str] = &[
@@ -21,7 +21,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_LOG",
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub bind: SocketAddr,

@@ -147,7 +147,7 @@ impl FromRequestParts<AppState> for Auth {
             match forge.user_for_token(token).await {
                 Ok(Some(u)) => Some(u),
                 Ok(None) => {
-                    return Err(ApiError::new(
+                    return Err(ApiError::response(
                         "invalid_token",
                         "The access token is not valid",
                     ));

@@ -99,7 +99,7 @@ impl From<Error> for ApiError {
 }
 
 impl ApiError {
-    pub fn new(status_code: &'static str, message: &str) -> Response {
+    pub fn response(status_code: &'static str, message: &str) -> Response {
         let status = match status_code {
             "bad_request" => StatusCode::BAD_REQUEST,
             "unauthenticated" | "invalid_token" => StatusCode::UNAUTHORIZED,

@@ -98,7 +98,7 @@ async fn access_matrix() {
             let page_mount = format!("p{i}");
             let cases: Vec<(Action, bool, StatusCode)> = vec![
                 (Action::ViewHome, false, app.get(&base, &browser).await.status),
-                (Action::ViewHome, true, app.api(Method::GET, &format!("/rest{base}").trim_end_matches('/').to_owned(), token.as_deref(), None).await.status),
+                (Action::ViewHome, true, app.api(Method::GET, format!("/rest{base}").trim_end_matches('/'), token.as_deref(), None).await.status),
                 (Action::ViewAdmin, false, app.get(&format!("{base}admin/"), &browser).await.status),
                 (
                     Action::ChangeMembers,

@@ -27,12 +27,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::response(
                 "bad_request",
                 "Send a JSON body with Content-Type: application/json",
             )),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new("invalid", &e.body_text())),
-            Err(e) => Err(ApiError::new("bad_request", &e.body_text())),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::response("invalid", &e.body_text()))
+            }
+            Err(e) => Err(ApiError::response("bad_request", &e.body_text())),
         }
     }
 }
