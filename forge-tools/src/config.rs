@@ -19,6 +19,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
     "FORGE_LOG",
+    "FORGE_LOG_FORMAT",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -35,7 +35,7 @@ fn every_config_field_has_its_variable() {
         .map(|k| format!("FORGE_{}", k.to_uppercase()))
         .collect();
     let known: BTreeSet<String> = VARIABLES.iter().map(|s| (*s).to_owned()).collect();
-    let extra: BTreeSet<String> = ["FORGE_CONFIG", "FORGE_LOG"]
+    let extra: BTreeSet<String> = ["FORGE_CONFIG", "FORGE_LOG", "FORGE_LOG_FORMAT"]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();

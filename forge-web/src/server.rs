@@ -50,7 +50,14 @@ impl Services {
                     ))
                 })?;
                 let store = EmbeddedStore::start(&config.data_dir).await?;
-                tracing::info!(uri = store.uri(), "embedded store started");
+                if store.is_owned() {
+                    tracing::info!(uri = store.uri(), "embedded store started");
+                } else {
+                    tracing::info!(
+                        uri = store.uri(),
+                        "using the embedded store another forge process runs"
+                    );
+                }
                 (store.uri().to_owned(), Some(store))
             }
         };

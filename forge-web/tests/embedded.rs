@@ -105,6 +105,43 @@ fn serve_with_no_configuration_uses_an_embedded_store() {
     let pids = store_pids(data.path());
     assert_eq!(pids.len(), 1, "one embedded store process");
 
+    // Other commands on the same data dir use the running store instead of starting another.
+    let mut create = Command::new(env!("CARGO_BIN_EXE_forge"));
+    create
+        .args([
+            "user",
+            "create",
+            "--username",
+            "opsadmin",
+            "--email",
+            "ops@example.org",
+            "--admin",
+        ])
+        .env_remove("FORGE_MONGODB_URI")
+        .env("FORGE_DATA_DIR", data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut proc = create.spawn().unwrap();
+    proc.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
+    let out = proc.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created user opsadmin (site admin)"));
+    assert_eq!(store_pids(data.path()), pids, "still the one store");
+    assert_eq!(
+        http_status(port, "/u/opsadmin/"),
+        Some(200),
+        "the served forge sees the new user"
+    );
+
     // The store dies: the forge notices and starts it again on the same port.
     Command::new("kill")
         .arg("-KILL")

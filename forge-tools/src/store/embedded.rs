@@ -31,28 +31,56 @@ pub enum EmbeddedError {
     Timeout(Duration),
 }
 
-/// A running embedded server, supervised in the background.
+/// The embedded server a command uses: one this process started and supervises, or one
+/// another forge process on the same data dir already runs (then `forge user create` works
+/// while `forge serve` is up, instead of fighting over the storage files).
 pub struct EmbeddedStore {
     uri: String,
+    owned: Option<Owned>,
+}
+
+struct Owned {
     stop_tx: watch::Sender<bool>,
     supervisor: JoinHandle<()>,
+    port_file: PathBuf,
+}
+
+/// Where a running embedded server's port is recorded, next to its data.
+fn port_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("store.port")
+}
+
+fn uri_for(port: u16) -> String {
+    format!("mongodb://127.0.0.1:{port}/?directConnection=true")
 }
 
 impl EmbeddedStore {
-    /// Starts the server with its data in `<data_dir>/store` and waits until it listens.
+    /// Uses the server already running on this data dir, or starts one with its data in
+    /// `<data_dir>/store` and waits until it listens.
     pub async fn start(data_dir: &Path) -> Result<Self, EmbeddedError> {
+        if let Some(port) = running_port(data_dir).await {
+            return Ok(Self {
+                uri: uri_for(port),
+                owned: None,
+            });
+        }
         let binary = find_binary().ok_or(EmbeddedError::NotInstalled)?;
         let storage = data_dir.join("store");
         std::fs::create_dir_all(&storage).map_err(EmbeddedError::Spawn)?;
         // Port 0: the server picks a free port and prints it; restarts reuse that port so the
         // driver's address stays valid.
         let (child, port) = spawn(&binary, &storage, 0).await?;
+        let port_file = port_file(data_dir);
+        std::fs::write(&port_file, port.to_string()).map_err(EmbeddedError::Spawn)?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let supervisor = tokio::spawn(supervise(binary, storage, port, child, stop_rx));
         Ok(Self {
-            uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
-            stop_tx,
-            supervisor,
+            uri: uri_for(port),
+            owned: Some(Owned {
+                stop_tx,
+                supervisor,
+                port_file,
+            }),
         })
     }
 
@@ -60,10 +88,32 @@ impl EmbeddedStore {
         &self.uri
     }
 
-    /// Stops the server (SIGTERM, then wait for it to flush and exit).
+    /// Whether this process started (and will stop) the server.
+    pub fn is_owned(&self) -> bool {
+        self.owned.is_some()
+    }
+
+    /// Stops the server if this process owns it (SIGTERM, then wait for it to flush and exit).
     pub async fn stop(self) {
-        let _ = self.stop_tx.send(true);
-        let _ = self.supervisor.await;
+        if let Some(owned) = self.owned {
+            let _ = owned.stop_tx.send(true);
+            let _ = owned.supervisor.await;
+            let _ = std::fs::remove_file(owned.port_file);
+        }
+    }
+}
+
+/// The port of a server another process runs on this data dir, if it answers.
+async fn running_port(data_dir: &Path) -> Option<u16> {
+    let port: u16 = std::fs::read_to_string(port_file(data_dir))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let probe = tokio::net::TcpStream::connect(("127.0.0.1", port));
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Ok(_)) => Some(port),
+        _ => None,
     }
 }
 
