@@ -18,6 +18,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_SMTP_URL",
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
+    "FORGE_MAX_ATTACHMENT_BYTES",
     "FORGE_LOG",
     "FORGE_LOG_FORMAT",
 ];
@@ -39,6 +40,8 @@ pub struct Config {
     /// Mark cookies `Secure`; defaults to on when `base_url` is https.
     pub secure_cookies: Option<bool>,
     pub task_concurrency: usize,
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_bytes: u64,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             smtp_url: None,
             secure_cookies: None,
             task_concurrency: 4,
+            max_attachment_bytes: 10_000_000,
         }
     }
 }

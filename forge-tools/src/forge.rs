@@ -8,6 +8,7 @@ use forge_tasks::Tasks;
 use mongodb::Database;
 
 use crate::acl::{self, Role, Subject, perm};
+use crate::attachments::AttachmentStore;
 use crate::config::Config;
 use crate::error::{Error, FieldErrors, Result};
 use crate::events::{EventContext, EventLog};
@@ -30,6 +31,7 @@ struct Inner {
     events: EventLog,
     tasks: Tasks,
     tools: ToolRegistry,
+    attachments: AttachmentStore,
 }
 
 /// Who is making a request, and from where.
@@ -145,7 +147,11 @@ impl Forge {
         instance::ensure_indexes(&db).await?;
         crate::events::ensure_indexes(&db).await?;
         Tasks::ensure_indexes(&db).await?;
+        crate::links::ensure_indexes(&db).await?;
+        crate::attachments::ensure_indexes(&db).await?;
+        crate::wiki::pages::ensure_indexes(&db).await?;
         let events = EventLog::start(&db);
+        let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -153,6 +159,7 @@ impl Forge {
                 events,
                 tasks,
                 tools,
+                attachments,
             }),
         })
     }
@@ -175,6 +182,10 @@ impl Forge {
 
     pub fn tools(&self) -> &ToolRegistry {
         &self.inner.tools
+    }
+
+    pub fn attachments(&self) -> &AttachmentStore {
+        &self.inner.attachments
     }
 
     fn event(
@@ -316,6 +327,7 @@ impl Forge {
                 options: tool.options(&serde_json::Value::Null)?,
                 acl: tool.default_acl(),
                 created: DateTime::now(),
+                epoch: 0,
             };
             instance::insert(self.db(), &inst).await?;
             tool.install(self, project, &inst).await?;
@@ -515,6 +527,7 @@ impl Forge {
             options: opts,
             acl: tool.default_acl(),
             created: DateTime::now(),
+            epoch: 0,
         };
         instance::insert(self.db(), &inst).await?;
         if let Err(e) = tool.install(self, &ctx.project, &inst).await {

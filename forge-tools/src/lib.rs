@@ -2,21 +2,27 @@
 //! framework and tools, events. No HTTP here: `forge-web` calls into this crate.
 
 pub mod acl;
+pub mod attachments;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod events;
 mod forge;
 pub mod ids;
 pub mod link;
+pub mod links;
 pub mod markdown;
 pub mod names;
 pub mod projects;
+pub mod refs;
 pub mod secret;
 pub mod sessions;
 pub mod store;
 pub mod tokens;
 pub mod tool;
 pub mod users;
+pub mod versioned;
+pub mod wiki;
 
 pub use error::{Error, FieldErrors, Result};
 pub use forge::{Forge, ProjectCtx, ProjectUpdate, ToolUpdate, Viewer};

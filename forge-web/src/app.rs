@@ -23,8 +23,10 @@ pub fn build(forge: Forge) -> Result<Router, prometheus::Error> {
         limits: Arc::new(Limits::default()),
         metrics: Arc::new(Metrics::new()?),
         tool_routers: Arc::new(HashMap::new()),
+        tool_api_routers: Arc::new(HashMap::new()),
     };
     state.tool_routers = Arc::new(crate::tools::routers(&state));
+    state.tool_api_routers = Arc::new(crate::tools::api_routers(&state));
     Ok(router(state))
 }
 
@@ -89,6 +91,7 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/static/forge.css", get(health::stylesheet))
+        .route("/static/highlight.css", get(health::highlight_css))
         .route("/auth/", get(accounts::auth_index))
         .route(
             "/auth/signup",

@@ -16,4 +16,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The web side of each tool kind, with state applied, keyed by kind.
     pub tool_routers: Arc<HashMap<&'static str, Router>>,
+    /// The REST side of each tool kind, keyed by kind.
+    pub tool_api_routers: Arc<HashMap<&'static str, Router>>,
 }

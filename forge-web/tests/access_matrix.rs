@@ -153,8 +153,11 @@ async fn access_matrix() {
         }
         // Only the admin's two installs happened; the other attempts left nothing behind.
         assert_eq!(
-            app.count("tools", bson::doc! {"project_id": project.id})
-                .await,
+            app.count(
+                "tools",
+                bson::doc! {"project_id": project.id, "kind": "link"}
+            )
+            .await,
             2,
             "{name}"
         );

@@ -27,6 +27,10 @@ pub struct ToolInstance {
     #[serde(default)]
     pub acl: Vec<Ace>,
     pub created: DateTime,
+    /// Moves whenever the tool's set of artifacts changes (pages created, renamed, deleted);
+    /// part of rendered-HTML cache keys.
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 fn collection(db: &Database) -> Collection<ToolInstance> {
@@ -92,5 +96,22 @@ pub async fn update(db: &Database, tool: &ToolInstance) -> Result<()> {
 
 pub async fn delete(db: &Database, id: ToolId) -> Result<()> {
     collection(db).delete_one(doc! {"_id": id}).await?;
+    Ok(())
+}
+
+pub async fn bump_epoch(db: &Database, id: ToolId) -> Result<()> {
+    collection(db)
+        .update_one(doc! {"_id": id}, doc! {"$inc": {"epoch": 1}})
+        .await?;
+    Ok(())
+}
+
+pub async fn set_option(db: &Database, id: ToolId, key: &str, value: bson::Bson) -> Result<()> {
+    collection(db)
+        .update_one(
+            doc! {"_id": id},
+            doc! {"$set": {format!("options.{key}"): value}},
+        )
+        .await?;
     Ok(())
 }

@@ -112,6 +112,7 @@ impl ToolRegistry {
     /// Every tool kind shipped with the forge.
     pub fn builtin() -> Self {
         let mut r = Self::default();
+        r.register(crate::wiki::WikiTool);
         r.register(crate::link::LinkTool);
         r
     }

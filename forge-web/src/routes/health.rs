@@ -39,3 +39,13 @@ pub async fn stylesheet() -> impl IntoResponse {
         CSS,
     )
 }
+
+pub async fn highlight_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        forge_tools::markdown::highlight::css(),
+    )
+}

@@ -322,6 +322,49 @@ pub async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
+/// `/rest/p/<project>/<mount>/...`: loads the project and tool as the caller, checks read
+/// access, and hands the request to the tool kind's REST router.
+pub async fn tool_dispatch(
+    State(st): State<AppState>,
+    page: crate::auth::PageCtx,
+    Path(params): Path<std::collections::HashMap<String, String>>,
+    mut req: Request,
+) -> ApiResult {
+    use tower::ServiceExt;
+    let (Some(name), Some(mount)) = (params.get("name"), params.get("mount")) else {
+        return Err(Error::NotFound("resource").into());
+    };
+    let ctx = load(&st, &page.viewer, name).await?;
+    let tool = ctx.tool(mount).cloned().ok_or(Error::NotFound("tool"))?;
+    ctx.authorize_tool(&tool, forge_tools::acl::perm::READ)?;
+    let router = st
+        .tool_api_routers
+        .get(tool.kind.as_str())
+        .cloned()
+        .ok_or(Error::NotFound("resource"))?;
+    let rest = params.get("rest").map_or("", String::as_str);
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let inner: axum::http::Uri = format!("/{rest}{query}")
+        .parse()
+        .map_err(|_| Error::NotFound("resource"))?;
+    *req.uri_mut() = inner;
+    let base = format!("{}{}/", ctx.project.url(), tool.mount);
+    req.extensions_mut().insert(crate::tools::ToolRequest {
+        ctx,
+        tool,
+        base,
+        page,
+    });
+    match router.oneshot(req).await {
+        Ok(res) => Ok(res),
+        Err(never) => match never {},
+    }
+}
+
 /// Unknown `/rest/...` paths answer in the API's error shape.
 pub async fn not_found() -> ApiError {
     ApiError(Error::NotFound("resource"))

@@ -3,6 +3,7 @@
 //! in `forge-tools`.
 
 mod link;
+pub mod wiki;
 
 use std::collections::HashMap;
 
@@ -38,9 +39,23 @@ impl Clone for ToolRequest {
     }
 }
 
-/// Routers for every tool kind with a web side.
+/// Page routers for every tool kind with a web side.
 pub fn routers(state: &AppState) -> HashMap<&'static str, Router> {
     let mut m = HashMap::new();
     m.insert("link", link::router().with_state(state.clone()));
+    m.insert(
+        forge_tools::wiki::KIND,
+        wiki::router().with_state(state.clone()),
+    );
+    m
+}
+
+/// REST routers (under `/rest/p/<project>/<mount>/`) for tool kinds with an API.
+pub fn api_routers(state: &AppState) -> HashMap<&'static str, Router> {
+    let mut m = HashMap::new();
+    m.insert(
+        forge_tools::wiki::KIND,
+        wiki::rest::router().with_state(state.clone()),
+    );
     m
 }

@@ -1,0 +1,251 @@
+//! Markdown to safe HTML, shared by every tool: CommonMark with GitHub extensions (tables, task
+//! lists, strikethrough, autolinks), fenced code highlighted with syntect, headings with
+//! anchors, an optional `[TOC]`, and artifact references resolved through a map the tool
+//! prepares (see [`crate::refs`]). The result is always sanitized with ammonia: no script,
+//! event handler or `javascript:` URL from user text reaches a page.
+
+pub mod highlight;
+
+use std::sync::{Arc, OnceLock};
+
+use comrak::nodes::{AstNode, NodeHtmlBlock, NodeLink, NodeValue};
+use comrak::{
+    Anchorizer, Arena, BrokenLinkReference, Options, ResolvedReference, format_html, parse_document,
+};
+
+use crate::refs::{self, Resolution, ResolvedRefs};
+
+/// Marks links comrak made from `[reference]` syntax, to be resolved after parsing.
+const REF_SCHEME: &str = "forge-ref:";
+/// Heading ids get a prefix so user content cannot clobber the page's own element ids.
+const ANCHOR_PREFIX: &str = "h-";
+
+fn options<'c>() -> Options<'c> {
+    let mut opts = Options::default();
+    opts.extension.table = true;
+    opts.extension.strikethrough = true;
+    opts.extension.tasklist = true;
+    opts.extension.autolink = true;
+    opts.extension.header_ids = Some(ANCHOR_PREFIX.to_owned());
+    opts.extension.wikilinks_title_after_pipe = true;
+    // Raw HTML passes through to the sanitizer, which is the one guard (users may write
+    // <details>, <kbd>...; scripts and handlers are removed there).
+    opts.render.unsafe_ = true;
+    opts
+}
+
+/// Renders markdown with no artifact references (descriptions, previews without a tool).
+pub fn render(text: &str) -> String {
+    render_with_refs(text, &ResolvedRefs::new())
+}
+
+/// Renders markdown, turning references into links as `resolved` says (references missing from
+/// the map render as text).
+pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
+    let arena = Arena::new();
+    let mut opts = options();
+    opts.parse.broken_link_callback = Some(Arc::new(|r: BrokenLinkReference| {
+        refs::parse(r.original).map(|_| ResolvedReference {
+            url: format!("{REF_SCHEME}{}", r.original),
+            title: String::new(),
+        })
+    }));
+    let root = parse_document(&arena, text, &opts);
+    let nodes: Vec<&AstNode> = root.descendants().collect();
+    let mut anchorizer = Anchorizer::new();
+    let mut headings: Vec<(u8, String, String)> = Vec::new();
+    let mut tocs = Vec::new();
+    for node in nodes {
+        let value = node.data.borrow().value.clone();
+        match value {
+            NodeValue::Heading(h) => {
+                let text = plain_text(node);
+                let anchor = anchorizer.anchorize(text.clone());
+                headings.push((h.level, text, anchor));
+            }
+            NodeValue::CodeBlock(cb) => {
+                let lang = cb.info.split_whitespace().next().unwrap_or("").to_owned();
+                let body =
+                    highlight::highlight(&cb.literal, &lang).unwrap_or_else(|| escape(&cb.literal));
+                let class = if lang.is_empty() {
+                    String::new()
+                } else {
+                    format!(" class=\"language-{}\"", escape(&lang))
+                };
+                node.data.borrow_mut().value = NodeValue::HtmlBlock(NodeHtmlBlock {
+                    block_type: 0,
+                    literal: format!("<pre><code{class}>{body}</code></pre>\n"),
+                });
+            }
+            NodeValue::WikiLink(link) => resolve_link(node, link.url.trim(), true, resolved),
+            NodeValue::Link(link) if link.url.starts_with(REF_SCHEME) => {
+                let key = link.url[REF_SCHEME.len()..].to_owned();
+                resolve_link(node, key.trim(), false, resolved);
+            }
+            NodeValue::Paragraph if plain_text(node).trim() == "[TOC]" => tocs.push(node),
+            _ => {}
+        }
+    }
+    if !tocs.is_empty() {
+        let toc = toc_html(&headings);
+        for node in tocs {
+            node.data.borrow_mut().value = NodeValue::HtmlBlock(NodeHtmlBlock {
+                block_type: 0,
+                literal: toc.clone(),
+            });
+            for child in node.children().collect::<Vec<_>>() {
+                child.detach();
+            }
+        }
+    }
+    let mut html = Vec::new();
+    if format_html(root, &opts, &mut html).is_err() {
+        return String::new();
+    }
+    // comrak prefixes heading ids but not their self-links; all ids carry the prefix, so every
+    // in-page link (users' `[x](#install)` too) gets it.
+    let html =
+        String::from_utf8_lossy(&html).replace("href=\"#", &format!("href=\"#{ANCHOR_PREFIX}"));
+    sanitize(&html)
+}
+
+/// Applies a reference's resolution to its link node.
+fn resolve_link<'a>(node: &'a AstNode<'a>, key: &str, double: bool, resolved: &ResolvedRefs) {
+    match resolved.get(key) {
+        Some(Resolution::Link { url }) => {
+            node.data.borrow_mut().value = NodeValue::Link(NodeLink {
+                url: url.clone(),
+                title: String::new(),
+            });
+        }
+        Some(Resolution::Create { url }) => {
+            node.data.borrow_mut().value = NodeValue::Link(NodeLink {
+                url: url.clone(),
+                title: format!("Create page {key}"),
+            });
+        }
+        Some(Resolution::Text) | None => {
+            // Keep the text as written, brackets included.
+            for child in node.children().collect::<Vec<_>>() {
+                child.detach();
+            }
+            let shown = if double {
+                format!("[[{key}]]")
+            } else {
+                format!("[{key}]")
+            };
+            node.data.borrow_mut().value = NodeValue::Text(shown);
+        }
+    }
+}
+
+fn plain_text<'a>(node: &'a AstNode<'a>) -> String {
+    let mut out = Vec::new();
+    comrak::html::collect_text(node, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn toc_html(headings: &[(u8, String, String)]) -> String {
+    let mut html = String::from("<nav class=\"toc\"><ul>");
+    for (level, text, anchor) in headings {
+        html.push_str(&format!(
+            "<li class=\"toc-{level}\"><a href=\"#{}\">{}</a></li>",
+            escape(anchor),
+            escape(text)
+        ));
+    }
+    html.push_str("</ul></nav>\n");
+    html
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The one sanitizer for user HTML.
+pub fn sanitize(html: &str) -> String {
+    static CLEANER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    CLEANER
+        .get_or_init(|| {
+            let mut b = ammonia::Builder::default();
+            b.add_tags(["input", "nav"])
+                .add_tag_attributes("input", ["type", "checked", "disabled"])
+                .add_tag_attributes("a", ["id", "aria-hidden", "title"])
+                .add_tag_attributes("span", ["class"])
+                .add_tag_attributes("code", ["class"])
+                .add_tag_attributes("li", ["class"])
+                .add_tag_attributes("nav", ["class"])
+                .link_rel(Some("noopener noreferrer nofollow"));
+            b.add_allowed_classes("a", ["anchor"]);
+            b
+        })
+        .clean(html)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_sanitizes() {
+        let html = render("# Title\n\n*em* <script>alert(1)</script> [x](javascript:alert(1))");
+        assert!(html.contains("Title</h1>"), "{html}");
+        assert!(html.contains("id=\"h-title\""), "{html}");
+        assert!(html.contains("<em>em</em>"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("javascript:"));
+    }
+
+    #[test]
+    fn tables_tasks_and_code() {
+        let html =
+            render("| a | b |\n|---|---|\n| 1 | 2 |\n\n- [x] done\n\n```rust\nfn main() {}\n```\n");
+        assert!(html.contains("<table>"));
+        assert!(html.contains("type=\"checkbox\""), "{html}");
+        assert!(html.contains("class=\"language-rust\""));
+        assert!(html.contains("<span class=\"hl-"), "{html}");
+    }
+
+    #[test]
+    fn toc_lists_headings() {
+        let html = render("[TOC]\n\n# One\n\n## Two\n");
+        assert!(html.contains("<nav class=\"toc\">"), "{html}");
+        assert!(html.contains("href=\"#h-one\""));
+        assert!(html.contains("href=\"#h-two\""));
+    }
+
+    #[test]
+    fn references_follow_the_map() {
+        let mut map = ResolvedRefs::new();
+        map.insert(
+            "Home".into(),
+            Resolution::Link {
+                url: "/p/x/wiki/Home/".into(),
+            },
+        );
+        map.insert(
+            "New Page".into(),
+            Resolution::Create {
+                url: "/p/x/wiki/New%20Page/edit".into(),
+            },
+        );
+        let html = render_with_refs(
+            "See [Home], [[New Page|the new one]], [Unknown] and [#12].",
+            &map,
+        );
+        assert!(
+            html.contains(
+                "<a href=\"/p/x/wiki/Home/\" rel=\"noopener noreferrer nofollow\">Home</a>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("href=\"/p/x/wiki/New%20Page/edit\""));
+        assert!(html.contains("title=\"Create page New Page\""));
+        assert!(html.contains("[Unknown]") && html.contains("[#12]"));
+    }
+}

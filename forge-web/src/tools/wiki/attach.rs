@@ -1,0 +1,179 @@
+//! Wiki attachments: upload (multipart, streamed to the attachment store), download (with
+//! types and dispositions that keep browsers from running what users upload), delete.
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use forge_tools::acl::perm;
+use forge_tools::attachments::Attachment;
+use forge_tools::wiki;
+use forge_tools::{Error, Forge};
+use futures::TryStreamExt;
+use subtle::ConstantTimeEq;
+
+use super::pages::{authorize, load};
+use crate::auth::{CsrfForm, redirect_with_flash};
+use crate::error::{PageError, PageResult};
+use crate::routes::accounts::Empty;
+use crate::state::AppState;
+use crate::tools::ToolRequest;
+
+/// Uploads are limited by the attachment store (it counts bytes as they arrive); this only
+/// lifts axum's small default body limit for these routes.
+pub fn body_limit() -> DefaultBodyLimit {
+    DefaultBodyLimit::max(1 << 30)
+}
+
+/// Reads a multipart upload: the `file` field is streamed into the store. With `csrf`, a
+/// `csrf_token` field must come first and match.
+pub(crate) async fn receive(
+    forge: &Forge,
+    tool: &forge_tools::tool::ToolInstance,
+    page: &wiki::Page,
+    author: &str,
+    mut mp: Multipart,
+    csrf: Option<&str>,
+) -> Result<Attachment, Error> {
+    let bad = |m: &str| Error::invalid("file", m.to_owned());
+    let mut csrf_ok = csrf.is_none();
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| bad(&format!("The upload could not be read: {e}")))?
+    {
+        match field.name() {
+            Some("csrf_token") => {
+                let given = field.text().await.map_err(|e| bad(&e.to_string()))?;
+                csrf_ok = csrf.is_some_and(|c| {
+                    !c.is_empty() && bool::from(given.as_bytes().ct_eq(c.as_bytes()))
+                });
+            }
+            Some("file") => {
+                if !csrf_ok {
+                    return Err(Error::Forbidden);
+                }
+                let filename = field.file_name().unwrap_or_default().to_owned();
+                let stream = field.map_err(|e| e.to_string());
+                return forge
+                    .attachments()
+                    .save(
+                        forge.db(),
+                        tool.id,
+                        page.id,
+                        &filename,
+                        author,
+                        Box::pin(stream),
+                    )
+                    .await;
+            }
+            _ => {}
+        }
+    }
+    Err(bad("Choose a file to upload"))
+}
+
+pub async fn upload(
+    State(st): State<AppState>,
+    Extension(req): Extension<ToolRequest>,
+    Path(name): Path<String>,
+    mp: Multipart,
+) -> PageResult {
+    authorize(&req, perm::WRITE)?;
+    let page = load(&st, &req, &name).await?;
+    let csrf = req.page.csrf.clone();
+    let author = req.page.viewer.username().unwrap_or_default().to_owned();
+    let url = wiki::page_url(&req.ctx.project, &req.tool, &page.name);
+    match receive(&st.forge, &req.tool, &page, &author, mp, Some(&csrf)).await {
+        Ok(a) => Ok(redirect_with_flash(
+            &st,
+            &url,
+            &format!("Attached {}.", a.filename),
+        )),
+        Err(Error::Forbidden) => Err(PageError::from(Error::Forbidden)),
+        Err(Error::Invalid(errs)) => {
+            let body = crate::views::error_page(422, "Upload refused", &errs.to_string());
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, axum::response::Html(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The file as a response: its type, `nosniff`, a sandboxing CSP, and `attachment`
+/// disposition for anything but raster images and plain text.
+pub(crate) async fn serve(forge: &Forge, a: &Attachment) -> Result<Response, Error> {
+    let file = tokio::fs::File::open(forge.attachments().path_of(a))
+        .await
+        .map_err(|e| Error::Internal(format!("attachment file missing: {e}")))?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    let ctype = if a.content_type == "text/plain" {
+        "text/plain; charset=utf-8".to_owned()
+    } else {
+        a.content_type.clone()
+    };
+    let value = |s: &str| {
+        HeaderValue::from_str(s)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
+    };
+    h.insert(header::CONTENT_TYPE, value(&ctype));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(a.size as u64));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
+    let disposition = if a.inline() { "inline" } else { "attachment" };
+    let encoded = wiki::encode_name(&a.filename);
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        value(&format!("{disposition}; filename*=UTF-8''{encoded}")),
+    );
+    Ok(res)
+}
+
+pub async fn download(
+    State(st): State<AppState>,
+    Extension(req): Extension<ToolRequest>,
+    Path((name, file)): Path<(String, String)>,
+) -> PageResult {
+    let page = load(&st, &req, &name).await?;
+    let a = st
+        .forge
+        .attachments()
+        .get(st.forge.db(), req.tool.id, page.id, &file)
+        .await?
+        .ok_or(Error::NotFound("attachment"))?;
+    Ok(serve(&st.forge, &a).await?)
+}
+
+pub async fn remove(
+    State(st): State<AppState>,
+    Extension(req): Extension<ToolRequest>,
+    Path((name, file)): Path<(String, String)>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> PageResult {
+    authorize(&req, perm::WRITE)?;
+    let page = load(&st, &req, &name).await?;
+    let a = st
+        .forge
+        .attachments()
+        .get(st.forge.db(), req.tool.id, page.id, &file)
+        .await?
+        .ok_or(Error::NotFound("attachment"))?;
+    st.forge.attachments().delete(st.forge.db(), &a).await?;
+    Ok(redirect_with_flash(
+        &st,
+        &wiki::page_url(&req.ctx.project, &req.tool, &page.name),
+        &format!("Removed {}.", a.filename),
+    ))
+}
