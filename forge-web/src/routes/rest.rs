@@ -328,7 +328,7 @@ pub async fn tool_dispatch(
     State(st): State<AppState>,
     page: crate::auth::PageCtx,
     Path(params): Path<std::collections::HashMap<String, String>>,
-    mut req: Request,
+    req: Request,
 ) -> ApiResult {
     use tower::ServiceExt;
     let (Some(name), Some(mount)) = (params.get("name"), params.get("mount")) else {
@@ -342,23 +342,18 @@ pub async fn tool_dispatch(
         .get(tool.kind.as_str())
         .cloned()
         .ok_or(Error::NotFound("resource"))?;
-    let rest = params.get("rest").map_or("", String::as_str);
-    let query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let inner: axum::http::Uri = format!("/{rest}{query}")
-        .parse()
-        .map_err(|_| Error::NotFound("resource"))?;
-    *req.uri_mut() = inner;
+    let rest = params.get("rest").map_or("", String::as_str).to_owned();
     let base = format!("{}{}/", ctx.project.url(), tool.mount);
-    req.extensions_mut().insert(crate::tools::ToolRequest {
-        ctx,
-        tool,
-        base,
-        page,
-    });
+    let req = crate::tools::rebase(
+        req,
+        &rest,
+        crate::tools::ToolRequest {
+            ctx,
+            tool,
+            base,
+            page,
+        },
+    )?;
     match router.oneshot(req).await {
         Ok(res) => Ok(res),
         Err(never) => match never {},

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use axum::Extension;
 use axum::extract::{Path, Request, State};
-use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use forge_tools::Error;
 use forge_tools::acl::perm;
@@ -22,7 +21,7 @@ pub async fn dispatch(
     Extension(nbhd): Extension<Nbhd>,
     page: PageCtx,
     Path(params): Path<HashMap<String, String>>,
-    mut req: Request,
+    req: Request,
 ) -> PageResult {
     let (Some(name), Some(mount)) = (params.get("name"), params.get("mount")) else {
         return Err(Error::NotFound("page").into());
@@ -38,23 +37,18 @@ pub async fn dispatch(
         .ok_or(Error::NotFound("tool"))?;
     st.forge.page_view(&page.viewer, &ctx, Some(&tool.mount));
     // The tool's router sees paths relative to its mount point.
-    let rest = params.get("rest").map_or("", String::as_str);
-    let query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let inner: Uri = format!("/{rest}{query}")
-        .parse()
-        .map_err(|_| Error::NotFound("page"))?;
-    *req.uri_mut() = inner;
+    let rest = params.get("rest").map_or("", String::as_str).to_owned();
     let base = format!("{}{}/", ctx.project.url(), tool.mount);
-    req.extensions_mut().insert(ToolRequest {
-        ctx,
-        tool,
-        base,
-        page,
-    });
+    let req = crate::tools::rebase(
+        req,
+        &rest,
+        ToolRequest {
+            ctx,
+            tool,
+            base,
+            page,
+        },
+    )?;
     match router.oneshot(req).await {
         Ok(res) => Ok(res),
         Err(never) => match never {},

@@ -39,6 +39,48 @@ impl Clone for ToolRequest {
     }
 }
 
+/// The request a tool's router sees: the path below the tool's mount point, the original
+/// method, headers, body and connection info, and the [`ToolRequest`]. Built afresh so the
+/// outer route's path parameters do not leak into the tool's `Path` extractors.
+pub fn rebase(
+    req: axum::extract::Request,
+    path_below_mount: &str,
+    tool: ToolRequest,
+) -> Result<axum::extract::Request, forge_tools::Error> {
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let uri: axum::http::Uri = format!("/{path_below_mount}{query}")
+        .parse()
+        .map_err(|_| forge_tools::Error::NotFound("page"))?;
+    let (parts, body) = req.into_parts();
+    let mut inner = axum::extract::Request::new(body);
+    *inner.method_mut() = parts.method;
+    *inner.uri_mut() = uri;
+    *inner.version_mut() = parts.version;
+    *inner.headers_mut() = parts.headers;
+    let ext = inner.extensions_mut();
+    if let Some(ci) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        ext.insert(*ci);
+    }
+    if let Some(a) = parts.extensions.get::<crate::auth::Auth>() {
+        ext.insert(a.clone());
+    }
+    if let Some(c) = parts.extensions.get::<crate::auth::CsrfToken>() {
+        ext.insert(c.clone());
+    }
+    if let Some(f) = parts.extensions.get::<crate::auth::Flash>() {
+        ext.insert(f.clone());
+    }
+    ext.insert(tool);
+    Ok(inner)
+}
+
 /// Page routers for every tool kind with a web side.
 pub fn routers(state: &AppState) -> HashMap<&'static str, Router> {
     let mut m = HashMap::new();
