@@ -68,7 +68,7 @@ test('sign up, create a private project, add a member, install a tool', async ()
   await page.locator('#f-label').fill('Homepage');
   await page.locator('#f-mount').fill('homepage');
   await page.locator('#f-url').fill('https://example.org/engine');
-  await page.getByRole('button', { name: 'Install' }).click();
+  await page.getByRole('button', { name: 'Install', exact: true }).click();
   assert.match(await page.locator('.flash').innerText(), /Installed "Homepage"/);
   assert.equal(await page.locator('.tabs a', { hasText: 'Homepage' }).getAttribute('href'), 'https://example.org/engine');
 

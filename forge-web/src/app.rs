@@ -80,6 +80,8 @@ fn rest_routes() -> Router<AppState> {
             "/p/{name}/admin/members/{username}",
             axum::routing::delete(rest::remove_member),
         )
+        .route("/p/{name}/{mount}/", any(rest::tool_dispatch))
+        .route("/p/{name}/{mount}/{*rest}", any(rest::tool_dispatch))
         .fallback(rest::not_found)
 }
 

@@ -342,11 +342,10 @@ pub async fn tool_dispatch(
         .get(tool.kind.as_str())
         .cloned()
         .ok_or(Error::NotFound("resource"))?;
-    let rest = params.get("rest").map_or("", String::as_str).to_owned();
     let base = format!("{}{}/", ctx.project.url(), tool.mount);
     let req = crate::tools::rebase(
         req,
-        &rest,
+        3, // Nested under `/rest`: this path is `/p/<project>/<mount>/...`.
         crate::tools::ToolRequest {
             ctx,
             tool,

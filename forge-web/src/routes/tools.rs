@@ -37,11 +37,10 @@ pub async fn dispatch(
         .ok_or(Error::NotFound("tool"))?;
     st.forge.page_view(&page.viewer, &ctx, Some(&tool.mount));
     // The tool's router sees paths relative to its mount point.
-    let rest = params.get("rest").map_or("", String::as_str).to_owned();
     let base = format!("{}{}/", ctx.project.url(), tool.mount);
     let req = crate::tools::rebase(
         req,
-        &rest,
+        2, // Nested under `/p` or `/u`: this path starts at the project name.
         ToolRequest {
             ctx,
             tool,

@@ -44,15 +44,21 @@ impl Clone for ToolRequest {
 /// outer route's path parameters do not leak into the tool's `Path` extractors.
 pub fn rebase(
     req: axum::extract::Request,
-    path_below_mount: &str,
+    skip: usize,
     tool: ToolRequest,
 ) -> Result<axum::extract::Request, forge_tools::Error> {
+    // `skip`: how many leading segments of the (nest-relative) path address the tool. The
+    // rest is taken from the raw path, still percent-encoded, so page names with spaces or
+    // other escaped characters reach the tool intact.
+    let raw = req.uri().path();
+    let segments: Vec<&str> = raw.trim_start_matches('/').splitn(skip + 1, '/').collect();
+    let below = segments.get(skip).copied().unwrap_or("");
     let query = req
         .uri()
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let uri: axum::http::Uri = format!("/{path_below_mount}{query}")
+    let uri: axum::http::Uri = format!("/{below}{query}")
         .parse()
         .map_err(|_| forge_tools::Error::NotFound("page"))?;
     let (parts, body) = req.into_parts();

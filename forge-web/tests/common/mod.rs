@@ -45,6 +45,8 @@ pub fn fresh_db_name(label: &str) -> String {
 pub struct TestApp {
     pub forge: Forge,
     pub router: Router,
+    /// The data dir (attachments...), removed with the app.
+    pub data: tempfile::TempDir,
 }
 
 /// Cookies and CSRF token of one browser.
@@ -77,9 +79,17 @@ pub struct Res {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Res {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
     pub fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
@@ -105,15 +115,19 @@ impl Res {
 
 impl TestApp {
     pub async fn new(label: &str) -> Self {
-        let config = Config {
-            mongodb_uri: Some(store_uri()),
-            db_name: fresh_db_name(label),
-            ..Config::default()
-        };
-        Self::with_config(config).await
+        Self::with_config(label, |_| {}).await
     }
 
-    pub async fn with_config(config: Config) -> Self {
+    /// An app whose configuration the test adjusts (store, database and data dir are set).
+    pub async fn with_config(label: &str, adjust: impl FnOnce(&mut Config)) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            mongodb_uri: Some(store_uri()),
+            db_name: fresh_db_name(label),
+            data_dir: data.path().to_owned(),
+            ..Config::default()
+        };
+        adjust(&mut config);
         let db = forge_tools::store::connect(
             config.mongodb_uri.as_deref().unwrap(),
             &config.db_name,
@@ -129,7 +143,11 @@ impl TestApp {
             .await
             .unwrap();
         let router = forge_web::app::build(forge.clone()).unwrap();
-        Self { forge, router }
+        Self {
+            forge,
+            router,
+            data,
+        }
     }
 
     pub async fn send(&self, req: Request<Body>, ip: Option<SocketAddr>) -> Res {
@@ -148,6 +166,7 @@ impl TestApp {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 
@@ -175,6 +194,42 @@ impl TestApp {
             .body(Body::from(body))
             .unwrap();
         self.send(req, b.ip).await
+    }
+
+    /// Posts a multipart form (fields, then one file) with the browser's cookies.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        b: &Browser,
+        fields: &[(&str, &str)],
+        file: (&str, &[u8]),
+        bearer: Option<&str>,
+    ) -> Res {
+        let boundary = "forgeboundary7d1f";
+        let mut body: Vec<u8> = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n", file.0).as_bytes(),
+        );
+        body.extend_from_slice(file.1);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut req = Request::post(path)
+            .header(header::COOKIE, b.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            );
+        if let Some(t) = bearer {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        self.send(req.body(Body::from(body)).unwrap(), b.ip).await
     }
 
     /// A REST call, with a bearer token when given.
