@@ -35,7 +35,8 @@ pub async fn dispatch(
         .get(tool.kind.as_str())
         .cloned()
         .ok_or(Error::NotFound("tool"))?;
-    st.forge.page_view(&page.viewer, &ctx, Some(&tool.mount));
+    // Views are recorded by the tools themselves, with what was viewed (not every request
+    // under a mount point is a page view).
     // The tool's router sees paths relative to its mount point.
     let base = format!("{}{}/", ctx.project.url(), tool.mount);
     let req = crate::tools::rebase(

@@ -111,13 +111,14 @@ pub async fn view(
             page.labels.clone(),
         ),
     };
-    let rendered =
-        wiki::render(forge, &req.ctx, &req.tool, Some((page.id, version)), &text).await?;
+    // The three look-ups are independent: run them together.
+    let (rendered, attachments, backlinks) = futures::try_join!(
+        wiki::render(forge, &req.ctx, &req.tool, Some((page.id, version)), &text),
+        forge.attachments().list(forge.db(), req.tool.id, page.id),
+        wiki::backlinks(forge, &req.tool, &page),
+    )?;
     let url = page_url(&req, &page.name);
-    let attachments = forge
-        .attachments()
-        .list(forge.db(), req.tool.id, page.id)
-        .await?
+    let attachments = attachments
         .into_iter()
         .map(|a| AttachmentRow {
             url: format!("{url}attachments/{}", wiki::encode_name(&a.filename)),
@@ -126,8 +127,7 @@ pub async fn view(
             filename: a.filename,
         })
         .collect();
-    let backlinks = wiki::backlinks(forge, &req.tool, &page)
-        .await?
+    let backlinks = backlinks
         .into_iter()
         .map(|l| BacklinkRow {
             title: l.from_title,
@@ -477,22 +477,7 @@ pub async fn delete(
     Path(name): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    authorize(&req, wiki::DELETE)?;
-    let page = load(&st, &req, &name).await?;
-    wiki::set_deleted(
-        &st.forge,
-        &req.page.viewer,
-        &req.ctx,
-        &req.tool,
-        &page,
-        true,
-    )
-    .await?;
-    Ok(redirect_with_flash(
-        &st,
-        &page_url(&req, &name),
-        &format!("Deleted {name}. It can be restored from this page."),
-    ))
+    set_deleted(&st, &req, &name, true).await
 }
 
 pub async fn undelete(
@@ -501,22 +486,27 @@ pub async fn undelete(
     Path(name): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    authorize(&req, wiki::DELETE)?;
-    let page = load(&st, &req, &name).await?;
+    set_deleted(&st, &req, &name, false).await
+}
+
+async fn set_deleted(st: &AppState, req: &ToolRequest, name: &str, deleted: bool) -> PageResult {
+    authorize(req, wiki::DELETE)?;
+    let page = load(st, req, name).await?;
     wiki::set_deleted(
         &st.forge,
         &req.page.viewer,
         &req.ctx,
         &req.tool,
         &page,
-        false,
+        deleted,
     )
     .await?;
-    Ok(redirect_with_flash(
-        &st,
-        &page_url(&req, &name),
-        &format!("Restored {name}."),
-    ))
+    let message = if deleted {
+        format!("Deleted {name}. It can be restored from this page.")
+    } else {
+        format!("Restored {name}.")
+    };
+    Ok(redirect_with_flash(st, &page_url(req, name), &message))
 }
 
 fn list_rows(req: &ToolRequest, list: Vec<store::Page>) -> Vec<ListRow> {
