@@ -150,6 +150,7 @@ impl Forge {
         crate::links::ensure_indexes(&db).await?;
         crate::attachments::ensure_indexes(&db).await?;
         crate::wiki::pages::ensure_indexes(&db).await?;
+        crate::repo::refresh::ensure_indexes(&db).await?;
         let events = EventLog::start(&db);
         let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
         Ok(Self {

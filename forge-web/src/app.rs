@@ -120,6 +120,14 @@ fn router(state: AppState) -> Router {
         .nest("/p", p)
         .nest("/u", u)
         .nest("/rest", rest_routes())
+        .route(
+            "/git/{nbhd}/{project}/{repo}/info/refs",
+            get(crate::git::info_refs),
+        )
+        .route(
+            "/git/{nbhd}/{project}/{repo}/{service}",
+            post(crate::git::rpc),
+        )
         .fallback(|| async { PageError::from(forge_tools::Error::NotFound("page")) })
         .layer(middleware::from_fn_with_state(
             state.clone(),

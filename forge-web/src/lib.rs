@@ -4,6 +4,7 @@
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod git;
 pub mod limits;
 pub mod metrics;
 pub mod routes;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use forge_tasks::{InProcess, Registry, Tasks};
+use forge_tasks::{InProcess, Tasks};
 use forge_tools::Forge;
 use forge_tools::config::Config;
 use forge_tools::store::embedded::EmbeddedStore;
@@ -67,7 +67,8 @@ impl Services {
                 uri: redact(&uri),
                 source,
             })?;
-        let registry = task_handlers();
+        let cell = forge_tools::jobs::ForgeCell::default();
+        let registry = forge_tools::jobs::handlers(cell.clone());
         let transport = InProcess::start(
             &db,
             registry,
@@ -77,6 +78,7 @@ impl Services {
         .await?;
         let tasks = Tasks::new(&db, transport);
         let forge = Forge::open(db, config, tasks, ToolRegistry::builtin()).await?;
+        let _ = cell.set(forge.clone());
         Ok(Self { forge, embedded })
     }
 
@@ -87,11 +89,6 @@ impl Services {
             store.stop().await;
         }
     }
-}
-
-/// Handlers of the tasks this build defines.
-pub fn task_handlers() -> Registry {
-    Registry::new()
 }
 
 /// Hides a password in a connection string for messages.

@@ -471,8 +471,8 @@ async fn tools_install_rename_reorder_uninstall() {
         .collect();
     assert_eq!(
         mounts,
-        ["wiki", "web", "docs"],
-        "the default wiki, then the links in order"
+        ["wiki", "code", "web", "docs"],
+        "the default wiki and repository, then the links in order"
     );
     let res = app
         .post_form("/p/tooly/admin/tools/web/uninstall", &b, &[])

@@ -115,3 +115,7 @@ pub async fn set_option(db: &Database, id: ToolId, key: &str, value: bson::Bson)
         .await?;
     Ok(())
 }
+
+pub async fn by_id(db: &Database, id: ToolId) -> Result<Option<ToolInstance>> {
+    Ok(collection(db).find_one(doc! {"_id": id}).await?)
+}

@@ -4,7 +4,6 @@
 
 pub mod instance;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -102,10 +101,11 @@ pub trait Tool: Send + Sync + 'static {
     }
 }
 
-/// The tool kinds this build knows.
+/// The tool kinds this build knows, in menu order (new projects get their default tools in
+/// this order).
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
-    kinds: BTreeMap<&'static str, Arc<dyn Tool>>,
+    kinds: Vec<Arc<dyn Tool>>,
 }
 
 impl ToolRegistry {
@@ -113,19 +113,21 @@ impl ToolRegistry {
     pub fn builtin() -> Self {
         let mut r = Self::default();
         r.register(crate::wiki::WikiTool);
+        r.register(crate::repo::GitTool);
         r.register(crate::link::LinkTool);
         r
     }
 
     pub fn register(&mut self, tool: impl Tool) {
-        self.kinds.insert(tool.kind(), Arc::new(tool));
+        self.kinds.retain(|t| t.kind() != tool.kind());
+        self.kinds.push(Arc::new(tool));
     }
 
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn Tool>> {
-        self.kinds.get(kind)
+        self.kinds.iter().find(|t| t.kind() == kind)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Tool>> {
-        self.kinds.values()
+        self.kinds.iter()
     }
 }

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use forge_tasks::{InProcess, Registry, Tasks};
+use forge_tasks::{InProcess, Tasks};
 use forge_tools::acl::Role;
 use forge_tools::config::Config;
 use forge_tools::projects::{Neighborhood, NewProject, Project};
@@ -135,13 +135,16 @@ impl TestApp {
         )
         .await
         .expect("store reachable");
-        let transport = InProcess::start(&db, Registry::new(), 2, Duration::from_millis(10))
+        let cell = forge_tools::jobs::ForgeCell::default();
+        let registry = forge_tools::jobs::handlers(cell.clone());
+        let transport = InProcess::start(&db, registry, 2, Duration::from_millis(10))
             .await
             .unwrap();
         let tasks = Tasks::new(&db, transport);
         let forge = Forge::open(db, config, tasks, ToolRegistry::builtin())
             .await
             .unwrap();
+        let _ = cell.set(forge.clone());
         let router = forge_web::app::build(forge.clone()).unwrap();
         Self {
             forge,

@@ -1,0 +1,42 @@
+//! The background tasks the domain defines, registered for whichever runner executes them
+//! (in-process, or a worker). Handlers are idempotent: a task may run more than once.
+
+use std::sync::{Arc, OnceLock};
+
+use forge_tasks::{Registry, TaskError};
+
+use crate::error::Error;
+use crate::forge::Forge;
+use crate::repo::refresh;
+
+/// The domain handle, filled in once the domain is open (the runner starts first, so a task
+/// that arrives earlier is retried).
+pub type ForgeCell = Arc<OnceLock<Forge>>;
+
+fn classify(e: Error) -> TaskError {
+    match e {
+        Error::Invalid(_) | Error::NotFound(_) => TaskError::Fatal(e.to_string()),
+        other => TaskError::Retry(other.to_string()),
+    }
+}
+
+/// Every task handler of the forge.
+pub fn handlers(cell: ForgeCell) -> Registry {
+    let mut r = Registry::new();
+    r.register(refresh::TASK, move |args: serde_json::Value| {
+        let cell = cell.clone();
+        async move {
+            let forge = cell
+                .get()
+                .ok_or_else(|| TaskError::Retry("the forge is still starting".into()))?;
+            let report = refresh::run(forge, &args).await.map_err(classify)?;
+            tracing::info!(
+                new_commits = report.new_commits,
+                refs = report.refs,
+                "repository refreshed"
+            );
+            Ok(())
+        }
+    });
+    r
+}

@@ -1,0 +1,244 @@
+//! After a push: a task (`repo.refresh`) records the new commits (id, author, date, summary,
+//! parents) in `repo_commits` for activity, statistics and search, refreshes the branch/tag
+//! cache in `repo_refs`, and records a `repo.push` event. Idempotent: it walks from the
+//! current tips, hides the tips it saw last time, and upserts by commit id.
+
+use bson::{Bson, DateTime, doc};
+use futures::TryStreamExt;
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::events::EventContext;
+use crate::forge::Forge;
+use crate::ids::ToolId;
+use crate::tool::instance;
+
+pub const TASK: &str = "repo.refresh";
+pub const COMMITS: &str = "repo_commits";
+pub const REFS: &str = "repo_refs";
+/// The most commits one refresh records (a first push of a huge history is recorded in slices
+/// by the next pushes' refreshes; browsing reads git directly and is not limited by this).
+const MAX_COMMITS: usize = 200_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefInfo {
+    pub name: String,
+    /// `branch` or `tag`.
+    pub kind: String,
+    /// The commit it points at.
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefCache {
+    #[serde(rename = "_id")]
+    pub tool_id: ToolId,
+    pub refs: Vec<RefInfo>,
+    pub updated: DateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommitDoc {
+    /// `<tool id>:<sha>`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub tool_id: ToolId,
+    pub sha: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub date: DateTime,
+    pub summary: String,
+    pub message: String,
+    pub parents: Vec<String>,
+}
+
+fn commits(db: &Database) -> Collection<CommitDoc> {
+    db.collection(COMMITS)
+}
+
+fn refs_coll(db: &Database) -> Collection<RefCache> {
+    db.collection(REFS)
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    commits(db)
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "date": -1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "sha": 1})
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        ])
+        .await?;
+    Ok(())
+}
+
+/// Arguments of a refresh task.
+pub fn args(tool: ToolId, pusher: Option<&str>, ip: Option<&str>) -> serde_json::Value {
+    serde_json::json!({"tool_id": tool.to_string(), "pusher": pusher, "ip": ip})
+}
+
+/// What a refresh found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub new_commits: usize,
+    pub refs: usize,
+}
+
+/// Runs the refresh described by `args` (see [`args`]).
+pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
+    let tool_id = args
+        .get("tool_id")
+        .and_then(|v| v.as_str())
+        .and_then(ToolId::parse)
+        .ok_or_else(|| Error::invalid("tool_id", "missing tool id"))?;
+    let Some(tool) = instance::by_id(forge.db(), tool_id).await? else {
+        // Uninstalled since the push: nothing to record.
+        return Ok(Report::default());
+    };
+    let project = crate::projects::by_id(forge.db(), tool.project_id)
+        .await?
+        .ok_or(Error::NotFound("project"))?;
+    let path = super::repo_path(forge.config(), &tool);
+    let previous = refs_coll(forge.db())
+        .find_one(doc! {"_id": tool_id})
+        .await?;
+    let old_tips: Vec<String> = previous
+        .map(|p| p.refs.into_iter().map(|r| r.target).collect())
+        .unwrap_or_default();
+    let (refs, found) = tokio::task::spawn_blocking(move || walk(&path, &old_tips, tool_id))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    let new_commits = found.len();
+    for chunk in found.chunks(1000) {
+        match commits(forge.db()).insert_many(chunk).ordered(false).await {
+            Ok(_) => {}
+            // Already recorded by an earlier run: that is the idempotence, not a failure.
+            Err(e) if Error::is_duplicate_key(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let cache = RefCache {
+        tool_id,
+        refs: refs.clone(),
+        updated: DateTime::now(),
+    };
+    refs_coll(forge.db())
+        .replace_one(doc! {"_id": tool_id}, &cache)
+        .upsert(true)
+        .await?;
+    let context = EventContext {
+        neighborhood: Some(project.neighborhood.prefix().to_owned()),
+        project: Some(project.shortname.clone()),
+        tool: Some(tool.mount.clone()),
+        user: args
+            .get("pusher")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        ip: args.get("ip").and_then(|v| v.as_str()).map(str::to_owned),
+    };
+    forge.events().record(
+        "repo.push",
+        context,
+        Bson::Document(doc! {"new_commits": new_commits as i64, "refs": refs.len() as i64}),
+    );
+    Ok(Report {
+        new_commits,
+        refs: refs.len(),
+    })
+}
+
+fn walk(
+    path: &std::path::Path,
+    old_tips: &[String],
+    tool_id: ToolId,
+) -> Result<(Vec<RefInfo>, Vec<CommitDoc>)> {
+    let git = |e: git2::Error| Error::Internal(format!("git: {}", e.message()));
+    let repo = git2::Repository::open_bare(path).map_err(git)?;
+    let mut refs = Vec::new();
+    for r in repo.references().map_err(git)? {
+        let r = r.map_err(git)?;
+        let name = lossy(r.name_bytes());
+        let name = name.as_str();
+        let (kind, short) = if let Some(b) = name.strip_prefix("refs/heads/") {
+            ("branch", b)
+        } else if let Some(t) = name.strip_prefix("refs/tags/") {
+            ("tag", t)
+        } else {
+            continue;
+        };
+        if let Ok(commit) = r.peel_to_commit() {
+            refs.push(RefInfo {
+                name: short.to_owned(),
+                kind: kind.to_owned(),
+                target: commit.id().to_string(),
+            });
+        }
+    }
+    refs.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+    let mut walk = repo.revwalk().map_err(git)?;
+    for r in &refs {
+        if let Ok(oid) = git2::Oid::from_str(&r.target) {
+            walk.push(oid).map_err(git)?;
+        }
+    }
+    for tip in old_tips {
+        if let Ok(oid) = git2::Oid::from_str(tip)
+            && repo.find_commit(oid).is_ok()
+        {
+            walk.hide(oid).map_err(git)?;
+        }
+    }
+    let mut out = Vec::new();
+    for oid in walk.take(MAX_COMMITS) {
+        let oid = oid.map_err(git)?;
+        let c = repo.find_commit(oid).map_err(git)?;
+        let author = c.author();
+        out.push(CommitDoc {
+            id: format!("{tool_id}:{oid}"),
+            tool_id,
+            sha: oid.to_string(),
+            author_name: lossy(author.name_bytes()),
+            author_email: lossy(author.email_bytes()),
+            date: DateTime::from_millis(c.time().seconds() * 1000),
+            summary: lossy(c.summary_bytes().unwrap_or_default()),
+            message: lossy(c.message_bytes()),
+            parents: c.parent_ids().map(|p| p.to_string()).collect(),
+        });
+    }
+    Ok((refs, out))
+}
+
+/// The cached branches and tags of a repository (as of its last refresh).
+pub async fn cached_refs(db: &Database, tool: ToolId) -> Result<Option<RefCache>> {
+    Ok(refs_coll(db).find_one(doc! {"_id": tool}).await?)
+}
+
+pub async fn recorded_commits(db: &Database, tool: ToolId, limit: i64) -> Result<Vec<CommitDoc>> {
+    Ok(commits(db)
+        .find(doc! {"tool_id": tool})
+        .sort(doc! {"date": -1})
+        .limit(limit)
+        .await?
+        .try_collect()
+        .await?)
+}
+
+pub async fn count_commits(db: &Database, tool: ToolId) -> Result<u64> {
+    Ok(commits(db).count_documents(doc! {"tool_id": tool}).await?)
+}
+
+/// Drops what the store knows of a repository (uninstall).
+pub async fn forget(db: &Database, tool: ToolId) -> Result<()> {
+    commits(db).delete_many(doc! {"tool_id": tool}).await?;
+    refs_coll(db).delete_one(doc! {"_id": tool}).await?;
+    Ok(())
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

@@ -1,0 +1,415 @@
+//! Git smart HTTP (protocol v0/v1 and v2): `GET .../info/refs?service=`, `POST
+//! .../git-upload-pack` and `POST .../git-receive-pack` under
+//! `/git/<nbhd>/<project>/<mount>[.git]/`, served by running the system `git upload-pack` /
+//! `git receive-pack --stateless-rpc` on the repository's own path (derived from ids; nothing
+//! from the request becomes an argument). Bodies stream both ways (gzip request bodies are
+//! decoded on the fly), so memory does not grow with repository size.
+//!
+//! Auth: HTTP Basic with the username and the password or a personal access token (or a
+//! bearer token); anonymous read on public projects; write permission to push. Unauthenticated
+//! requests that need more get a `WWW-Authenticate` challenge so credential helpers work.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use forge_tools::acl::perm;
+use forge_tools::projects::Neighborhood;
+use forge_tools::repo::{self, refresh};
+use forge_tools::{Error, Forge, ProjectCtx, Viewer};
+use futures::TryStreamExt;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::state::AppState;
+
+/// The longest a single git request may run.
+const TIME_LIMIT: Duration = Duration::from_secs(3600);
+/// The largest push (request body, after decompression).
+const MAX_PUSH: u64 = 4 << 30;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Service {
+    UploadPack,
+    ReceivePack,
+}
+
+impl Service {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "git-upload-pack" => Some(Self::UploadPack),
+            "git-receive-pack" => Some(Self::ReceivePack),
+            _ => None,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::UploadPack => "git-upload-pack",
+            Self::ReceivePack => "git-receive-pack",
+        }
+    }
+    fn subcommand(self) -> &'static str {
+        match self {
+            Self::UploadPack => "upload-pack",
+            Self::ReceivePack => "receive-pack",
+        }
+    }
+    fn permission(self) -> &'static str {
+        match self {
+            Self::UploadPack => perm::READ,
+            Self::ReceivePack => perm::WRITE,
+        }
+    }
+}
+
+fn plain(status: StatusCode, msg: &str) -> Response {
+    let mut res = (status, format!("{msg}\n")).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"forge\", charset=\"UTF-8\""),
+        );
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// Who the credentials name: `Ok(None)` for no credentials, `Err` for wrong ones.
+async fn credentials(
+    st: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+) -> Result<Viewer, Response> {
+    let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(Viewer { user: None, ip });
+    };
+    let forge = &st.forge;
+    let denied = || {
+        plain(
+            StatusCode::UNAUTHORIZED,
+            "Authentication failed: wrong username, password or token",
+        )
+    };
+    let user = if let Some(token) = auth.strip_prefix("Bearer ") {
+        forge
+            .user_for_token(token.trim())
+            .await
+            .map_err(|_| denied())?
+    } else if let Some(b64) = auth.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| denied())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| denied())?;
+        let (name, secret) = decoded.split_once(':').ok_or_else(denied)?;
+        if secret.starts_with(forge_tools::tokens::PREFIX) {
+            forge
+                .user_for_token(secret)
+                .await
+                .map_err(|_| denied())?
+                .filter(|u| u.username == name)
+        } else {
+            if !st.limits.login(ip.as_deref().unwrap_or(""), name) {
+                return Err(plain(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts; wait a minute and try again",
+                ));
+            }
+            forge
+                .authenticate(name, secret)
+                .await
+                .map_err(|_| denied())?
+        }
+    } else {
+        None
+    };
+    match user {
+        Some(u) => Ok(Viewer { user: Some(u), ip }),
+        None => Err(denied()),
+    }
+}
+
+/// Loads the repository tool and checks the service's permission.
+async fn authorize(
+    forge: &Forge,
+    viewer: &Viewer,
+    nbhd: &str,
+    project: &str,
+    repo_name: &str,
+    service: Service,
+) -> Result<(ProjectCtx, forge_tools::tool::ToolInstance), Response> {
+    let nbhd = match nbhd {
+        "p" => Neighborhood::Projects,
+        "u" => Neighborhood::Users,
+        _ => return Err(plain(StatusCode::NOT_FOUND, "Repository not found")),
+    };
+    let mount = repo_name.strip_suffix(".git").unwrap_or(repo_name);
+    let refuse = |e: Error, anonymous: bool| match e {
+        // Anonymous callers are asked for credentials instead of learning what exists.
+        Error::NotFound(_) | Error::Unauthenticated if anonymous => {
+            plain(StatusCode::UNAUTHORIZED, "Authentication required")
+        }
+        Error::NotFound(_) => plain(StatusCode::NOT_FOUND, "Repository not found"),
+        Error::Forbidden => plain(StatusCode::FORBIDDEN, "You may not push to this repository"),
+        Error::Unauthenticated => plain(StatusCode::UNAUTHORIZED, "Authentication required"),
+        other => {
+            tracing::error!(error = %other, "git request failed");
+            plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The forge cannot serve this repository right now",
+            )
+        }
+    };
+    let anonymous = viewer.user.is_none();
+    let ctx = forge
+        .load_project(viewer, nbhd, project)
+        .await
+        .map_err(|e| refuse(e, anonymous))?;
+    let tool = ctx
+        .tool(mount)
+        .filter(|t| t.kind == repo::KIND)
+        .cloned()
+        .ok_or_else(|| refuse(Error::NotFound("repository"), anonymous))?;
+    ctx.authorize_tool(&tool, service.permission())
+        .map_err(|e| refuse(e, anonymous))?;
+    Ok((ctx, tool))
+}
+
+/// `Git-Protocol` is passed to git only in its documented form (`version=2`, `key=value`
+/// pairs separated by `:`).
+fn git_protocol(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("git-protocol")?.to_str().ok()?;
+    let ok = !v.is_empty()
+        && v.len() <= 256
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '=' | ':' | '.' | '-' | '_'));
+    ok.then(|| v.to_owned())
+}
+
+fn client_ip(req: &Request) -> Option<String> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+fn command(
+    service: Service,
+    path: &std::path::Path,
+    protocol: Option<&str>,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.arg(service.subcommand()).arg("--stateless-rpc");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", path)
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    if let Some(p) = protocol {
+        cmd.env("GIT_PROTOCOL", p);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[derive(Deserialize)]
+pub struct ServiceQuery {
+    service: Option<String>,
+}
+
+pub async fn info_refs(
+    State(st): State<AppState>,
+    Path((nbhd, project, repo_name)): Path<(String, String, String)>,
+    Query(q): Query<ServiceQuery>,
+    req: Request,
+) -> Response {
+    let Some(service) = q.service.as_deref().and_then(Service::parse) else {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "Only the smart HTTP protocol is supported; upgrade git",
+        );
+    };
+    let viewer = match credentials(&st, req.headers(), client_ip(&req)).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let (ctx, tool) =
+        match authorize(&st.forge, &viewer, &nbhd, &project, &repo_name, service).await {
+            Ok(x) => x,
+            Err(res) => return res,
+        };
+    let protocol = git_protocol(req.headers());
+    let path = repo::repo_path(st.forge.config(), &tool);
+    let mut cmd = command(service, &path, protocol.as_deref());
+    cmd.arg("--advertise-refs").arg(&path);
+    let out = match tokio::time::timeout(Duration::from_secs(60), cmd.output()).await {
+        Ok(Ok(o)) if o.status.success() => o,
+        other => {
+            tracing::error!(?other, "git --advertise-refs failed");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The repository could not be read",
+            );
+        }
+    };
+    if service == Service::UploadPack {
+        record(
+            &st.forge,
+            &viewer,
+            &ctx,
+            &tool,
+            "repo.fetch.advertise",
+            None,
+        );
+    }
+    let mut body = Vec::with_capacity(out.stdout.len() + 64);
+    let v2 = protocol
+        .as_deref()
+        .is_some_and(|p| p.split(':').any(|kv| kv == "version=2"));
+    if !v2 {
+        let line = format!("# service={}\n", service.name());
+        body.extend_from_slice(format!("{:04x}{line}0000", line.len() + 4).as_bytes());
+    }
+    body.extend_from_slice(&out.stdout);
+    let mut res = Response::new(Body::from(body));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&format!("application/x-{}-advertisement", service.name()))
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+fn record(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &forge_tools::tool::ToolInstance,
+    kind: &str,
+    extra: Option<bson::Document>,
+) {
+    let extra = extra.map_or(bson::Bson::Null, bson::Bson::Document);
+    forge.events().record(
+        kind,
+        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
+        extra,
+    );
+}
+
+pub async fn rpc(
+    State(st): State<AppState>,
+    Path((nbhd, project, repo_name, service)): Path<(String, String, String, String)>,
+    req: Request,
+) -> Response {
+    let Some(service) = Service::parse(&service) else {
+        return plain(StatusCode::NOT_FOUND, "Not found");
+    };
+    let viewer = match credentials(&st, req.headers(), client_ip(&req)).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let (ctx, tool) =
+        match authorize(&st.forge, &viewer, &nbhd, &project, &repo_name, service).await {
+            Ok(x) => x,
+            Err(res) => return res,
+        };
+    let protocol = git_protocol(req.headers());
+    let gzip = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let path = repo::repo_path(st.forge.config(), &tool);
+    let mut cmd = command(service, &path, protocol.as_deref());
+    cmd.arg(&path);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot run git");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "git is not available on the server",
+            );
+        }
+    };
+    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "git pipes unavailable");
+    };
+    // Request body → git's stdin, decoded when gzipped, counted against the limit.
+    let body = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(body);
+    let feed = async move {
+        let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if gzip {
+            Box::new(async_compression::tokio::bufread::GzipDecoder::new(
+                tokio::io::BufReader::new(reader),
+            ))
+        } else {
+            Box::new(reader)
+        };
+        let mut limited = tokio::io::AsyncReadExt::take(&mut reader, MAX_PUSH);
+        let copied = tokio::io::copy(&mut limited, &mut stdin).await;
+        let _ = stdin.shutdown().await;
+        copied
+    };
+    let forge = st.forge.clone();
+    let pusher = viewer.username().map(str::to_owned);
+    let ip = viewer.ip.clone();
+    let tool_id = tool.id;
+    let kind = if service == Service::ReceivePack {
+        "repo.push.received"
+    } else {
+        "repo.clone"
+    };
+    record(&forge, &viewer, &ctx, &tool, kind, None);
+    // Waits for git in the background: logs its errors, enforces the time limit, and after a
+    // successful push queues the refresh.
+    tokio::spawn(async move {
+        let fed = feed.await;
+        let mut err_text = String::new();
+        let mut stderr = stderr;
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err_text).await;
+        let status = tokio::time::timeout(TIME_LIMIT, child.wait()).await;
+        match (fed, status) {
+            (Ok(_), Ok(Ok(s))) if s.success() => {
+                if service == Service::ReceivePack {
+                    let args = refresh::args(tool_id, pusher.as_deref(), ip.as_deref());
+                    let opts = forge_tasks::TaskOptions {
+                        dedup_key: Some(format!("{}:{tool_id}", refresh::TASK)),
+                        priority: 7,
+                        ..Default::default()
+                    };
+                    if let Err(e) = forge.tasks().enqueue_with(refresh::TASK, args, opts).await {
+                        tracing::error!(error = %e, "could not queue the repository refresh");
+                    }
+                }
+            }
+            (fed, status) => {
+                tracing::warn!(?fed, ?status, stderr = %err_text.trim(), service = service.name(), "git request did not complete");
+                let _ = child.kill().await;
+            }
+        }
+    });
+    let mut res = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(stdout)));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&format!("application/x-{}-result", service.name()))
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
