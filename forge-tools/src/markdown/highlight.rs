@@ -40,3 +40,21 @@ pub fn css() -> &'static str {
             .unwrap_or_default()
     })
 }
+
+/// Highlighted HTML for a whole file, choosing the syntax by file name (or first line).
+pub fn highlight_file(path: &str, code: &str) -> Option<String> {
+    let ss = syntaxes();
+    let ext = path.rsplit('.').next().unwrap_or("");
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let syntax = ss
+        .find_syntax_by_extension(name)
+        .or_else(|| ss.find_syntax_by_extension(ext))
+        .or_else(|| ss.find_syntax_by_first_line(code.lines().next().unwrap_or("")))?;
+    let mut generator = ClassedHTMLGenerator::new_with_class_style(syntax, ss, STYLE);
+    for line in LinesWithEndings::from(code) {
+        generator
+            .parse_html_for_line_which_includes_newline(line)
+            .ok()?;
+    }
+    Some(generator.finalize())
+}

@@ -3,6 +3,7 @@
 //! in `forge-tools`.
 
 mod link;
+pub mod repo;
 pub mod wiki;
 
 use std::collections::HashMap;
@@ -95,6 +96,10 @@ pub fn routers(state: &AppState) -> HashMap<&'static str, Router> {
         forge_tools::wiki::KIND,
         wiki::router().with_state(state.clone()),
     );
+    m.insert(
+        forge_tools::repo::KIND,
+        repo::router().with_state(state.clone()),
+    );
     m
 }
 
@@ -104,6 +109,10 @@ pub fn api_routers(state: &AppState) -> HashMap<&'static str, Router> {
     m.insert(
         forge_tools::wiki::KIND,
         wiki::rest::router().with_state(state.clone()),
+    );
+    m.insert(
+        forge_tools::repo::KIND,
+        repo::rest::router().with_state(state.clone()),
     );
     m
 }
