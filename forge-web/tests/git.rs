@@ -527,3 +527,194 @@ async fn injection_attempts_are_refused() {
     }
     assert!(!Path::new("pwned").exists());
 }
+
+#[tokio::test]
+async fn browser_pages_and_archives() {
+    let app = TestApp::new("gitbrowse").await;
+    let ann = app.user("ann").await;
+    app.project(&ann, "proj", false).await;
+    let base = serve(&app).await;
+    let anon = common::Browser::anonymous();
+    let empty = app.get("/p/proj/code/", &anon).await;
+    assert!(
+        empty.body.contains("This repository is empty")
+            && empty.body.contains("/git/p/proj/code.git"),
+        "{}",
+        empty.body
+    );
+
+    let git = Git::new();
+    git.ok(git.home.path(), &["init", "-q", "src"]).await;
+    let src = git.dir("src");
+    git.commit(
+        &src,
+        "README.md",
+        "# Hello\n\nThe **readme**.\n",
+        "add readme",
+    )
+    .await;
+    git.commit(
+        &src,
+        "src/main.rs",
+        "fn main() {\n    println!(\"hi\");\n}\n",
+        "add main",
+    )
+    .await;
+    for i in 0..55 {
+        git.commit(
+            &src,
+            "notes.txt",
+            &format!("note {i}\n"),
+            &format!("note {i}"),
+        )
+        .await;
+    }
+    let token = app.token(&ann).await;
+    git.ok(
+        &src,
+        &[
+            "push",
+            "-q",
+            &with_credentials(&base, "ann", &token, "/git/p/proj/code.git"),
+            "HEAD:main",
+        ],
+    )
+    .await;
+
+    let summary = app.get("/p/proj/code/", &anon).await;
+    assert!(
+        summary.body.contains("The <strong>readme</strong>"),
+        "README rendered"
+    );
+    assert!(summary.body.contains("href=\"/p/proj/code/tree/main/src\""));
+    let tree = app.get("/p/proj/code/tree/main/src", &anon).await;
+    assert_eq!(tree.status, StatusCode::OK);
+    assert!(
+        tree.body
+            .contains("href=\"/p/proj/code/blob/main/src/main.rs\"")
+    );
+    let blob = app.get("/p/proj/code/blob/main/src/main.rs", &anon).await;
+    assert!(blob.body.contains("class=\"hl-"), "highlighted");
+    assert!(blob.body.contains("id=\"L3\" href=\"#L3\""), "line anchors");
+    let raw = app.get("/p/proj/code/raw/main/src/main.rs", &anon).await;
+    assert_eq!(raw.body, "fn main() {\n    println!(\"hi\");\n}\n");
+    assert_eq!(raw.header("x-content-type-options"), "nosniff");
+    assert_eq!(
+        app.get("/p/proj/code/tree/main/src/main.rs", &anon)
+            .await
+            .location(),
+        "/p/proj/code/blob/main/src/main.rs"
+    );
+
+    let log1 = app.get("/p/proj/code/commits/main", &anon).await;
+    assert_eq!(log1.body.matches("<tr>").count(), 50, "50 per page");
+    assert!(log1.body.contains("note 54") && log1.body.contains("?page=2"));
+    let log2 = app.get("/p/proj/code/commits/main?page=2", &anon).await;
+    assert_eq!(log2.body.matches("<tr>").count(), 7);
+    assert!(log2.body.contains("add readme"));
+    let path_log = app
+        .get("/p/proj/code/commits/main/src/main.rs", &anon)
+        .await;
+    assert_eq!(
+        path_log.body.matches("<tr>").count(),
+        1,
+        "only commits touching the path"
+    );
+
+    let head = git
+        .ok(&src, &["rev-parse", "HEAD~55"])
+        .await
+        .trim()
+        .to_owned();
+    let commit = app.get(&format!("/p/proj/code/commit/{head}"), &anon).await;
+    assert!(
+        commit.body.contains("add main") && commit.body.contains("+    println!(&#34;hi&#34;);"),
+        "{}",
+        commit.body
+    );
+    let json = app
+        .api(
+            Method::GET,
+            &format!("/rest/p/proj/code/commit/{head}"),
+            None,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(json["stats"]["additions"], 3);
+    assert_eq!(json["files"][0]["path"], "src/main.rs");
+    let file = app
+        .api(
+            Method::GET,
+            "/rest/p/proj/code/file/main/README.md",
+            None,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(file["content"], "# Hello\n\nThe **readme**.\n");
+    let tree = app
+        .api(Method::GET, "/rest/p/proj/code/tree/main", None, None)
+        .await
+        .json();
+    assert_eq!(tree["entries"].as_array().unwrap().len(), 3);
+    let commits = app
+        .api(
+            Method::GET,
+            "/rest/p/proj/code/commits/main?page=2",
+            None,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(commits["commits"].as_array().unwrap().len(), 7);
+    let blame = app.get("/p/proj/code/blame/main/src/main.rs", &anon).await;
+    assert_eq!(blame.status, StatusCode::OK);
+    assert!(blame.body.contains("add main"));
+
+    // Archives are valid: the system tools read them back.
+    for (name, check) in [
+        ("main.tar.gz", vec!["tar", "tzf"]),
+        ("main.zip", vec!["unzip", "-l"]),
+    ] {
+        let res = app
+            .get(&format!("/p/proj/code/archive/{name}"), &anon)
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert!(res.header("content-disposition").starts_with("attachment"));
+        let file = git.dir(name);
+        std::fs::write(&file, &res.bytes).unwrap();
+        if check[0] == "unzip" && Command::new("unzip").arg("-v").output().is_err() {
+            // No unzip here: check the zip signature instead.
+            assert_eq!(&res.bytes[..4], b"PK\x03\x04");
+            continue;
+        }
+        let out = Command::new(check[0])
+            .args(&check[1..])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}");
+        assert!(
+            listing.contains("proj-main/src/main.rs"),
+            "{name}: {listing}"
+        );
+    }
+    assert_eq!(
+        app.get("/p/proj/code/archive/nope.tar.gz", &anon)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/p/proj/code/archive/main.exe", &anon).await.status,
+        StatusCode::NOT_FOUND
+    );
+    app.forge.events().flush().await;
+    assert_eq!(
+        app.count("events", bson::doc! {"type": "repo.archive"})
+            .await,
+        2
+    );
+}

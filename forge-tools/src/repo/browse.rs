@@ -94,8 +94,11 @@ pub fn split_ref_path(repo: &Repository, rest: &str) -> Result<(String, Oid, Str
     Err(Error::NotFound("revision"))
 }
 
+/// No branch or tag yet (libgit2's own check only knows an unborn `master`).
 pub fn is_empty(repo: &Repository) -> bool {
-    repo.is_empty().unwrap_or(true)
+    repo.references_glob("refs/*")
+        .map(|mut r| r.next().is_none())
+        .unwrap_or(true)
 }
 
 /// The branch HEAD names (even before it exists).
