@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "generating $COMMITS commits over $FILES files..."
-git init -q --bare "$work/src.git"
+git init -q --bare --initial-branch=main "$work/src.git"
 python3 bench/gen_repo.py "$COMMITS" "$FILES" | git --git-dir="$work/src.git" fast-import --quiet
 git --git-dir="$work/src.git" gc -q
 echo "repository: $(git --git-dir="$work/src.git" rev-list --count main) commits, $(git --git-dir="$work/src.git" ls-tree -r main | wc -l) files, pack $(du -sh "$work/src.git/objects/pack" | cut -f1)"
@@ -49,9 +49,11 @@ server.document-root = "$work/www"
 server.port = $lport
 server.bind = "127.0.0.1"
 server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
-alias.url = ("/git/" => "$(git --exec-path)/git-http-backend/")
-cgi.assign = ("" => "")
-setenv.set-environment = ("GIT_PROJECT_ROOT" => "$work", "GIT_HTTP_EXPORT_ALL" => "1")
+alias.url = ("/git" => "$(git --exec-path)/git-http-backend")
+\$HTTP["url"] =~ "^/git" {
+  cgi.assign = ("" => "")
+  setenv.set-environment = ("GIT_PROJECT_ROOT" => "$work", "GIT_HTTP_EXPORT_ALL" => "1")
+}
 CONF
 lighttpd -D -f "$work/lighttpd.conf" & lpid=$!
 sleep 1
@@ -65,20 +67,25 @@ rss_kib() { # RSS of a process and its descendants, leaving out the embedded sto
   echo $total
 }
 
+own_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
 timed_clone() { # name url server_pid
-  local name=$1 url=$2 spid=${3:-} peak=0 dest="$work/clone-$1"
+  local name=$1 url=$2 spid=${3:-} peak=0 own=0 dest="$work/clone-$1"
   rm -rf "$dest"
   local t0=$(date +%s%N)
   git clone -q --no-checkout "$url" "$dest" & local cpid=$!
   while kill -0 $cpid 2>/dev/null; do
-    if [ -n "$spid" ]; then local r=$(rss_kib "$spid"); [ "$r" -gt "$peak" ] && peak=$r; fi
+    if [ -n "$spid" ]; then
+      local r=$(rss_kib "$spid"); [ "$r" -gt "$peak" ] && peak=$r
+      local o=$(own_kib "$spid"); [ "$o" -gt "$own" ] && own=$o
+    fi
     sleep 0.02
   done
   wait $cpid
   local t1=$(date +%s%N)
   local ms=$(( (t1 - t0) / 1000000 ))
-  [ "$(git --git-dir="$dest/.git" rev-parse main)" = "$(git --git-dir="$work/src.git" rev-parse main)" ] || { echo "clone $name differs"; exit 1; }
-  echo "$name: ${ms} ms$( [ -n "$spid" ] && echo ", server peak RSS $((peak / 1024)) MiB (process + children)")"
+  [ "$(git --git-dir="$dest/.git" rev-parse refs/remotes/origin/main)" = "$(git --git-dir="$work/src.git" rev-parse main)" ] || { echo "clone $name differs"; exit 1; }
+  echo "$name: ${ms} ms$( [ -n "$spid" ] && echo ", server peak RSS: server process $((own / 1024)) MiB, with its git children $((peak / 1024)) MiB")"
   eval "T_$name=$ms"
 }
 

@@ -183,6 +183,12 @@ async fn clone_push_with_password_and_token_then_clone_again() {
         2
     );
     assert_eq!(cache.refs[0].name, "main");
+    // The commit message's references were recorded: the wiki page lists the commit.
+    let home = app.get("/p/proj/wiki/Home/", &common::Browser::anonymous()).await;
+    assert!(home.body.contains("/p/proj/code/commit/"), "backlink from the commit");
+    let project = forge_tools::projects::get(app.forge.db(), forge_tools::projects::Neighborhood::Projects, "proj").await.unwrap().unwrap();
+    let ticket_key = format!("ticket:{}:*:12", project.id);
+    assert_eq!(app.count("links", bson::doc! {"to_key": ticket_key}).await, 1);
     app.forge.events().flush().await;
     assert!(
         app.count(
