@@ -404,7 +404,9 @@ pub async fn rpc(
         }
     });
     // Large reads: a clone streams the whole pack, and 4 KiB chunks cost more than they save.
-    let mut res = Response::new(Body::from_stream(tokio_util::io::ReaderStream::with_capacity(stdout, 64 * 1024)));
+    let mut res = Response::new(Body::from_stream(
+        tokio_util::io::ReaderStream::with_capacity(stdout, 64 * 1024),
+    ));
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -150,8 +150,13 @@ async fn clone_push_with_password_and_token_then_clone_again() {
     let with_password = with_credentials(&base, "ann", "ann-password", "/git/p/proj/code.git");
     git.ok(&work, &["push", "-q", &with_password, "HEAD:main"])
         .await;
-    git.commit(&work, "src/lib.rs", "pub fn x() {}\n", "second commit")
-        .await;
+    git.commit(
+        &work,
+        "src/lib.rs",
+        "pub fn x() {}\n",
+        "second commit, fixes [#12] as [wiki:Home] says",
+    )
+    .await;
     let token = app.token(&ann).await;
     let with_token = with_credentials(&base, "ann", &token, "/git/p/proj/code");
     git.ok(&work, &["push", "-q", &with_token, "HEAD:main"])
@@ -183,12 +188,33 @@ async fn clone_push_with_password_and_token_then_clone_again() {
         2
     );
     assert_eq!(cache.refs[0].name, "main");
-    // The commit message's references were recorded: the wiki page lists the commit.
-    let home = app.get("/p/proj/wiki/Home/", &common::Browser::anonymous()).await;
-    assert!(home.body.contains("/p/proj/code/commit/"), "backlink from the commit");
-    let project = forge_tools::projects::get(app.forge.db(), forge_tools::projects::Neighborhood::Projects, "proj").await.unwrap().unwrap();
+    // The commit message's references were recorded: the wiki page lists the commit (the
+    // second push's refresh may still be running).
+    let mut listed = false;
+    for _ in 0..100 {
+        let home = app
+            .get("/p/proj/wiki/Home/", &common::Browser::anonymous())
+            .await;
+        if home.body.contains("/p/proj/code/commit/") {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listed, "backlink from the commit");
+    let project = forge_tools::projects::get(
+        app.forge.db(),
+        forge_tools::projects::Neighborhood::Projects,
+        "proj",
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let ticket_key = format!("ticket:{}:*:12", project.id);
-    assert_eq!(app.count("links", bson::doc! {"to_key": ticket_key}).await, 1);
+    assert_eq!(
+        app.count("links", bson::doc! {"to_key": ticket_key}).await,
+        1
+    );
     app.forge.events().flush().await;
     assert!(
         app.count(
@@ -617,7 +643,12 @@ async fn browser_pages_and_archives() {
     assert!(log1.body.contains("note 54") && log1.body.contains("?page=2"));
     let log2 = app.get("/p/proj/code/commits/main?page=2", &anon).await;
     assert_eq!(log2.body.matches("<tr>").count(), 7);
-    assert!(log2.body.contains("add readme"));
+    // Together the two pages list every commit once.
+    for summary in ["add readme", "add main", "note 0", "note 54"] {
+        let n = log1.body.matches(&format!(">{summary}</a>")).count()
+            + log2.body.matches(&format!(">{summary}</a>")).count();
+        assert_eq!(n, 1, "{summary}");
+    }
     let path_log = app
         .get("/p/proj/code/commits/main/src/main.rs", &anon)
         .await;

@@ -122,6 +122,7 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
             Err(e) => return Err(e.into()),
         }
     }
+    record_references(forge, &project, &tool, &found).await?;
     let cache = RefCache {
         tool_id,
         refs: refs.clone(),
@@ -150,6 +151,49 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         new_commits,
         refs: refs.len(),
     })
+}
+
+/// Records what commit messages reference — `[#123]`, `[tracker:#123]`, `[wiki:Page]`,
+/// `[mount:Page]` — as links, so tickets and pages can list the commits that mention them
+/// (tickets resolve them once the tracker exists).
+async fn record_references(
+    forge: &Forge,
+    project: &crate::projects::Project,
+    tool: &crate::tool::ToolInstance,
+    found: &[CommitDoc],
+) -> Result<()> {
+    use crate::refs::{self, RefTarget};
+    let tools = instance::list(forge.db(), project.id).await?;
+    for c in found.iter().filter(|c| c.message.contains('[')) {
+        let mut keys = Vec::new();
+        for raw in refs::scan(&c.message) {
+            match refs::parse(&raw) {
+                Some(RefTarget::Ticket { mount, number }) => {
+                    let mount = mount.as_deref().unwrap_or("*");
+                    keys.push(format!("ticket:{}:{mount}:{number}", project.id));
+                }
+                Some(RefTarget::Artifact {
+                    project: None,
+                    mount: Some(m),
+                    name,
+                }) => {
+                    if let Some(t) = tools
+                        .iter()
+                        .find(|t| t.mount == m && t.kind == crate::wiki::KIND)
+                    {
+                        keys.push(format!("wiki:{}:{name}", t.id));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !keys.is_empty() {
+            let url = format!("{}{}/commit/{}", project.url(), tool.mount, c.sha);
+            let from = format!("commit:{}:{}", tool.id, c.sha);
+            crate::links::replace(forge.db(), &from, &c.summary, &url, &keys).await?;
+        }
+    }
+    Ok(())
 }
 
 fn walk(
