@@ -245,8 +245,9 @@ pub fn log(
 ) -> Result<Vec<CommitInfo>> {
     check_path(path)?;
     let mut walk = repo.revwalk().map_err(git)?;
-    // Time order streams from the tips; topological order would walk the whole history first.
-    walk.set_sorting(Sort::TIME).map_err(git)?;
+    // No explicit sorting: libgit2 then streams from the tips (newest first for linear
+    // history); time or topological sorting would walk the whole history before the first.
+    walk.set_sorting(Sort::NONE).map_err(git)?;
     walk.push(commit).map_err(git)?;
     let mut out = Vec::new();
     let mut seen = 0;
