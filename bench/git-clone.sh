@@ -41,6 +41,15 @@ token=$("$bin" token create --user bench --name bench)
 curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"shortname":"bench","name":"Bench"}' "http://127.0.0.1:$port/rest/p"
 git --git-dir="$work/src.git" push -q "http://bench:$token@127.0.0.1:$port/git/p/bench/code.git" main
+# All three clones read the same repository: the one the forge stores (after its push
+# housekeeping has repacked it with a bitmap).
+repo=""
+for d in "$work"/forge/repos/*.git; do
+  [ -n "$(git --git-dir="$d" for-each-ref refs/heads)" ] && repo=$d
+done
+for _ in $(seq 1 600); do ls "$repo"/objects/pack/*.bitmap >/dev/null 2>&1 && break; sleep 0.2; done
+ls "$repo"/objects/pack/*.bitmap >/dev/null 2>&1 || { echo "the forge did not repack the pushed repository"; exit 1; }
+sleep 1
 
 # lighttpd + git http-backend (CGI) over the same bare repository.
 mkdir -p "$work/www"
@@ -52,7 +61,7 @@ server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
 alias.url = ("/git" => "$(git --exec-path)/git-http-backend")
 \$HTTP["url"] =~ "^/git" {
   cgi.assign = ("" => "")
-  setenv.set-environment = ("GIT_PROJECT_ROOT" => "$work", "GIT_HTTP_EXPORT_ALL" => "1")
+  setenv.set-environment = ("GIT_PROJECT_ROOT" => "$(dirname "$repo")", "GIT_HTTP_EXPORT_ALL" => "1")
 }
 CONF
 lighttpd -D -f "$work/lighttpd.conf" & lpid=$!
@@ -93,8 +102,8 @@ echo "forge idle RSS before clones: $(( $(rss_kib $pid) / 1024 )) MiB (the store
 for round in 1 2; do
   echo "round $round:"
   timed_clone forge "http://127.0.0.1:$port/git/p/bench/code.git" "$pid"
-  timed_clone backend "http://127.0.0.1:$lport/git/src.git" "$lpid"
-  timed_clone local "file://$work/src.git"
+  timed_clone backend "http://127.0.0.1:$lport/git/$(basename "$repo")" "$lpid"
+  timed_clone local "file://$repo"
 done
 echo "ratios (last round): forge/http-backend $(python3 -c "print(round($T_forge/$T_backend, 2))"), forge/local $(python3 -c "print(round($T_forge/$T_local, 2))")"
 

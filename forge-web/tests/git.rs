@@ -202,6 +202,18 @@ async fn clone_push_with_password_and_token_then_clone_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(listed, "backlink from the commit");
+    // The push housekeeping repacked the repository with a bitmap (fast full clones).
+    let pack_dir = app
+        .data
+        .path()
+        .join("repos")
+        .join(format!("{tid}.git"))
+        .join("objects/pack");
+    let has_bitmap = std::fs::read_dir(&pack_dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".bitmap"));
+    assert!(has_bitmap, "no bitmap in {}", pack_dir.display());
     let project = forge_tools::projects::get(
         app.forge.db(),
         forge_tools::projects::Neighborhood::Projects,

@@ -80,6 +80,7 @@ impl Tool for GitTool {
                 .map_err(git_err)?;
             cfg.set_bool("uploadpack.allowAnySHA1InWant", true)
                 .map_err(git_err)?;
+            cfg.set_bool("repack.writeBitmaps", true).map_err(git_err)?;
             cfg.set_bool("receive.denyNonFastForwards", false)
                 .map_err(git_err)?;
             Ok(())

@@ -123,6 +123,10 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         }
     }
     record_references(forge, &project, &tool, &found).await?;
+    let repo_dir = super::repo_path(forge.config(), &tool);
+    tokio::task::spawn_blocking(move || housekeep(&repo_dir))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
     let cache = RefCache {
         tool_id,
         refs: refs.clone(),
@@ -192,6 +196,34 @@ async fn record_references(
             let from = format!("commit:{}:{}", tool.id, c.sha);
             crate::links::replace(forge.db(), &from, &c.summary, &url, &keys).await?;
         }
+    }
+    Ok(())
+}
+
+/// Keeps the repository fast to serve: the first time, a full repack with a reachability
+/// bitmap (clones then skip walking the history to count objects); afterwards `git gc --auto`,
+/// which repacks (keeping bitmaps) once pushes have left enough packs or loose objects.
+fn housekeep(path: &std::path::Path) -> Result<()> {
+    let has_bitmap = std::fs::read_dir(path.join("objects/pack"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".bitmap"))
+        })
+        .unwrap_or(false);
+    let args: &[&str] = if has_bitmap {
+        &["gc", "--auto", "--quiet"]
+    } else {
+        &["repack", "-a", "-d", "-b", "-q"]
+    };
+    let status = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(path)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| Error::Internal(format!("git {}: {e}", args[0])))?;
+    if !status.success() {
+        return Err(Error::Internal(format!("git {} failed: {status}", args[0])));
     }
     Ok(())
 }
