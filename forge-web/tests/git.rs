@@ -637,6 +637,14 @@ async fn browser_pages_and_archives() {
         tree.body
             .contains("href=\"/p/proj/code/blob/main/src/main.rs\"")
     );
+    assert!(
+        tree.body.contains(">add main</a>"),
+        "each entry shows its last commit"
+    );
+    assert!(
+        summary.body.contains(">note 54</a>") && summary.body.contains(">add readme</a>"),
+        "root entries too"
+    );
     let blob = app.get("/p/proj/code/blob/main/src/main.rs", &anon).await;
     assert!(blob.body.contains("class=\"hl-"), "highlighted");
     assert!(blob.body.contains("id=\"L3\" href=\"#L3\""), "line anchors");

@@ -183,6 +183,71 @@ pub fn tree(repo: &Repository, commit: Oid, path: &str) -> Result<Vec<TreeEntry>
     Ok(out)
 }
 
+/// For each entry of the directory `dir` at `commit`, the newest commit that changed it,
+/// looking back at most `limit` commits along first parents (entries older than that get
+/// none). Results are cached per (repository, commit, directory): a commit never changes.
+pub fn last_commits(
+    repo: &Repository,
+    commit: Oid,
+    dir: &str,
+    limit: usize,
+) -> Result<std::sync::Arc<Vec<(String, CommitInfo)>>> {
+    use std::sync::{Arc, OnceLock};
+    type Key = (String, Oid, String);
+    static CACHE: OnceLock<moka::sync::Cache<Key, Arc<Vec<(String, CommitInfo)>>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(|| moka::sync::Cache::new(10_000));
+    let key = (
+        repo.path().to_string_lossy().into_owned(),
+        commit,
+        dir.to_owned(),
+    );
+    if let Some(hit) = cache.get(&key) {
+        return Ok(hit);
+    }
+    let entries_at = |c: &git2::Commit| -> Vec<(String, Oid)> {
+        let Ok(root) = c.tree() else {
+            return Vec::new();
+        };
+        let tree = if dir.is_empty() {
+            Some(root)
+        } else {
+            root.get_path(Path::new(dir))
+                .ok()
+                .and_then(|e| repo.find_tree(e.id()).ok())
+        };
+        tree.map(|t| t.iter().map(|e| (lossy(e.name_bytes()), e.id())).collect())
+            .unwrap_or_default()
+    };
+    let mut current = repo.find_commit(commit).map_err(git)?;
+    let mut pending: Vec<(String, Oid)> = entries_at(&current);
+    let mut found: Vec<(String, CommitInfo)> = Vec::new();
+    for _ in 0..limit {
+        if pending.is_empty() {
+            break;
+        }
+        let parent = current.parents().next();
+        let before: Vec<(String, Oid)> = parent.as_ref().map(&entries_at).unwrap_or_default();
+        let mut still = Vec::new();
+        for (name, id) in pending {
+            let same = before.iter().any(|(n, i)| *n == name && *i == id);
+            if same {
+                still.push((name, id));
+            } else {
+                found.push((name, info(&current)));
+            }
+        }
+        pending = still;
+        match parent {
+            Some(p) => current = p,
+            None => break,
+        }
+    }
+    let out = Arc::new(found);
+    cache.insert(key, out.clone());
+    Ok(out)
+}
+
 pub struct Blob {
     pub size: usize,
     pub binary: bool,

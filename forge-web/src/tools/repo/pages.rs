@@ -58,7 +58,12 @@ pub struct Entry {
     pub url: String,
     pub is_dir: bool,
     pub size: String,
+    /// The newest commit that changed the entry.
+    pub last: Option<CommitRow>,
 }
+
+/// How far back the tree pages look for each entry's last change.
+const LAST_COMMIT_DEPTH: usize = 2000;
 
 pub struct CommitRow {
     pub id: String,
@@ -184,9 +189,18 @@ fn size(n: usize) -> String {
     forge_tools::attachments::human_size(n as u64)
 }
 
-fn entries(base: &str, rev: &str, list: Vec<browse::TreeEntry>) -> Vec<Entry> {
+fn entries(
+    base: &str,
+    rev: &str,
+    list: Vec<browse::TreeEntry>,
+    last: &[(String, browse::CommitInfo)],
+) -> Vec<Entry> {
     list.into_iter()
         .map(|e| Entry {
+            last: last
+                .iter()
+                .find(|(n, _)| *n == e.name)
+                .map(|(_, c)| row(base, c)),
             url: format!(
                 "{base}{}/{}/{}",
                 if e.is_dir { "tree" } else { "blob" },
@@ -217,7 +231,8 @@ pub async fn summary(
                 .map(|b| git2::Oid::from_str(&b.target).map_err(|e| Error::Internal(e.to_string())))
                 .ok_or(Error::NotFound("branch"))?
         })?;
-        let list = entries(&b2, &branch, browse::tree(r, tip, "")?);
+        let last = browse::last_commits(r, tip, "", LAST_COMMIT_DEPTH)?;
+        let list = entries(&b2, &branch, browse::tree(r, tip, "")?, &last);
         let readme = browse::readme(r, tip);
         let last = browse::log(r, tip, "", 0, 1)?.first().map(|c| row(&b2, c));
         Ok((false, branch, list, readme, last))
@@ -262,7 +277,14 @@ pub async fn tree(
     let result = with_repo(&st, &req, move |r| {
         let (rev, oid, path) = browse::split_ref_path(r, &rest)?;
         match browse::tree(r, oid, &path) {
-            Ok(list) => Ok(Ok((rev.clone(), path, entries(&b2, &rev, list)))),
+            Ok(list) => {
+                let last = browse::last_commits(r, oid, &path, LAST_COMMIT_DEPTH)?;
+                Ok(Ok((
+                    rev.clone(),
+                    path.clone(),
+                    entries(&b2, &rev, list, &last),
+                )))
+            }
             // A file path under /tree/ goes to its file page.
             Err(Error::NotFound(_)) if browse::blob(r, oid, &path).is_ok() => Ok(Err(format!(
                 "{b2}blob/{}/{}",
