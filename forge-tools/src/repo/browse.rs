@@ -183,6 +183,9 @@ pub fn tree(repo: &Repository, commit: Oid, path: &str) -> Result<Vec<TreeEntry>
     Ok(out)
 }
 
+/// Entry names with the commit that last changed them.
+pub type LastCommits = std::sync::Arc<Vec<(String, CommitInfo)>>;
+
 /// For each entry of the directory `dir` at `commit`, the newest commit that changed it,
 /// looking back at most `limit` commits along first parents (entries older than that get
 /// none). Results are cached per (repository, commit, directory): a commit never changes.
@@ -191,11 +194,10 @@ pub fn last_commits(
     commit: Oid,
     dir: &str,
     limit: usize,
-) -> Result<std::sync::Arc<Vec<(String, CommitInfo)>>> {
+) -> Result<LastCommits> {
     use std::sync::{Arc, OnceLock};
     type Key = (String, Oid, String);
-    static CACHE: OnceLock<moka::sync::Cache<Key, Arc<Vec<(String, CommitInfo)>>>> =
-        OnceLock::new();
+    static CACHE: OnceLock<moka::sync::Cache<Key, LastCommits>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| moka::sync::Cache::new(10_000));
     let key = (
         repo.path().to_string_lossy().into_owned(),
