@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod download;
 pub mod error;
 pub mod git;
 pub mod limits;

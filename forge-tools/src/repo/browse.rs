@@ -258,13 +258,22 @@ pub struct Blob {
     pub truncated: bool,
 }
 
-pub fn blob(repo: &Repository, commit: Oid, path: &str) -> Result<Blob> {
+fn find_blob<'r>(repo: &'r Repository, commit: Oid, path: &str) -> Result<git2::Blob<'r>> {
     check_path(path)?;
     let tree = repo.find_commit(commit).map_err(git)?.tree().map_err(git)?;
     let entry = tree.get_path(Path::new(path)).map_err(git)?;
-    let blob = repo
-        .find_blob(entry.id())
-        .map_err(|_| Error::NotFound("file"))?;
+    repo.find_blob(entry.id())
+        .map_err(|_| Error::NotFound("file"))
+}
+
+/// The whole file (for raw downloads) and whether it is binary.
+pub fn raw(repo: &Repository, commit: Oid, path: &str) -> Result<(bool, Vec<u8>)> {
+    let blob = find_blob(repo, commit, path)?;
+    Ok((blob.is_binary(), blob.content().to_vec()))
+}
+
+pub fn blob(repo: &Repository, commit: Oid, path: &str) -> Result<Blob> {
+    let blob = find_blob(repo, commit, path)?;
     let content = blob.content();
     let truncated = content.len() > MAX_BLOB;
     Ok(Blob {
@@ -493,7 +502,7 @@ pub fn blame(
     Ok(out)
 }
 
-fn lossy(b: &[u8]) -> String {
+pub(crate) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

@@ -40,6 +40,33 @@ pub fn clone_url(config: &Config, project: &Project, tool: &ToolInstance) -> Str
     )
 }
 
+/// Starts `git archive` of `commit` (an id already resolved, never a name from a URL) in
+/// `tar.gz` or `zip` format with every path under `prefix`; the caller streams its stdout.
+pub fn archive(
+    config: &Config,
+    tool: &ToolInstance,
+    commit: git2::Oid,
+    format: &str,
+    prefix: &str,
+) -> Result<tokio::process::Child> {
+    if !matches!(format, "tar.gz" | "zip") {
+        return Err(Error::NotFound("archive"));
+    }
+    tokio::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(repo_path(config, tool))
+        .arg("archive")
+        .arg(format!("--format={format}"))
+        .arg(format!("--prefix={prefix}"))
+        .arg(commit.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Error::Internal(format!("git archive: {e}")))
+}
+
 fn git_err(e: git2::Error) -> Error {
     Error::Internal(format!("git: {}", e.message()))
 }

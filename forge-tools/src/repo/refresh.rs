@@ -9,6 +9,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
+use super::browse::lossy;
 use crate::error::{Error, Result};
 use crate::events::EventContext;
 use crate::forge::Forge;
@@ -313,8 +314,4 @@ pub async fn forget(db: &Database, tool: ToolId) -> Result<()> {
     commits(db).delete_many(doc! {"tool_id": tool}).await?;
     refs_coll(db).delete_one(doc! {"_id": tool}).await?;
     Ok(())
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }

@@ -133,7 +133,6 @@ pub async fn login(
     CsrfForm(f): CsrfForm<LoginForm>,
 ) -> PageResult {
     let username = f.username.trim().to_owned();
-    let form = FormState::new(&[("username", &username)]);
     let next = safe_next(&f.next);
     let ip = page.viewer.ip.clone().unwrap_or_default();
     let refuse = |status: StatusCode, message: String| {
@@ -159,13 +158,10 @@ pub async fn login(
                 .append(SET_COOKIE, session_cookie(&st, token));
             Ok(res)
         }
-        None => {
-            drop(form);
-            Ok(refuse(
-                StatusCode::UNAUTHORIZED,
-                "Wrong username or password.".into(),
-            ))
-        }
+        None => Ok(refuse(
+            StatusCode::UNAUTHORIZED,
+            "Wrong username or password.".into(),
+        )),
     }
 }
 

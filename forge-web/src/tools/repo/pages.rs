@@ -4,8 +4,7 @@ use askama::Template;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use forge_tools::acl::perm;
 use forge_tools::markdown::{self, highlight};
 use forge_tools::repo::{self, browse};
@@ -13,6 +12,7 @@ use forge_tools::{Error, wiki::encode_name};
 use serde::Deserialize;
 
 use super::with_repo;
+use crate::download::{self, Download};
 use crate::error::PageResult;
 use crate::state::AppState;
 use crate::tools::ToolRequest;
@@ -395,47 +395,28 @@ pub async fn raw(
     Extension(req): Extension<ToolRequest>,
     Path(rest): Path<String>,
 ) -> PageResult {
-    let (path, b) = with_repo(&st, &req, move |r| {
+    let (path, (binary, bytes)) = with_repo(&st, &req, move |r| {
         let (_, oid, path) = browse::split_ref_path(r, &rest)?;
-        let tree = r
-            .find_commit(oid)
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .tree()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let entry = tree
-            .get_path(std::path::Path::new(&path))
-            .map_err(|_| Error::NotFound("file"))?;
-        let blob = r
-            .find_blob(entry.id())
-            .map_err(|_| Error::NotFound("file"))?;
-        Ok((path, (blob.is_binary(), blob.content().to_vec())))
+        let raw = browse::raw(r, oid, &path)?;
+        Ok((path, raw))
     })
     .await?;
-    let (binary, bytes) = b;
-    let name = path.rsplit('/').next().unwrap_or("file").to_owned();
-    let (ctype, disposition) = match is_image(&path) {
-        Some(t) => (t, "inline"),
-        None if !binary => ("text/plain; charset=utf-8", "inline"),
-        None => ("application/octet-stream", "attachment"),
+    let name = path.rsplit('/').next().unwrap_or("file");
+    let (content_type, inline) = match is_image(&path) {
+        Some(t) => (t, true),
+        None if !binary => ("text/plain", true),
+        None => ("application/octet-stream", false),
     };
-    let mut res = Response::new(Body::from(bytes));
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{disposition}; filename*=UTF-8''{}",
-        encode_name(&name)
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(res)
+    let length = Some(bytes.len() as u64);
+    Ok(download::respond(
+        Body::from(bytes),
+        Download {
+            content_type,
+            filename: name,
+            inline,
+            length,
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -637,20 +618,7 @@ pub async fn archive(
     let r2 = rev.clone();
     let oid = with_repo(&st, &req, move |r| browse::resolve(r, &r2)).await?;
     let prefix = format!("{}-{}/", req.ctx.project.shortname, rev.replace('/', "-"));
-    let path = repo::repo_path(st.forge.config(), &req.tool);
-    let mut child = tokio::process::Command::new("git")
-        .arg("--git-dir")
-        .arg(&path)
-        .arg("archive")
-        .arg(format!("--format={format}"))
-        .arg(format!("--prefix={prefix}"))
-        .arg(oid.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| Error::Internal(format!("git archive: {e}")))?;
+    let mut child = repo::archive(st.forge.config(), &req.tool, oid, format, &prefix)?;
     let stdout = child
         .stdout
         .take()
@@ -665,19 +633,22 @@ pub async fn archive(
             .event_context(Some(&req.ctx.project), Some(&req.tool.mount)),
         bson::Bson::Document(bson::doc! {"ref": &rev, "format": format}),
     );
-    let mut res = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(stdout)));
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     let file = format!(
         "{}-{}.{format}",
         req.ctx.project.shortname,
         rev.replace('/', "-")
     );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename*=UTF-8''{}",
-        encode_name(&file)
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok((StatusCode::OK, res).into_response())
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        stdout,
+        64 * 1024,
+    ));
+    Ok(download::respond(
+        body,
+        Download {
+            content_type: ctype,
+            filename: &file,
+            inline: false,
+            length: None,
+        },
+    ))
 }

@@ -4,7 +4,7 @@
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use forge_tools::acl::perm;
 use forge_tools::attachments::Attachment;
@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::pages::{authorize, load};
 use crate::auth::{CsrfForm, redirect_with_flash};
+use crate::download::Download;
 use crate::error::{PageError, PageResult};
 use crate::routes::accounts::Empty;
 use crate::state::AppState;
@@ -107,38 +108,13 @@ pub(crate) async fn serve(forge: &Forge, a: &Attachment) -> Result<Response, Err
         .await
         .map_err(|e| Error::Internal(format!("attachment file missing: {e}")))?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    let mut res = Response::new(body);
-    let h = res.headers_mut();
-    let ctype = if a.content_type == "text/plain" {
-        "text/plain; charset=utf-8".to_owned()
-    } else {
-        a.content_type.clone()
+    let d = Download {
+        content_type: &a.content_type,
+        filename: &a.filename,
+        inline: a.inline(),
+        length: Some(a.size as u64),
     };
-    let value = |s: &str| {
-        HeaderValue::from_str(s)
-            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"))
-    };
-    h.insert(header::CONTENT_TYPE, value(&ctype));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(a.size as u64));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=300"),
-    );
-    let disposition = if a.inline() { "inline" } else { "attachment" };
-    let encoded = wiki::encode_name(&a.filename);
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        value(&format!("{disposition}; filename*=UTF-8''{encoded}")),
-    );
-    Ok(res)
+    Ok(crate::download::respond(body, d))
 }
 
 pub async fn download(
