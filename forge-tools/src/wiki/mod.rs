@@ -286,6 +286,41 @@ pub async fn load_page(
     Ok(page.filter(|p| !p.deleted || ctx.can_tool(tool, DELETE)))
 }
 
+/// One version of a page as shown: the current one, or an older snapshot.
+pub struct PageVersion {
+    pub version: i32,
+    pub text: String,
+    pub labels: Vec<String>,
+    pub author: String,
+    pub updated: bson::DateTime,
+}
+
+/// The page at `version` (the current version when `None` or equal to it).
+pub async fn version_of(forge: &Forge, page: &Page, version: Option<i32>) -> Result<PageVersion> {
+    match version {
+        Some(v) if v != page.version => {
+            let s = pages::versions(forge.db())
+                .get(page.id, v)
+                .await?
+                .ok_or(Error::NotFound("version"))?;
+            Ok(PageVersion {
+                version: v,
+                text: s.data.text,
+                labels: s.data.labels,
+                author: s.author,
+                updated: s.timestamp,
+            })
+        }
+        _ => Ok(PageVersion {
+            version: page.version,
+            text: page.text.clone(),
+            labels: page.labels.clone(),
+            author: page.author.clone(),
+            updated: page.updated,
+        }),
+    }
+}
+
 fn author(viewer: &Viewer) -> String {
     viewer.username().unwrap_or_default().to_owned()
 }

@@ -330,33 +330,12 @@ pub async fn tool_dispatch(
     Path(params): Path<std::collections::HashMap<String, String>>,
     req: Request,
 ) -> ApiResult {
-    use tower::ServiceExt;
     let (Some(name), Some(mount)) = (params.get("name"), params.get("mount")) else {
         return Err(Error::NotFound("resource").into());
     };
     let ctx = load(&st, &page.viewer, name).await?;
-    let tool = ctx.tool(mount).cloned().ok_or(Error::NotFound("tool"))?;
-    ctx.authorize_tool(&tool, forge_tools::acl::perm::READ)?;
-    let router = st
-        .tool_api_routers
-        .get(tool.kind.as_str())
-        .cloned()
-        .ok_or(Error::NotFound("resource"))?;
-    let base = format!("{}{}/", ctx.project.url(), tool.mount);
-    let req = crate::tools::rebase(
-        req,
-        3, // Nested under `/rest`: this path is `/p/<project>/<mount>/...`.
-        crate::tools::ToolRequest {
-            ctx,
-            tool,
-            base,
-            page,
-        },
-    )?;
-    match router.oneshot(req).await {
-        Ok(res) => Ok(res),
-        Err(never) => match never {},
-    }
+    // Nested under `/rest`: the path here is `/p/<project>/<mount>/...`.
+    Ok(crate::tools::dispatch(&st.tool_api_routers, ctx, mount, page, req, 3).await?)
 }
 
 /// Unknown `/rest/...` paths answer in the API's error shape.

@@ -7,14 +7,11 @@ use axum::Extension;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use forge_tools::Error;
-use forge_tools::acl::perm;
-use tower::ServiceExt;
 
 use super::{Nbhd, load};
 use crate::auth::PageCtx;
 use crate::error::{PageError, PageResult};
 use crate::state::AppState;
-use crate::tools::ToolRequest;
 
 pub async fn dispatch(
     State(st): State<AppState>,
@@ -27,32 +24,13 @@ pub async fn dispatch(
         return Err(Error::NotFound("page").into());
     };
     let ctx = load(&st.forge, &page, nbhd, name).await?;
-    let tool = ctx.tool(mount).cloned().ok_or(Error::NotFound("tool"))?;
-    ctx.authorize_tool(&tool, perm::READ)
-        .map_err(|e| PageError::from(e).with_next(&page.path))?;
-    let router = st
-        .tool_routers
-        .get(tool.kind.as_str())
-        .cloned()
-        .ok_or(Error::NotFound("tool"))?;
     // Views are recorded by the tools themselves, with what was viewed (not every request
-    // under a mount point is a page view).
-    // The tool's router sees paths relative to its mount point.
-    let base = format!("{}{}/", ctx.project.url(), tool.mount);
-    let req = crate::tools::rebase(
-        req,
-        2, // Nested under `/p` or `/u`: this path starts at the project name.
-        ToolRequest {
-            ctx,
-            tool,
-            base,
-            page,
-        },
-    )?;
-    match router.oneshot(req).await {
-        Ok(res) => Ok(res),
-        Err(never) => match never {},
-    }
+    // under a mount point is a page view). Nested under `/p` or `/u`: the path here starts at
+    // the project name, so two segments address the tool.
+    let next = page.path.clone();
+    crate::tools::dispatch(&st.tool_routers, ctx, mount, page, req, 2)
+        .await
+        .map_err(|e| PageError::from(e).with_next(&next))
 }
 
 /// `/<nbhd>/<project>/<mount>` → with a trailing slash.

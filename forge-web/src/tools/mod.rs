@@ -88,6 +88,43 @@ pub fn rebase(
     Ok(inner)
 }
 
+/// Hands a request to the router of the tool mounted at `mount`, after checking the viewer
+/// may read it. `skip` is as for [`rebase`]. Used for pages and for REST alike.
+pub async fn dispatch(
+    routers: &HashMap<&'static str, Router>,
+    ctx: ProjectCtx,
+    mount: &str,
+    page: PageCtx,
+    req: axum::extract::Request,
+    skip: usize,
+) -> Result<axum::response::Response, forge_tools::Error> {
+    use tower::ServiceExt;
+    let tool = ctx
+        .tool(mount)
+        .cloned()
+        .ok_or(forge_tools::Error::NotFound("tool"))?;
+    ctx.authorize_tool(&tool, forge_tools::acl::perm::READ)?;
+    let router = routers
+        .get(tool.kind.as_str())
+        .cloned()
+        .ok_or(forge_tools::Error::NotFound("tool"))?;
+    let base = format!("{}{}/", ctx.project.url(), tool.mount);
+    let req = rebase(
+        req,
+        skip,
+        ToolRequest {
+            ctx,
+            tool,
+            base,
+            page,
+        },
+    )?;
+    match router.oneshot(req).await {
+        Ok(res) => Ok(res),
+        Err(never) => match never {},
+    }
+}
+
 /// Page routers for every tool kind with a web side.
 pub fn routers(state: &AppState) -> HashMap<&'static str, Router> {
     let mut m = HashMap::new();

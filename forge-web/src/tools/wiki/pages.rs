@@ -89,28 +89,13 @@ pub async fn view(
         }
         return Err(Error::NotFound("page").into());
     };
-    let (text, version, author, updated, labels) = match q.version {
-        Some(v) if v != page.version => {
-            let snap = store::versions(forge.db())
-                .get(page.id, v)
-                .await?
-                .ok_or(Error::NotFound("version"))?;
-            (
-                snap.data.text,
-                v,
-                snap.author,
-                snap.timestamp,
-                snap.data.labels,
-            )
-        }
-        _ => (
-            page.text.clone(),
-            page.version,
-            page.author.clone(),
-            page.updated,
-            page.labels.clone(),
-        ),
-    };
+    let wiki::PageVersion {
+        version,
+        text,
+        labels,
+        author,
+        updated,
+    } = wiki::version_of(forge, &page, q.version).await?;
     // The three look-ups are independent: run them together.
     let (rendered, attachments, backlinks) = futures::try_join!(
         wiki::render(forge, &req.ctx, &req.tool, Some((page.id, version)), &text),

@@ -117,22 +117,13 @@ pub async fn get_page(
     Query(q): Query<VersionQuery>,
 ) -> ApiResult<Json<PageJson>> {
     let page = load(&st, &req, &name).await?;
-    let (text, version, author, updated, labels) = match q.version {
-        Some(v) if v != page.version => {
-            let s = store::versions(st.forge.db())
-                .get(page.id, v)
-                .await?
-                .ok_or(Error::NotFound("version"))?;
-            (s.data.text, v, s.author, s.timestamp, s.data.labels)
-        }
-        _ => (
-            page.text.clone(),
-            page.version,
-            page.author.clone(),
-            page.updated,
-            page.labels.clone(),
-        ),
-    };
+    let wiki::PageVersion {
+        version,
+        text,
+        labels,
+        author,
+        updated,
+    } = wiki::version_of(&st.forge, &page, q.version).await?;
     let html = wiki::render(
         &st.forge,
         &req.ctx,
