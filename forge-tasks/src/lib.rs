@@ -3,14 +3,17 @@
 //! Domain code enqueues a *named* task with JSON arguments through [`Tasks`]; handlers are registered
 //! by name in a [`Registry`]. Every task has a record in the `tasks` collection (state, attempts,
 //! timings, last error) so operators can see and retry work. Delivery goes through a [`Transport`]:
-//! the default [`InProcess`] transport runs tasks on the local tokio runtime; a broker transport
-//! (RabbitMQ) plugs in behind the same trait.
+//! the default [`InProcess`] transport runs tasks on the local tokio runtime; [`Amqp`] carries them
+//! through RabbitMQ to [`run_worker`] processes.
 //!
 //! Handlers must be idempotent: a task can run more than once (retries, redelivery after a crash).
 
+mod amqp;
+mod ledger;
 mod record;
 mod runner;
 
+pub use amqp::{Amqp, AmqpOptions, WorkerOptions, run_worker};
 pub use record::{TaskId, TaskRecord, TaskState};
 pub use runner::{InProcess, Transport};
 
@@ -44,6 +47,8 @@ pub enum Error {
     TransportClosed,
     #[error("invalid task arguments: {0}")]
     Args(String),
+    #[error("broker: {0}")]
+    Broker(String),
 }
 
 /// A task handler. Must be idempotent.
@@ -149,8 +154,55 @@ impl Tasks {
         }
         let rec = TaskRecord::new(name, args, &opts)?;
         self.coll.insert_one(&rec).await?;
-        self.transport.publish(rec.id, opts.priority).await?;
+        self.publish(std::slice::from_ref(&rec)).await?;
         Ok(rec.id)
+    }
+
+    /// Enqueues many tasks of one name at once (bulk work such as reindexing): one store write
+    /// and one pipelined publish for the lot. No de-duplication.
+    pub async fn enqueue_many(
+        &self,
+        name: &str,
+        args: impl IntoIterator<Item = serde_json::Value>,
+        opts: TaskOptions,
+    ) -> Result<Vec<TaskId>, Error> {
+        let recs = args
+            .into_iter()
+            .map(|a| TaskRecord::new(name, a, &opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        if recs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.coll.insert_many(&recs).await?;
+        self.publish(&recs).await?;
+        Ok(recs.iter().map(|r| r.id).collect())
+    }
+
+    /// Publishes stored records; when the transport refuses them, the records are marked failed
+    /// with the reason, so they show on the admin page and can be retried instead of sitting
+    /// `queued` forever with nothing to run them.
+    async fn publish(&self, recs: &[TaskRecord]) -> Result<(), Error> {
+        if let Err(e) = self.transport.publish(recs).await {
+            let ids: Vec<_> = recs.iter().map(|r| r.id.0).collect();
+            let _ = self
+                .coll
+                .update_many(
+                    doc! {"_id": {"$in": ids}, "state": TaskState::Queued.as_str()},
+                    doc! {"$set": {
+                        "state": TaskState::Failed.as_str(),
+                        "finished": bson::DateTime::now(),
+                        "last_error": format!("could not queue: {e}"),
+                    }},
+                )
+                .await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Messages waiting in the transport's queues (RabbitMQ), for the admin page.
+    pub async fn queue_depth(&self) -> Result<Vec<(String, u64)>, Error> {
+        self.transport.queue_depth().await
     }
 
     pub async fn get(&self, id: TaskId) -> Result<Option<TaskRecord>, Error> {
@@ -163,11 +215,24 @@ impl Tasks {
         state: Option<TaskState>,
         limit: i64,
     ) -> Result<Vec<TaskRecord>, Error> {
+        self.find(state, None, limit).await
+    }
+
+    /// Most recent tasks, optionally of one state and one name (the admin page's filters).
+    pub async fn find(
+        &self,
+        state: Option<TaskState>,
+        name: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TaskRecord>, Error> {
         use futures::TryStreamExt;
-        let filter = match state {
-            Some(s) => doc! {"state": s.as_str()},
-            None => doc! {},
-        };
+        let mut filter = doc! {};
+        if let Some(s) = state {
+            filter.insert("state", s.as_str());
+        }
+        if let Some(n) = name {
+            filter.insert("name", n);
+        }
         let cursor = self
             .coll
             .find(filter)
@@ -187,8 +252,10 @@ impl Tasks {
             )
             .await?;
         match res {
-            Some(rec) => {
-                self.transport.publish(id, rec.priority).await?;
+            Some(mut rec) => {
+                rec.state = TaskState::Queued;
+                rec.attempts = 0;
+                self.publish(std::slice::from_ref(&rec)).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -210,6 +277,17 @@ impl Tasks {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Task names seen so far, sorted (the admin page's filter).
+    pub async fn names(&self) -> Result<Vec<String>, Error> {
+        let values = self.coll.distinct("name", doc! {}).await?;
+        let mut names: Vec<String> = values
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Number of tasks per state, for the admin page.

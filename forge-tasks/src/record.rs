@@ -112,6 +112,9 @@ pub(crate) async fn ensure_indexes(db: &Database) -> Result<(), Error> {
             .keys(doc! {"state": 1, "_id": -1})
             .build(),
         IndexModel::builder()
+            .keys(doc! {"name": 1, "state": 1, "_id": -1})
+            .build(),
+        IndexModel::builder()
             .keys(doc! {"dedup_key": 1, "state": 1})
             .options(IndexOptions::builder().sparse(true).build())
             .build(),

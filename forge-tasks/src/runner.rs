@@ -19,7 +19,14 @@ use crate::{Error, Registry, TaskError};
 /// a broker transport adds durability across processes.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
-    async fn publish(&self, id: TaskId, priority: u8) -> Result<(), Error>;
+    /// Hands the (already stored) tasks to whatever runs them.
+    async fn publish(&self, tasks: &[TaskRecord]) -> Result<(), Error>;
+
+    /// Messages waiting in the transport, by queue, for the admin page. Transports without
+    /// queues of their own report nothing (the store's `queued` count says it all).
+    async fn queue_depth(&self) -> Result<Vec<(String, u64)>, Error> {
+        Ok(Vec::new())
+    }
 }
 
 /// Runs tasks on the local tokio runtime, at most `concurrency` at a time.
@@ -73,8 +80,11 @@ impl InProcess {
 
 #[async_trait]
 impl Transport for InProcess {
-    async fn publish(&self, id: TaskId, _priority: u8) -> Result<(), Error> {
-        self.tx.send(id).map_err(|_| Error::TransportClosed)
+    async fn publish(&self, tasks: &[TaskRecord]) -> Result<(), Error> {
+        for t in tasks {
+            self.tx.send(t.id).map_err(|_| Error::TransportClosed)?;
+        }
+        Ok(())
     }
 }
 
@@ -176,7 +186,7 @@ impl Executor {
 }
 
 /// Exponential backoff: base × 2^(attempt-1), capped at ten minutes.
-fn backoff(base: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
     (base * factor).min(Duration::from_secs(600))
 }

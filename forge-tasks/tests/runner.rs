@@ -127,7 +127,7 @@ async fn queued_duplicates_are_merged() {
     struct Hold;
     #[async_trait::async_trait]
     impl forge_tasks::Transport for Hold {
-        async fn publish(&self, _: forge_tasks::TaskId, _: u8) -> Result<(), forge_tasks::Error> {
+        async fn publish(&self, _: &[forge_tasks::TaskRecord]) -> Result<(), forge_tasks::Error> {
             Ok(())
         }
     }
@@ -157,7 +157,7 @@ async fn tasks_left_by_a_dead_process_run_on_restart() {
     struct Hold;
     #[async_trait::async_trait]
     impl forge_tasks::Transport for Hold {
-        async fn publish(&self, _: forge_tasks::TaskId, _: u8) -> Result<(), forge_tasks::Error> {
+        async fn publish(&self, _: &[forge_tasks::TaskRecord]) -> Result<(), forge_tasks::Error> {
             Ok(())
         }
     }

@@ -15,6 +15,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_MONGODB_URI",
     "FORGE_DB_NAME",
     "FORGE_AMQP_URL",
+    "FORGE_AMQP_PREFIX",
     "FORGE_SMTP_URL",
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
@@ -35,6 +36,8 @@ pub struct Config {
     pub db_name: String,
     /// Unset: tasks run in-process.
     pub amqp_url: Option<String>,
+    /// Queue name prefix on the broker (several forges can share one RabbitMQ).
+    pub amqp_prefix: String,
     /// Unset: mail is written as files under `data_dir`.
     pub smtp_url: Option<String>,
     /// Mark cookies `Secure`; defaults to on when `base_url` is https.
@@ -53,6 +56,7 @@ impl Default for Config {
             mongodb_uri: None,
             db_name: "forge".into(),
             amqp_url: None,
+            amqp_prefix: "forge".into(),
             smtp_url: None,
             secure_cookies: None,
             task_concurrency: 4,
@@ -109,6 +113,17 @@ impl Config {
             return Err(ConfigError(format!(
                 "FORGE_DB_NAME {:?} is not a valid database name",
                 self.db_name
+            )));
+        }
+        if self.amqp_prefix.is_empty()
+            || !self
+                .amqp_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(ConfigError(format!(
+                "FORGE_AMQP_PREFIX {:?} may only hold letters, digits, '.', '-' and '_'",
+                self.amqp_prefix
             )));
         }
         Ok(())

@@ -110,6 +110,7 @@ fn router(state: AppState) -> Router {
         )
         .route("/auth/tokens/{id}/revoke", post(accounts::revoke_token))
         .route("/nf/admin/", get(site_admin::index))
+        .route("/nf/admin/tasks", get(site_admin::tasks))
         .route("/nf/admin/tasks/{id}/retry", post(site_admin::retry_task))
         .route(
             "/p",

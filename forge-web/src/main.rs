@@ -96,17 +96,15 @@ async fn run(command: Command) -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     match command {
         Command::Serve => server::serve(config).await.map_err(|e| e.to_string()),
-        Command::Worker => match config.amqp_url {
-            None => Err("no broker configured (FORGE_AMQP_URL is unset): tasks run inside `forge serve`".into()),
-            Some(_) => Err("the RabbitMQ worker is not part of this build yet; unset FORGE_AMQP_URL to run tasks in-process".into()),
-        },
+        Command::Worker => server::worker(config).await.map_err(|e| e.to_string()),
         Command::Migrate { status } => {
             let services = Services::open(config).await.map_err(|e| e.to_string())?;
             let db = services.forge.db().clone();
             let result = if status {
                 migrations::status(&db).await.map(|list| {
                     for (name, description, applied) in list {
-                        let state = applied.map_or_else(|| "pending".to_owned(), |d| format!("applied {d}"));
+                        let state = applied
+                            .map_or_else(|| "pending".to_owned(), |d| format!("applied {d}"));
                         println!("{name}\t{state}\t{description}");
                     }
                 })
@@ -123,27 +121,53 @@ async fn run(command: Command) -> Result<(), String> {
             services.close().await;
             result.map_err(|e| e.to_string())
         }
-        Command::User { command: UserCommand::Create { username, email, admin } } => {
+        Command::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    email,
+                    admin,
+                },
+        } => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).map_err(|e| format!("reading the password: {e}"))?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|e| format!("reading the password: {e}"))?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
             let services = Services::open(config).await.map_err(|e| e.to_string())?;
-            let new = NewUser { username, email, display_name: String::new(), password, site_admin: admin };
-            let result = services.forge.sign_up(&forge_tools::Viewer::default(), new).await;
+            let new = NewUser {
+                username,
+                email,
+                display_name: String::new(),
+                password,
+                site_admin: admin,
+            };
+            let result = services
+                .forge
+                .sign_up(&forge_tools::Viewer::default(), new)
+                .await;
             services.close().await;
             match result {
                 Ok(u) => {
-                    println!("created user {}{}", u.username, if u.site_admin { " (site admin)" } else { "" });
+                    println!(
+                        "created user {}{}",
+                        u.username,
+                        if u.site_admin { " (site admin)" } else { "" }
+                    );
                     Ok(())
                 }
                 Err(e) => Err(e.to_string()),
             }
         }
-        Command::Token { command: TokenCommand::Create { user, name } } => {
+        Command::Token {
+            command: TokenCommand::Create { user, name },
+        } => {
             let services = Services::open(config).await.map_err(|e| e.to_string())?;
             let db = services.forge.db().clone();
             let result = async {
-                let u = users::by_username(&db, &user).await?.ok_or_else(|| forge_tools::Error::invalid("user", format!("no user named {user:?}")))?;
+                let u = users::by_username(&db, &user).await?.ok_or_else(|| {
+                    forge_tools::Error::invalid("user", format!("no user named {user:?}"))
+                })?;
                 forge_tools::tokens::create(&db, u.id, &name).await
             }
             .await;

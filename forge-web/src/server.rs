@@ -4,17 +4,20 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use forge_tasks::{InProcess, Tasks};
+use forge_tasks::{Amqp, AmqpOptions, InProcess, Registry, Tasks, Transport, WorkerOptions};
 use forge_tools::Forge;
 use forge_tools::config::Config;
 use forge_tools::store::embedded::EmbeddedStore;
 use forge_tools::store::{self, migrations};
 use forge_tools::tool::ToolRegistry;
+use std::sync::Arc;
 
 /// The store connection a command runs on, and the embedded server if the forge owns one.
 pub struct Services {
     pub forge: Forge,
     embedded: Option<EmbeddedStore>,
+    /// Task handlers, kept for `forge worker` when a broker carries the tasks.
+    registry: Option<Registry>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,17 +72,34 @@ impl Services {
             })?;
         let cell = forge_tools::jobs::ForgeCell::default();
         let registry = forge_tools::jobs::handlers(cell.clone());
-        let transport = InProcess::start(
-            &db,
-            registry,
-            config.task_concurrency,
-            Duration::from_secs(2),
-        )
-        .await?;
+        // With a broker, this process only publishes (`forge worker` runs the tasks); without
+        // one, tasks run here.
+        let (transport, registry): (Arc<dyn Transport>, _) = match &config.amqp_url {
+            Some(url) => {
+                let amqp = Amqp::connect(amqp_options(url, &config))
+                    .await
+                    .map_err(|e| StartError::Other(format!("broker {}: {e}", redact(url))))?;
+                (amqp, Some(registry))
+            }
+            None => {
+                let runner = InProcess::start(
+                    &db,
+                    registry,
+                    config.task_concurrency,
+                    Duration::from_secs(2),
+                )
+                .await?;
+                (runner, None)
+            }
+        };
         let tasks = Tasks::new(&db, transport);
         let forge = Forge::open(db, config, tasks, ToolRegistry::builtin()).await?;
         let _ = cell.set(forge.clone());
-        Ok(Self { forge, embedded })
+        Ok(Self {
+            forge,
+            embedded,
+            registry,
+        })
     }
 
     /// Flushes the event log and stops the embedded store.
@@ -89,6 +109,43 @@ impl Services {
             store.stop().await;
         }
     }
+}
+
+fn amqp_options(url: &str, config: &Config) -> AmqpOptions {
+    let mut opts = AmqpOptions::new(url);
+    opts.prefix.clone_from(&config.amqp_prefix);
+    opts
+}
+
+/// `forge worker`: runs tasks from the broker until SIGINT/SIGTERM, then lets in-flight tasks
+/// finish (or hands them back to the broker) before exiting.
+pub async fn worker(config: Config) -> Result<(), StartError> {
+    let Some(url) = config.amqp_url.clone() else {
+        return Err(StartError::Other(
+            "no broker configured (FORGE_AMQP_URL is unset): tasks run inside `forge serve`".into(),
+        ));
+    };
+    let opts = amqp_options(&url, &config);
+    let concurrency = config.task_concurrency.max(1);
+    let mut services = Services::open(config).await?;
+    let registry = services.registry.take().unwrap_or_default();
+    let worker = WorkerOptions {
+        concurrency,
+        // Enough messages on hand to keep every handler busy between acks.
+        prefetch: u16::try_from((concurrency * 64).clamp(64, 1000)).unwrap_or(1000),
+        grace: Duration::from_secs(30),
+    };
+    tracing::info!(prefix = %opts.prefix, concurrency, "forge worker starting");
+    let result = forge_tasks::run_worker(
+        services.forge.db(),
+        registry,
+        opts,
+        worker,
+        shutdown_signal(),
+    )
+    .await;
+    services.close().await;
+    Ok(result?)
 }
 
 /// Hides a password in a connection string for messages.

@@ -193,8 +193,54 @@ pub struct TaskRow {
     pub name: String,
     pub state: String,
     pub attempts: u32,
+    pub max_attempts: u32,
+    pub priority: u8,
     pub created: String,
+    /// How long the last attempt ran, when it finished.
+    pub took: String,
+    pub args: String,
     pub last_error: String,
+}
+
+impl From<forge_tasks::TaskRecord> for TaskRow {
+    fn from(t: forge_tasks::TaskRecord) -> Self {
+        let took = match (t.started, t.finished) {
+            (Some(s), Some(f)) => {
+                let ms = f.timestamp_millis() - s.timestamp_millis();
+                if ms < 1000 {
+                    format!("{ms} ms")
+                } else {
+                    format!("{:.1} s", ms as f64 / 1000.0)
+                }
+            }
+            _ => String::new(),
+        };
+        Self {
+            id: t.id.to_string(),
+            name: t.name,
+            state: t.state.as_str().into(),
+            attempts: t.attempts,
+            max_attempts: t.max_attempts,
+            priority: t.priority,
+            created: date(t.created),
+            took,
+            args: t.args.chars().take(120).collect(),
+            last_error: t.last_error.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "site/tasks.html")]
+pub struct SiteTasksTpl {
+    pub page: Page,
+    pub counts: Vec<(String, i64)>,
+    /// Messages waiting on the broker, by queue (empty when tasks run in-process).
+    pub depth: Vec<(String, u64)>,
+    pub names: Vec<String>,
+    pub state: String,
+    pub name: String,
+    pub tasks: Vec<TaskRow>,
 }
 
 #[derive(Template)]

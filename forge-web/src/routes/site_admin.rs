@@ -1,14 +1,15 @@
 //! Site administration (`/nf/admin/`): users, projects and background tasks. Site admins only.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use forge_tasks::TaskId;
 use forge_tools::{Error, projects, users};
+use serde::Deserialize;
 
 use crate::auth::{CsrfForm, PageCtx, redirect_with_flash};
 use crate::error::{PageError, PageResult};
 use crate::routes::accounts::Empty;
 use crate::state::AppState;
-use crate::views::{Page, ProjectCard, SiteAdminTpl, TaskRow, UserRow, date, render};
+use crate::views::{Page, ProjectCard, SiteAdminTpl, SiteTasksTpl, TaskRow, UserRow, date, render};
 
 fn require_site_admin(page: &PageCtx) -> Result<(), PageError> {
     let user = page
@@ -43,18 +44,11 @@ pub async fn index(State(st): State<AppState>, page: PageCtx) -> PageResult {
     let tasks = st.forge.tasks();
     let task_counts = tasks.counts().await.map_err(Error::from)?;
     let recent = tasks
-        .list(None, 50)
+        .list(None, 10)
         .await
         .map_err(Error::from)?
         .into_iter()
-        .map(|t| TaskRow {
-            id: t.id.to_string(),
-            name: t.name,
-            state: t.state.as_str().into(),
-            attempts: t.attempts,
-            created: date(t.created),
-            last_error: t.last_error.unwrap_or_default(),
-        })
+        .map(TaskRow::from)
         .collect();
     Ok(render(&SiteAdminTpl {
         page: Page::new(&page, "Site admin"),
@@ -62,6 +56,49 @@ pub async fn index(State(st): State<AppState>, page: PageCtx) -> PageResult {
         projects,
         task_counts,
         tasks: recent,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TaskFilter {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `/nf/admin/tasks`: every background task, filtered by state and name, with queue depth.
+pub async fn tasks(
+    State(st): State<AppState>,
+    page: PageCtx,
+    Query(filter): Query<TaskFilter>,
+) -> PageResult {
+    require_site_admin(&page)?;
+    let tasks = st.forge.tasks();
+    let state = forge_tasks::TaskState::parse(&filter.state);
+    let name = Some(filter.name.trim()).filter(|n| !n.is_empty());
+    let rows = tasks
+        .find(state, name, 200)
+        .await
+        .map_err(Error::from)?
+        .into_iter()
+        .map(TaskRow::from)
+        .collect();
+    let counts = tasks.counts().await.map_err(Error::from)?;
+    // The broker being away must not hide the task list: show the depth as unknown instead.
+    let depth = tasks.queue_depth().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "queue depth unavailable");
+        vec![("broker unavailable".to_owned(), 0)]
+    });
+    let names = tasks.names().await.map_err(Error::from)?;
+    Ok(render(&SiteTasksTpl {
+        page: Page::new(&page, "Background tasks"),
+        counts,
+        depth,
+        names,
+        state: state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        name: name.unwrap_or_default().to_owned(),
+        tasks: rows,
     }))
 }
 
@@ -82,5 +119,9 @@ pub async fn retry_task(
     {
         return Err(Error::conflict("not_failed", "Only failed tasks can be retried").into());
     }
-    Ok(redirect_with_flash(&st, "/nf/admin/", "Task queued again."))
+    Ok(redirect_with_flash(
+        &st,
+        "/nf/admin/tasks",
+        "Task queued again.",
+    ))
 }
