@@ -2,7 +2,7 @@
 //! [`run_worker`] (the consuming side behind `forge worker`).
 //!
 //! Topology, all on the default exchange, names under a prefix (`forge` unless configured):
-//! - `<prefix>.tasks`: durable, priorities 0–9, dead-letters rejected messages to `.dead`;
+//! - `<prefix>.tasks`: durable, three priority levels, dead-letters rejected messages to `.dead`;
 //! - `<prefix>.tasks.retry.<ms>`: one durable queue per backoff step; messages wait out the
 //!   queue's TTL there and are dead-lettered back to `.tasks` (a queue-wide TTL means no
 //!   message waits behind a longer one);
@@ -108,9 +108,19 @@ impl Message {
     fn properties(&self) -> BasicProperties {
         BasicProperties::default()
             .with_delivery_mode(2) // persistent
-            .with_priority(self.priority.min(9))
+            .with_priority(broker_priority(self.priority))
             .with_content_type("application/json".into())
             .with_message_id(self.id.to_string().into())
+    }
+}
+
+/// Task priorities 0–9 map onto three broker levels (bulk, normal, interactive): every level
+/// of a RabbitMQ priority queue is a queue of its own inside, and ten cost publish throughput.
+fn broker_priority(p: u8) -> u8 {
+    match p {
+        0..=3 => 0,
+        4..=6 => 1,
+        _ => 2,
     }
 }
 
@@ -141,7 +151,7 @@ async fn open(opts: &AmqpOptions) -> Result<(Connection, Channel), lapin::Error>
     let conn = Connection::connect(&opts.url, ConnectionProperties::default()).await?;
     let ch = conn.create_channel().await?;
     let mut main_args = FieldTable::default();
-    main_args.insert("x-max-priority".into(), AMQPValue::LongInt(9));
+    main_args.insert("x-max-priority".into(), AMQPValue::LongInt(2));
     main_args.insert("x-dead-letter-exchange".into(), str_value(""));
     main_args.insert(
         "x-dead-letter-routing-key".into(),
@@ -322,6 +332,9 @@ impl Transport for Amqp {
     }
 }
 
+/// A task still running after this long is marked `running` in its record.
+const RUNNING_MARK_AFTER: Duration = Duration::from_millis(200);
+
 /// How a worker consumes.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -498,11 +511,10 @@ async fn handle(
             }
         }
     } else {
-        let attempt = msg.attempts + 1;
-        ctx.ledger.note(id, attempt, Mark::Running);
-        attempt
+        msg.attempts + 1
     };
 
+    let mut started = bson::DateTime::now();
     let outcome = if attempt > msg.max_attempts {
         Err(TaskError::Fatal(format!(
             "gave up after {} deliveries (the worker stopped while running it)",
@@ -516,7 +528,20 @@ async fn handle(
             ))),
             Some(handler) => {
                 let args = serde_json::from_str(&msg.args).unwrap_or(serde_json::Value::Null);
-                match tokio::spawn(async move { handler.run(args).await }).await {
+                started = bson::DateTime::now();
+                let mut run = tokio::spawn(async move { handler.run(args).await });
+                // Most tasks finish within milliseconds; only a slower one gets a `running`
+                // mark, which spares the store a write per task (redelivery does not rely on it).
+                let joined = match tokio::time::timeout(RUNNING_MARK_AFTER, &mut run).await {
+                    Ok(j) => j,
+                    Err(_) => {
+                        if !delivery.redelivered {
+                            ctx.ledger.note(id, attempt, Mark::Running);
+                        }
+                        run.await
+                    }
+                };
+                match joined {
                     Ok(r) => r,
                     Err(join) => Err(TaskError::Retry(format!("handler panicked: {join}"))),
                 }
@@ -526,7 +551,11 @@ async fn handle(
     drop(permit);
 
     let settled = match outcome {
-        Ok(()) => match ctx.ledger.write(id, attempt, Mark::Complete).await {
+        Ok(()) => match ctx
+            .ledger
+            .write(id, attempt, Mark::Complete { started })
+            .await
+        {
             Ok(()) => delivery.ack(BasicAckOptions::default()).await.map(drop),
             Err(e) => requeue(&delivery, &e).await,
         },

@@ -18,7 +18,10 @@ use crate::record::{TaskId, TaskRecord, TaskState};
 #[derive(Debug, Clone)]
 pub(crate) enum Mark {
     Running,
-    Complete,
+    /// Finished; carries when the handler started (no `running` mark may have been written).
+    Complete {
+        started: DateTime,
+    },
     /// Failed this attempt; goes back to `queued` for a later one.
     Retry(String),
     Failed(String),
@@ -99,11 +102,7 @@ async fn flush(
     }
     let mut running: HashMap<u32, (Vec<ObjectId>, DateTime)> = HashMap::new();
     let mut complete: HashMap<u32, (Vec<ObjectId>, DateTime)> = HashMap::new();
-    let mut started: HashMap<ObjectId, DateTime> = HashMap::new();
     for (i, e) in batch.iter().enumerate() {
-        if matches!(e.mark, Mark::Running) {
-            started.insert(e.id.0, e.at);
-        }
         if last.get(&e.id.0) != Some(&i) {
             continue;
         }
@@ -112,12 +111,12 @@ async fn flush(
                 let g = running.entry(e.attempts).or_insert((Vec::new(), e.at));
                 g.0.push(e.id.0);
             }
-            Mark::Complete => {
-                let at = started.get(&e.id.0).copied().unwrap_or(e.at);
-                let g = complete.entry(e.attempts).or_insert((Vec::new(), at));
+            Mark::Complete { started } => {
+                // One start time per group: the earliest, a few milliseconds off at most.
+                let g = complete.entry(e.attempts).or_insert((Vec::new(), *started));
                 g.0.push(e.id.0);
-                if at < g.1 {
-                    g.1 = at;
+                if *started < g.1 {
+                    g.1 = *started;
                 }
             }
             Mark::Retry(msg) => {
@@ -154,14 +153,15 @@ async fn flush(
         .await?;
     }
     let now = DateTime::now();
-    for (attempts, (ids, first_start)) in complete {
+    for (attempts, (ids, started)) in complete {
         coll.update_many(
             doc! {"_id": {"$in": ids}},
-            doc! {
-                "$set": {"state": TaskState::Complete.as_str(), "attempts": attempts, "finished": now},
-                // When the running mark was folded into this batch, keep an honest start time.
-                "$min": {"started": first_start},
-            },
+            doc! {"$set": {
+                "state": TaskState::Complete.as_str(),
+                "attempts": attempts,
+                "started": started,
+                "finished": now,
+            }},
         )
         .await?;
     }

@@ -63,7 +63,8 @@ pub struct TaskRecord {
     pub priority: u8,
     pub attempts: u32,
     pub max_attempts: u32,
-    #[serde(default)]
+    /// Absent unless set, so the sparse index holds only keyed tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_key: Option<String>,
     pub created: DateTime,
     #[serde(default)]
@@ -110,9 +111,6 @@ pub(crate) async fn ensure_indexes(db: &Database) -> Result<(), Error> {
     coll.create_indexes([
         IndexModel::builder()
             .keys(doc! {"state": 1, "_id": -1})
-            .build(),
-        IndexModel::builder()
-            .keys(doc! {"name": 1, "state": 1, "_id": -1})
             .build(),
         IndexModel::builder()
             .keys(doc! {"dedup_key": 1, "state": 1})
