@@ -15,7 +15,7 @@ mod runner;
 
 pub use amqp::{Amqp, AmqpOptions, WorkerOptions, run_worker};
 pub use record::{TaskId, TaskRecord, TaskState};
-pub use runner::{InProcess, Transport};
+pub use runner::{InProcess, StoreOnly, Transport};
 
 use std::collections::HashMap;
 use std::sync::Arc;

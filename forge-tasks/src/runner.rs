@@ -29,13 +29,28 @@ pub trait Transport: Send + Sync + 'static {
     }
 }
 
+/// Stores task records without delivering them: for short-lived processes (CLI commands)
+/// whose tasks the running `forge serve` picks up (it looks for such tasks every 2 s).
+pub struct StoreOnly;
+
+#[async_trait]
+impl Transport for StoreOnly {
+    async fn publish(&self, _tasks: &[TaskRecord]) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// Runs tasks on the local tokio runtime, at most `concurrency` at a time.
 ///
 /// On start it re-queues tasks left `queued` or `running` by a previous process, so a restart
 /// loses no work.
 pub struct InProcess {
     tx: mpsc::UnboundedSender<TaskId>,
+    local: Local,
 }
+
+/// Ids handed to the local queue and not yet run, so the poller does not hand them again.
+type Local = Arc<std::sync::Mutex<std::collections::HashSet<TaskId>>>;
 
 /// Shared state of the executing side.
 #[derive(Clone)]
@@ -44,6 +59,7 @@ struct Executor {
     registry: Arc<Registry>,
     tx: mpsc::UnboundedSender<TaskId>,
     base_backoff: Duration,
+    local: Local,
 }
 
 impl InProcess {
@@ -59,8 +75,11 @@ impl InProcess {
             registry: Arc::new(registry),
             tx: tx.clone(),
             base_backoff,
+            local: Local::default(),
         };
+        let local = exec.local.clone();
         exec.recover().await?;
+        exec.clone().poll_for_others(Duration::from_secs(2));
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         tokio::spawn(async move {
             while let Some(id) = rx.recv().await {
@@ -70,11 +89,14 @@ impl InProcess {
                 let exec = exec.clone();
                 tokio::spawn(async move {
                     exec.execute(id).await;
+                    if let Ok(mut l) = exec.local.lock() {
+                        l.remove(&id);
+                    }
                     drop(permit);
                 });
             }
         });
-        Ok(Arc::new(Self { tx }))
+        Ok(Arc::new(Self { tx, local }))
     }
 }
 
@@ -82,6 +104,9 @@ impl InProcess {
 impl Transport for InProcess {
     async fn publish(&self, tasks: &[TaskRecord]) -> Result<(), Error> {
         for t in tasks {
+            if let Ok(mut l) = self.local.lock() {
+                l.insert(t.id);
+            }
             self.tx.send(t.id).map_err(|_| Error::TransportClosed)?;
         }
         Ok(())
@@ -102,9 +127,39 @@ impl Executor {
             .sort(doc! {"_id": 1})
             .await?;
         while let Some(rec) = cursor.try_next().await? {
+            if let Ok(mut l) = self.local.lock() {
+                l.insert(rec.id);
+            }
             let _ = self.tx.send(rec.id);
         }
         Ok(())
+    }
+
+    /// Picks up tasks other processes (CLI commands) stored without delivering them. Only
+    /// never-attempted tasks older than one period: local ones were sent at once, and tasks
+    /// waiting out a retry backoff have attempts. A task sent twice is claimed once.
+    fn poll_for_others(self, every: Duration) {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let cutoff = DateTime::from_millis(
+                    DateTime::now().timestamp_millis() - every.as_millis() as i64,
+                );
+                let found = self
+                    .coll
+                    .find(doc! {"state": TaskState::Queued.as_str(), "attempts": 0, "created": {"$lt": cutoff}})
+                    .sort(doc! {"_id": 1})
+                    .limit(1000)
+                    .await;
+                let Ok(mut cursor) = found else { continue };
+                while let Ok(Some(rec)) = cursor.try_next().await {
+                    let fresh = self.local.lock().is_ok_and(|mut l| l.insert(rec.id));
+                    if fresh && self.tx.send(rec.id).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Claims the task (queued → running), runs it, and records the outcome.

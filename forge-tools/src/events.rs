@@ -55,6 +55,24 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
     Ok(())
 }
 
+/// Short names of projects with changes (views excluded) since `since`.
+pub async fn projects_active_since(db: &Database, since: DateTime) -> Result<Vec<String>> {
+    let coll: Collection<Event> = db.collection(COLLECTION);
+    let values = coll
+        .distinct(
+            "context.project",
+            doc! {
+                "timestamp": {"$gte": since},
+                "type": {"$not": {"$regex": r"\.view$"}},
+            },
+        )
+        .await?;
+    Ok(values
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect())
+}
+
 impl EventLog {
     /// Starts the writer task.
     pub fn start(db: &Database) -> Self {

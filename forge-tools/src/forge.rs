@@ -32,6 +32,7 @@ struct Inner {
     tasks: Tasks,
     tools: ToolRegistry,
     attachments: AttachmentStore,
+    search: crate::search::SearchIndex,
 }
 
 /// Who is making a request, and from where.
@@ -139,6 +140,7 @@ impl Forge {
         config: Config,
         tasks: Tasks,
         tools: ToolRegistry,
+        search_writer: bool,
     ) -> Result<Self> {
         users::ensure_indexes(&db).await?;
         sessions::ensure_indexes(&db).await?;
@@ -153,6 +155,8 @@ impl Forge {
         crate::repo::refresh::ensure_indexes(&db).await?;
         let events = EventLog::start(&db);
         let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
+        let search =
+            crate::search::SearchIndex::open(&config.data_dir.join("search"), search_writer)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -161,6 +165,7 @@ impl Forge {
                 tasks,
                 tools,
                 attachments,
+                search,
             }),
         })
     }
@@ -175,6 +180,11 @@ impl Forge {
 
     pub fn events(&self) -> &EventLog {
         &self.inner.events
+    }
+
+    /// The search index (written only by the process that runs tasks).
+    pub fn search(&self) -> &crate::search::SearchIndex {
+        &self.inner.search
     }
 
     pub fn tasks(&self) -> &Tasks {
@@ -307,6 +317,7 @@ impl Forge {
         let project = projects::create(self.db(), new, user.id).await?;
         self.install_default_tools(&project).await?;
         self.event("project.create", viewer, Some(&project), None, Bson::Null);
+        crate::search::indexer::queue_project(self, project.id).await?;
         Ok(project)
     }
 
@@ -366,6 +377,7 @@ impl Forge {
         acl::set_anonymous_read(&mut project.acl, !upd.private);
         projects::save(self.db(), &project).await?;
         self.event("project.update", viewer, Some(&project), None, Bson::Null);
+        crate::search::indexer::queue_project(self, project.id).await?;
         Ok(project)
     }
 
@@ -543,6 +555,7 @@ impl Forge {
             Some(&inst.mount),
             Bson::Document(doc! {"kind": kind}),
         );
+        crate::search::indexer::queue_project(self, ctx.project.id).await?;
         Ok(inst)
     }
 
@@ -581,6 +594,7 @@ impl Forge {
             Some(&inst.mount),
             Bson::Null,
         );
+        crate::search::indexer::queue_project(self, ctx.project.id).await?;
         Ok(inst)
     }
 
@@ -603,6 +617,7 @@ impl Forge {
             Some(mount),
             Bson::Document(doc! {"kind": &inst.kind}),
         );
+        crate::search::indexer::queue_project(self, ctx.project.id).await?;
         Ok(())
     }
 
@@ -623,6 +638,7 @@ impl Forge {
             None,
             Bson::Null,
         );
+        crate::search::indexer::queue_project(self, ctx.project.id).await?;
         Ok(())
     }
 

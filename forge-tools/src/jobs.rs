@@ -8,6 +8,7 @@ use forge_tasks::{Registry, TaskError};
 use crate::error::Error;
 use crate::forge::Forge;
 use crate::repo::refresh;
+use crate::search::indexer as search;
 
 /// The domain handle, filled in once the domain is open (the runner starts first, so a task
 /// that arrives earlier is retried).
@@ -20,9 +21,30 @@ fn classify(e: Error) -> TaskError {
     }
 }
 
+fn started(cell: &ForgeCell) -> Result<&Forge, TaskError> {
+    cell.get()
+        .ok_or_else(|| TaskError::Retry("the forge is still starting".into()))
+}
+
 /// Every task handler of the forge.
 pub fn handlers(cell: ForgeCell) -> Registry {
     let mut r = Registry::new();
+    let c = cell.clone();
+    r.register(search::TASK_INDEX, move |args: serde_json::Value| {
+        let cell = c.clone();
+        async move {
+            let forge = started(&cell)?;
+            search::run_index(forge, &args).await.map_err(classify)
+        }
+    });
+    let c = cell.clone();
+    r.register(search::TASK_PROJECT, move |args: serde_json::Value| {
+        let cell = c.clone();
+        async move {
+            let forge = started(&cell)?;
+            search::run_project(forge, &args).await.map_err(classify)
+        }
+    });
     r.register(refresh::TASK, move |args: serde_json::Value| {
         let cell = cell.clone();
         async move {

@@ -17,6 +17,7 @@ pub mod names;
 pub mod projects;
 pub mod refs;
 pub mod repo;
+pub mod search;
 pub mod secret;
 pub mod sessions;
 pub mod store;

@@ -235,6 +235,17 @@ pub async fn list_visible(
     docs.into_iter().map(decode).collect()
 }
 
+/// Every live project, oldest first (search rebuilds walk them all).
+pub async fn all_live(db: &Database) -> Result<Vec<Project>> {
+    let docs: Vec<Document> = raw(db)
+        .find(doc! {"deleted": false})
+        .sort(doc! {"created": 1})
+        .await?
+        .try_collect()
+        .await?;
+    docs.into_iter().map(decode).collect()
+}
+
 /// Live projects the user is a member of.
 pub async fn of_member(db: &Database, user: UserId) -> Result<Vec<Project>> {
     let docs: Vec<Document> = raw(db)

@@ -13,7 +13,7 @@ use tracing::Level;
 use crate::error::PageError;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::routes::{Nbhd, accounts, admin, health, projects, rest, site_admin, tools};
+use crate::routes::{Nbhd, accounts, admin, health, projects, rest, search, site_admin, tools};
 use crate::state::AppState;
 
 /// Builds the web app over an opened domain.
@@ -65,6 +65,7 @@ fn project_routes() -> Router<AppState> {
 fn rest_routes() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(rest::openapi))
+        .route("/search", get(search::api))
         .route("/p", get(rest::list_projects).post(rest::create_project))
         .route(
             "/p/{name}",
@@ -117,6 +118,7 @@ fn router(state: AppState) -> Router {
             get(|| async { axum::response::Redirect::permanent("/p/") }),
         )
         .route("/p/", get(projects::directory))
+        .route("/search", get(search::page))
         .route("/p/add", get(projects::add_page).post(projects::add))
         .nest("/p", p)
         .nest("/u", u)

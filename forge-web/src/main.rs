@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use forge_tools::config::Config;
 use forge_tools::store::migrations;
 use forge_tools::users::{self, NewUser};
-use forge_web::server::{self, Services};
+use forge_web::server::{self, Role, Services};
 
 #[derive(Parser)]
 #[command(name = "forge", version, about = "A self-hosted project forge")]
@@ -37,6 +37,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Rebuild the search index beside the live one and swap it in (no downtime).
+    Reindex {
+        /// Re-index only this project (through the task runner).
+        #[arg(long)]
+        project: Option<String>,
     },
 }
 
@@ -97,8 +103,17 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve => server::serve(config).await.map_err(|e| e.to_string()),
         Command::Worker => server::worker(config).await.map_err(|e| e.to_string()),
+        Command::Reindex { project } => {
+            let summary = server::reindex(config, project.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::Migrate { status } => {
-            let services = Services::open(config).await.map_err(|e| e.to_string())?;
+            let services = Services::open(config, Role::Command)
+                .await
+                .map_err(|e| e.to_string())?;
             let db = services.forge.db().clone();
             let result = if status {
                 migrations::status(&db).await.map(|list| {
@@ -134,7 +149,9 @@ async fn run(command: Command) -> Result<(), String> {
                 .read_to_string(&mut password)
                 .map_err(|e| format!("reading the password: {e}"))?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
-            let services = Services::open(config).await.map_err(|e| e.to_string())?;
+            let services = Services::open(config, Role::Command)
+                .await
+                .map_err(|e| e.to_string())?;
             let new = NewUser {
                 username,
                 email,
@@ -162,7 +179,9 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Token {
             command: TokenCommand::Create { user, name },
         } => {
-            let services = Services::open(config).await.map_err(|e| e.to_string())?;
+            let services = Services::open(config, Role::Command)
+                .await
+                .map_err(|e| e.to_string())?;
             let db = services.forge.db().clone();
             let result = async {
                 let u = users::by_username(&db, &user).await?.ok_or_else(|| {

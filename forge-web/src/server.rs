@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use forge_tasks::{Amqp, AmqpOptions, InProcess, Registry, Tasks, Transport, WorkerOptions};
+use forge_tasks::{
+    Amqp, AmqpOptions, InProcess, Registry, StoreOnly, Tasks, Transport, WorkerOptions,
+};
 use forge_tools::Forge;
 use forge_tools::config::Config;
 use forge_tools::store::embedded::EmbeddedStore;
@@ -39,10 +41,22 @@ pub enum StartError {
     Other(String),
 }
 
+/// What a process is for, which decides where its tasks go and whether it writes the search
+/// index (only the process that runs tasks does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `forge serve`: runs tasks itself unless a broker is configured.
+    Web,
+    /// `forge worker`: runs tasks from the broker.
+    Worker,
+    /// A short CLI command: its tasks go to the broker, or are stored for `forge serve`.
+    Command,
+}
+
 impl Services {
     /// Connects to the configured store (starting the embedded one when none is configured)
-    /// and opens the domain. With `run_tasks`, tasks run in this process.
-    pub async fn open(config: Config) -> Result<Self, StartError> {
+    /// and opens the domain for the given role.
+    pub async fn open(config: Config, role: Role) -> Result<Self, StartError> {
         let (uri, embedded) = match &config.mongodb_uri {
             Some(uri) => (uri.clone(), None),
             None => {
@@ -74,26 +88,28 @@ impl Services {
         let registry = forge_tools::jobs::handlers(cell.clone());
         // With a broker, this process only publishes (`forge worker` runs the tasks); without
         // one, tasks run here.
-        let (transport, registry): (Arc<dyn Transport>, _) = match &config.amqp_url {
-            Some(url) => {
-                let amqp = Amqp::connect(amqp_options(url, &config))
-                    .await
-                    .map_err(|e| StartError::Other(format!("broker {}: {e}", redact(url))))?;
-                (amqp, Some(registry))
-            }
-            None => {
-                let runner = InProcess::start(
-                    &db,
-                    registry,
-                    config.task_concurrency,
-                    Duration::from_secs(2),
-                )
-                .await?;
-                (runner, None)
-            }
-        };
+        let (transport, registry, writes_search): (Arc<dyn Transport>, _, _) =
+            match (&config.amqp_url, role) {
+                (Some(url), _) => {
+                    let amqp = Amqp::connect(amqp_options(url, &config))
+                        .await
+                        .map_err(|e| StartError::Other(format!("broker {}: {e}", redact(url))))?;
+                    (amqp, Some(registry), role == Role::Worker)
+                }
+                (None, Role::Command) => (Arc::new(StoreOnly), None, false),
+                (None, _) => {
+                    let runner = InProcess::start(
+                        &db,
+                        registry,
+                        config.task_concurrency,
+                        Duration::from_secs(2),
+                    )
+                    .await?;
+                    (runner, None, true)
+                }
+            };
         let tasks = Tasks::new(&db, transport);
-        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin()).await?;
+        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin(), writes_search).await?;
         let _ = cell.set(forge.clone());
         Ok(Self {
             forge,
@@ -127,7 +143,7 @@ pub async fn worker(config: Config) -> Result<(), StartError> {
     };
     let opts = amqp_options(&url, &config);
     let concurrency = config.task_concurrency.max(1);
-    let mut services = Services::open(config).await?;
+    let mut services = Services::open(config, Role::Worker).await?;
     let registry = services.registry.take().unwrap_or_default();
     let worker = WorkerOptions {
         concurrency,
@@ -148,6 +164,86 @@ pub async fn worker(config: Config) -> Result<(), StartError> {
     Ok(result?)
 }
 
+/// `forge reindex`: the whole index rebuilt aside and swapped in, or one project re-indexed by
+/// the task runner. Shows a progress bar on a terminal; returns a one-line summary.
+pub async fn reindex(config: Config, project: Option<&str>) -> Result<String, StartError> {
+    use forge_tools::search::indexer;
+    use indicatif::{ProgressBar, ProgressStyle};
+    let services = Services::open(config, Role::Command).await?;
+    let forge = services.forge.clone();
+    let result = match project {
+        None => {
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} projects ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            let started = std::time::Instant::now();
+            let docs = indexer::rebuild(&forge, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await;
+            bar.finish_and_clear();
+            docs.map(|n| {
+                format!(
+                    "search index rebuilt: {n} documents in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                )
+            })
+            .map_err(StartError::from)
+        }
+        Some(name) => reindex_project(&forge, name).await,
+    };
+    services.close().await;
+    result
+}
+
+async fn reindex_project(forge: &Forge, name: &str) -> Result<String, StartError> {
+    use forge_tools::projects::{self, Neighborhood};
+    let (nbhd, short) = match name.split_once('/') {
+        Some(("u", user)) => (Neighborhood::Users, user),
+        Some(("p", p)) => (Neighborhood::Projects, p),
+        _ => (Neighborhood::Projects, name),
+    };
+    let project = projects::get(forge.db(), nbhd, short)
+        .await?
+        .ok_or_else(|| StartError::Other(format!("no project named {name:?}")))?;
+    forge_tools::search::indexer::queue_project(forge, project.id).await?;
+    let spinner = indicatif::ProgressBar::new_spinner()
+        .with_message(format!("re-indexing {name} (waiting for the task runner)"));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let tasks = forge.tasks();
+    let found = tasks
+        .find(
+            Some(forge_tasks::TaskState::Queued),
+            Some(forge_tools::search::indexer::TASK_PROJECT),
+            50,
+        )
+        .await?;
+    let Some(task) = found
+        .into_iter()
+        .find(|t| t.args.contains(&project.id.to_string()))
+    else {
+        spinner.finish_and_clear();
+        return Ok(format!("{name}: re-index already done"));
+    };
+    let rec = tasks.wait(task.id, Duration::from_secs(300)).await?;
+    spinner.finish_and_clear();
+    match rec {
+        Some(r) if r.state == forge_tasks::TaskState::Complete => {
+            Ok(format!("{name}: re-indexed"))
+        }
+        Some(r) if r.state == forge_tasks::TaskState::Failed => Err(StartError::Other(format!(
+            "re-indexing {name} failed: {}",
+            r.last_error.unwrap_or_default()
+        ))),
+        _ => Err(StartError::Other(
+            "no task runner picked the re-index up within 5 minutes: is `forge serve` (or `forge worker`) running?".into(),
+        )),
+    }
+}
+
 /// Hides a password in a connection string for messages.
 fn redact(uri: &str) -> String {
     match (uri.find("://"), uri.rfind('@')) {
@@ -159,7 +255,7 @@ fn redact(uri: &str) -> String {
 /// `forge serve`: applies pending migrations, then serves HTTP until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let bind = config.bind;
-    let services = Services::open(config).await?;
+    let services = Services::open(config, Role::Web).await?;
     let applied = migrations::apply_pending(services.forge.db()).await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied at start");

@@ -231,6 +231,28 @@ impl From<forge_tasks::TaskRecord> for TaskRow {
 }
 
 #[derive(Template)]
+#[template(path = "site/search.html")]
+pub struct SearchTpl {
+    pub page: Page,
+    pub q: String,
+    pub project: String,
+    pub kind: String,
+    pub tool: String,
+    /// Why the query could not run, for the person who typed it.
+    pub error: String,
+    pub searched: bool,
+    pub total: usize,
+    pub hits: Vec<forge_tools::search::Hit>,
+    /// `(name, count, link)`.
+    pub type_facets: Vec<(String, u64, String)>,
+    pub project_facets: Vec<(String, u64, String)>,
+    pub current: usize,
+    pub pages: usize,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "site/tasks.html")]
 pub struct SiteTasksTpl {
     pub page: Page,

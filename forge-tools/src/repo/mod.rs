@@ -115,6 +115,26 @@ impl Tool for GitTool {
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
     }
+    async fn search_documents(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+    ) -> Result<Vec<crate::tool::SearchDoc>> {
+        refresh::search_docs(forge.db(), project, tool).await
+    }
+    async fn search_document(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<crate::tool::SearchDoc>> {
+        match key.strip_prefix("commit:") {
+            Some(id) => refresh::search_doc_by_id(forge.db(), project, tool, id).await,
+            None => Ok(None),
+        }
+    }
     async fn uninstall(
         &self,
         forge: &Forge,

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::events::EventContext;
 use crate::forge::Forge;
 use crate::ids::ToolId;
-use crate::tool::instance;
+use crate::projects::Project;
+use crate::tool::{ToolInstance, instance};
 
 pub const TASK: &str = "repo.refresh";
 pub const COMMITS: &str = "repo_commits";
@@ -123,6 +124,11 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
             Err(e) => return Err(e.into()),
         }
     }
+    let docs = found
+        .iter()
+        .map(|c| search_doc(&project, &tool, c))
+        .collect();
+    crate::search::indexer::index_commits(forge, &project, &tool, docs).await?;
     record_references(forge, &project, &tool, &found).await?;
     let repo_dir = super::repo_path(forge.config(), &tool);
     tokio::task::spawn_blocking(move || housekeep(&repo_dir))
@@ -307,6 +313,46 @@ pub async fn recorded_commits(db: &Database, tool: ToolId, limit: i64) -> Result
 
 pub async fn count_commits(db: &Database, tool: ToolId) -> Result<u64> {
     Ok(commits(db).count_documents(doc! {"tool_id": tool}).await?)
+}
+
+/// The search document of one recorded commit.
+pub fn search_doc(project: &Project, tool: &ToolInstance, c: &CommitDoc) -> crate::tool::SearchDoc {
+    crate::tool::SearchDoc {
+        id: format!("commit:{}", c.id),
+        kind: "commit".into(),
+        title: format!("{} {}", &c.sha[..c.sha.len().min(10)], c.summary),
+        text: format!("{}\n{}", c.message, c.sha),
+        url: format!("{}{}/commit/{}", project.url(), tool.mount, c.sha),
+        author: Some(c.author_name.clone()).filter(|a| !a.is_empty()),
+        updated: c.date,
+    }
+}
+
+/// Every recorded commit of a repository as search documents.
+pub async fn search_docs(
+    db: &Database,
+    project: &Project,
+    tool: &ToolInstance,
+) -> Result<Vec<crate::tool::SearchDoc>> {
+    let mut cursor = commits(db).find(doc! {"tool_id": tool.id}).await?;
+    let mut out = Vec::new();
+    while let Some(c) = cursor.try_next().await? {
+        out.push(search_doc(project, tool, &c));
+    }
+    Ok(out)
+}
+
+/// One recorded commit (`<tool id>:<sha>`) as a search document.
+pub async fn search_doc_by_id(
+    db: &Database,
+    project: &Project,
+    tool: &ToolInstance,
+    id: &str,
+) -> Result<Option<crate::tool::SearchDoc>> {
+    Ok(commits(db)
+        .find_one(doc! {"_id": id, "tool_id": tool.id})
+        .await?
+        .map(|c| search_doc(project, tool, &c)))
 }
 
 /// Drops what the store knows of a repository (uninstall).

@@ -23,7 +23,7 @@ pub struct NavEntry {
     pub url: String,
 }
 
-/// What a tool offers the search index (indexing itself arrives with the search engine).
+/// What a tool offers the search index; `crate::search::indexer` adds project, tool and access.
 #[derive(Debug, Clone)]
 pub struct SearchDoc {
     pub id: String,
@@ -87,6 +87,18 @@ pub trait Tool: Send + Sync + 'static {
     ) -> Result<Vec<SearchDoc>> {
         let _ = (forge, project, tool);
         Ok(Vec::new())
+    }
+    /// One document by its key (a `SearchDoc::id` this tool produced); `None` when it is gone
+    /// (deleted), so the index drops it.
+    async fn search_document(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<SearchDoc>> {
+        let _ = (forge, project, tool, key);
+        Ok(None)
     }
     /// Called for project events the tool may react to (renames, deletion...).
     async fn on_event(

@@ -99,13 +99,32 @@ impl Tool for WikiTool {
         }
         Ok(out)
     }
+    async fn search_document(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<SearchDoc>> {
+        let Some(id) = key
+            .strip_prefix("wiki:")
+            .and_then(|id| bson::oid::ObjectId::parse_str(id).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(pages::by_id(forge.db(), id)
+            .await?
+            .filter(|p| !p.deleted && p.tool_id == tool.id)
+            .map(|p| search_doc(project, tool, &p)))
+    }
 }
 
 /// The search document of one page.
+/// (`kind` is the type users filter on: `wiki`.)
 pub fn search_doc(project: &Project, tool: &ToolInstance, page: &Page) -> SearchDoc {
     SearchDoc {
         id: format!("wiki:{}", page.id),
-        kind: "wiki_page".into(),
+        kind: "wiki".into(),
         title: page.name.clone(),
         text: format!("{}\n{}", page.text, page.labels.join(" ")),
         url: page_url(project, tool, &page.name),
@@ -387,7 +406,18 @@ async fn after_save(
         tool,
         doc! {"page": &page.name, "version": page.version},
     );
-    Ok(())
+    changed(forge, ctx, tool, page).await
+}
+
+/// Follow-up work of any change to a page: the search index.
+async fn changed(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, page: &Page) -> Result<()> {
+    crate::search::indexer::queue_artifacts(
+        forge,
+        &ctx.project,
+        tool,
+        vec![format!("wiki:{}", page.id)],
+    )
+    .await
 }
 
 /// Restores an old version's text and labels as a new version.
@@ -444,6 +474,7 @@ pub async fn rename(
             tool,
             doc! {"page": &p.name, "from": &page.name},
         );
+        changed(forge, ctx, tool, p).await?;
     }
     Ok(saved)
 }
@@ -466,7 +497,7 @@ pub async fn set_deleted(
         "wiki.page.undelete"
     };
     event(forge, kind, viewer, ctx, tool, doc! {"page": &page.name});
-    Ok(())
+    changed(forge, ctx, tool, page).await
 }
 
 pub fn record_view(

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod health;
 pub mod projects;
 pub mod rest;
+pub mod search;
 pub mod site_admin;
 pub mod tools;
 

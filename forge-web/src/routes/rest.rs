@@ -294,7 +294,7 @@ pub async fn remove_member(
 #[openapi(
     info(
         title = "Forge REST API",
-        description = "Projects, tools and members. Authenticate with the session cookie or `Authorization: Bearer <token>`. Errors: `{\"error\": {\"code\", \"message\"}}`."
+        description = "Projects, tools, members and search. Authenticate with the session cookie or `Authorization: Bearer <token>`. Errors: `{\"error\": {\"code\", \"message\"}}`."
     ),
     paths(
         list_projects,
@@ -304,7 +304,8 @@ pub async fn remove_member(
         install_tool,
         uninstall_tool,
         set_member,
-        remove_member
+        remove_member,
+        crate::routes::search::api
     ),
     components(schemas(
         ProjectJson,
@@ -313,7 +314,10 @@ pub async fn remove_member(
         MemberJson,
         CreateProject,
         InstallTool,
-        SetMember
+        SetMember,
+        crate::routes::search::SearchJson,
+        crate::routes::search::HitJson,
+        crate::routes::search::FacetsJson
     ))
 )]
 pub struct ApiDoc;

@@ -141,7 +141,7 @@ impl TestApp {
             .await
             .unwrap();
         let tasks = Tasks::new(&db, transport);
-        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin())
+        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin(), true)
             .await
             .unwrap();
         let _ = cell.set(forge.clone());

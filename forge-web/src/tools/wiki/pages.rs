@@ -24,6 +24,8 @@ use crate::views::{FormState, Page, date, render, render_status};
 pub(super) fn nav(req: &ToolRequest) -> WikiNav {
     WikiNav {
         base: req.base.clone(),
+        project: req.ctx.project.shortname.clone(),
+        mount: req.tool.mount.clone(),
         home: wiki::encode_name(&wiki::home_page(&req.tool)),
         can_write: req.ctx.can_tool(&req.tool, perm::WRITE),
         can_admin: req.ctx.can_tool(&req.tool, perm::ADMIN),

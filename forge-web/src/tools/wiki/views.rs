@@ -8,6 +8,9 @@ use crate::views::{FormState, Page};
 /// The wiki's own navigation (index, labels, recent changes...).
 pub struct WikiNav {
     pub base: String,
+    /// For the wiki's own search box.
+    pub project: String,
+    pub mount: String,
     pub home: String,
     pub can_write: bool,
     pub can_admin: bool,

@@ -1,0 +1,201 @@
+//! Search: the `/search` page and `GET /rest/search`. Both ask the domain with the viewer's
+//! access tokens, so neither can return (or count) what the viewer may not read.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use forge_tools::Error;
+use forge_tools::search::{Results, SearchRequest, indexer};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Auth, PageCtx};
+use crate::error::{ApiResult, PageResult};
+use crate::state::AppState;
+use crate::views::{Page, SearchTpl, render, render_status};
+
+const PER_PAGE: usize = 20;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct SearchParams {
+    /// Words, `"phrases"`, `field:value` (title, text, author, type, project, tool), `prefix*`.
+    #[serde(default)]
+    q: String,
+    /// Only this project (short name).
+    #[serde(default)]
+    project: String,
+    /// Only this type: `project`, `wiki`, `commit`.
+    #[serde(default, rename = "type")]
+    kind: String,
+    /// Only this tool mount (with `project`).
+    #[serde(default)]
+    tool: String,
+    /// 1-based page of results.
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+impl SearchParams {
+    fn request(&self) -> SearchRequest {
+        let opt = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        SearchRequest {
+            q: self.q.clone(),
+            project: opt(&self.project),
+            kind: opt(&self.kind),
+            tool: opt(&self.tool),
+            page: self.page.unwrap_or(1).max(1),
+            per_page: PER_PAGE,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.q.trim().is_empty() && self.project.is_empty() && self.kind.is_empty()
+    }
+}
+
+async fn run(
+    st: &AppState,
+    viewer: &forge_tools::Viewer,
+    req: &SearchRequest,
+) -> Result<Results, Error> {
+    let access = indexer::viewer_access(&st.forge, viewer).await?;
+    st.forge.search().search(req, &access)
+}
+
+/// `/search?q=`: results with snippets, facets and pages.
+pub async fn page(
+    State(st): State<AppState>,
+    page: PageCtx,
+    Query(params): Query<SearchParams>,
+) -> PageResult {
+    let req = params.request();
+    let (results, error) = if params.is_empty() {
+        (Results::default(), String::new())
+    } else {
+        match run(&st, &page.viewer, &req).await {
+            Ok(r) => (r, String::new()),
+            Err(Error::Invalid(f)) => (Results::default(), f.to_string()),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let pages = results.total.div_ceil(PER_PAGE).min(50);
+    let link = |n: usize, kind: &str, project: &str| {
+        let mut pairs: Vec<(&str, String)> = vec![("q", params.q.clone())];
+        if !project.is_empty() {
+            pairs.push(("project", project.to_owned()));
+        }
+        if !kind.is_empty() {
+            pairs.push(("type", kind.to_owned()));
+        }
+        if !params.tool.is_empty() {
+            pairs.push(("tool", params.tool.clone()));
+        }
+        if n > 1 {
+            pairs.push(("page", n.to_string()));
+        }
+        format!(
+            "/search?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
+    };
+    let tpl = SearchTpl {
+        page: Page::new(
+            &page,
+            if params.q.is_empty() {
+                "Search".to_owned()
+            } else {
+                format!("Search: {}", params.q)
+            },
+        ),
+        q: params.q.clone(),
+        project: params.project.clone(),
+        kind: params.kind.clone(),
+        tool: params.tool.clone(),
+        error: error.clone(),
+        searched: !params.is_empty(),
+        total: results.total,
+        type_facets: results
+            .facets
+            .types
+            .iter()
+            .map(|(t, n)| (t.clone(), *n, link(1, t, &params.project)))
+            .collect(),
+        project_facets: results
+            .facets
+            .projects
+            .iter()
+            .map(|(p, n)| (p.clone(), *n, link(1, &params.kind, p)))
+            .collect(),
+        hits: results.hits,
+        current: req.page,
+        prev: (req.page > 1).then(|| link(req.page - 1, &params.kind, &params.project)),
+        next: (req.page < pages).then(|| link(req.page + 1, &params.kind, &params.project)),
+        pages,
+    };
+    if error.is_empty() {
+        Ok(render(&tpl))
+    } else {
+        Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl))
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HitJson {
+    #[serde(rename = "type")]
+    kind: String,
+    project: String,
+    mount: String,
+    url: String,
+    title: String,
+    /// HTML, escaped, with matches in `<b>`.
+    snippet: String,
+    author: String,
+    date: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FacetsJson {
+    /// `[type, count]` pairs.
+    types: Vec<(String, u64)>,
+    /// `[project, count]` pairs, most matches first.
+    projects: Vec<(String, u64)>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchJson {
+    total: usize,
+    hits: Vec<HitJson>,
+    facets: FacetsJson,
+}
+
+/// Searches everything the caller may read.
+#[utoipa::path(get, path = "/rest/search", params(SearchParams),
+    responses((status = 200, body = SearchJson), (status = 422)))]
+pub async fn api(
+    State(st): State<AppState>,
+    Auth(viewer): Auth,
+    Query(params): Query<SearchParams>,
+) -> ApiResult<Json<SearchJson>> {
+    let results = run(&st, &viewer, &params.request()).await?;
+    Ok(Json(SearchJson {
+        total: results.total,
+        hits: results
+            .hits
+            .into_iter()
+            .map(|h| HitJson {
+                kind: h.kind,
+                project: h.project,
+                mount: h.mount,
+                url: h.url,
+                title: h.title,
+                snippet: h.snippet,
+                author: h.author,
+                date: h.date,
+            })
+            .collect(),
+        facets: FacetsJson {
+            types: results.facets.types,
+            projects: results.facets.projects,
+        },
+    }))
+}
