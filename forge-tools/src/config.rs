@@ -17,6 +17,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_AMQP_URL",
     "FORGE_AMQP_PREFIX",
     "FORGE_SMTP_URL",
+    "FORGE_MAIL_FROM",
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
     "FORGE_MAX_ATTACHMENT_BYTES",
@@ -40,6 +41,8 @@ pub struct Config {
     pub amqp_prefix: String,
     /// Unset: mail is written as files under `data_dir`.
     pub smtp_url: Option<String>,
+    /// Sender of notification mail.
+    pub mail_from: String,
     /// Mark cookies `Secure`; defaults to on when `base_url` is https.
     pub secure_cookies: Option<bool>,
     pub task_concurrency: usize,
@@ -58,6 +61,7 @@ impl Default for Config {
             amqp_url: None,
             amqp_prefix: "forge".into(),
             smtp_url: None,
+            mail_from: "Forge <forge@localhost>".into(),
             secure_cookies: None,
             task_concurrency: 4,
             max_attachment_bytes: 10_000_000,

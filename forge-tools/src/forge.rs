@@ -33,6 +33,7 @@ struct Inner {
     tools: ToolRegistry,
     attachments: AttachmentStore,
     search: crate::search::SearchIndex,
+    mailer: crate::mail::Mailer,
 }
 
 /// Who is making a request, and from where.
@@ -153,8 +154,10 @@ impl Forge {
         crate::attachments::ensure_indexes(&db).await?;
         crate::wiki::pages::ensure_indexes(&db).await?;
         crate::repo::refresh::ensure_indexes(&db).await?;
+        crate::notify::ensure_indexes(&db).await?;
         let events = EventLog::start(&db);
         let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
+        let mailer = crate::mail::Mailer::from_config(&config)?;
         let search =
             crate::search::SearchIndex::open(&config.data_dir.join("search"), search_writer)?;
         Ok(Self {
@@ -166,6 +169,7 @@ impl Forge {
                 tools,
                 attachments,
                 search,
+                mailer,
             }),
         })
     }
@@ -180,6 +184,11 @@ impl Forge {
 
     pub fn events(&self) -> &EventLog {
         &self.inner.events
+    }
+
+    /// Outgoing mail (SMTP, or `.eml` files under the data dir).
+    pub fn mailer(&self) -> Result<&crate::mail::Mailer> {
+        Ok(&self.inner.mailer)
     }
 
     /// The search index (written only by the process that runs tasks).

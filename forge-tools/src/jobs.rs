@@ -45,6 +45,32 @@ pub fn handlers(cell: ForgeCell) -> Registry {
             search::run_project(forge, &args).await.map_err(classify)
         }
     });
+    let c = cell.clone();
+    r.register(
+        crate::notify::TASK_CHANGE,
+        move |args: serde_json::Value| {
+            let cell = c.clone();
+            async move {
+                let forge = started(&cell)?;
+                crate::notify::run_change(forge, &args)
+                    .await
+                    .map_err(classify)
+            }
+        },
+    );
+    let c = cell.clone();
+    r.register(
+        crate::notify::TASK_DIGEST,
+        move |args: serde_json::Value| {
+            let cell = c.clone();
+            async move {
+                let forge = started(&cell)?;
+                crate::notify::run_digest(forge, &args)
+                    .await
+                    .map_err(classify)
+            }
+        },
+    );
     r.register(refresh::TASK, move |args: serde_json::Value| {
         let cell = cell.clone();
         async move {

@@ -13,7 +13,9 @@ use tracing::Level;
 use crate::error::PageError;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::routes::{Nbhd, accounts, admin, health, projects, rest, search, site_admin, tools};
+use crate::routes::{
+    Nbhd, accounts, admin, health, notify, projects, rest, search, site_admin, tools,
+};
 use crate::state::AppState;
 
 /// Builds the web app over an opened domain.
@@ -35,6 +37,7 @@ fn project_routes() -> Router<AppState> {
     Router::new()
         .route("/{name}", get(projects::add_slash))
         .route("/{name}/", get(projects::project_home))
+        .route("/{name}/_watch", post(notify::watch))
         .route(
             "/{name}/admin/",
             get(admin::settings_page).post(admin::save_settings),
@@ -119,6 +122,14 @@ fn router(state: AppState) -> Router {
         )
         .route("/p/", get(projects::directory))
         .route("/search", get(search::page))
+        .route(
+            "/auth/unsubscribe",
+            get(notify::unsubscribe_page).post(notify::unsubscribe),
+        )
+        .route(
+            "/auth/notifications",
+            get(notify::settings_page).post(notify::save_settings),
+        )
         .route("/p/add", get(projects::add_page).post(projects::add))
         .nest("/p", p)
         .nest("/u", u)

@@ -111,6 +111,10 @@ impl Services {
         let tasks = Tasks::new(&db, transport);
         let forge = Forge::open(db, config, tasks, ToolRegistry::builtin(), writes_search).await?;
         let _ = cell.set(forge.clone());
+        if writes_search {
+            // This process runs tasks: it also schedules the daily digests.
+            spawn_digest_ticker(forge.clone());
+        }
         Ok(Self {
             forge,
             embedded,
@@ -125,6 +129,33 @@ impl Services {
             store.stop().await;
         }
     }
+}
+
+/// Queues `notify.digest` every hour (queued duplicates merge; the task mails each digest user
+/// at most once a day).
+fn spawn_digest_ticker(forge: Forge) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let opts = forge_tasks::TaskOptions {
+                priority: 2,
+                dedup_key: Some(forge_tools::notify::TASK_DIGEST.into()),
+                ..Default::default()
+            };
+            if let Err(e) = forge
+                .tasks()
+                .enqueue_with(
+                    forge_tools::notify::TASK_DIGEST,
+                    serde_json::json!({}),
+                    opts,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not queue the digest task");
+            }
+        }
+    });
 }
 
 fn amqp_options(url: &str, config: &Config) -> AmqpOptions {

@@ -230,6 +230,42 @@ impl From<forge_tasks::TaskRecord> for TaskRow {
     }
 }
 
+/// A watch/unwatch toggle (see `templates/watch.html`).
+pub struct WatchButton {
+    /// `/p/<project>/_watch`.
+    pub action: String,
+    pub tool: String,
+    pub artifact: String,
+    pub watching: bool,
+    /// "project", "wiki", "page".
+    pub label: String,
+    pub next: String,
+}
+
+pub struct SubscriptionRow {
+    pub id: String,
+    pub title: String,
+    pub since: String,
+}
+
+#[derive(Template)]
+#[template(path = "auth/notifications.html")]
+pub struct NotificationsTpl {
+    pub page: Page,
+    pub digest: bool,
+    pub subscriptions: Vec<SubscriptionRow>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/unsubscribe.html")]
+pub struct UnsubscribeTpl {
+    pub page: Page,
+    pub s: String,
+    pub sig: String,
+    pub title: String,
+    pub done: bool,
+}
+
 #[derive(Template)]
 #[template(path = "site/search.html")]
 pub struct SearchTpl {
@@ -305,6 +341,8 @@ pub struct ProjectHomeTpl {
     /// Set on a personal project: the user's profile.
     pub profile: Option<UserInfo>,
     pub their_projects: Vec<ProjectCard>,
+    /// "Watch project" for a logged-in viewer.
+    pub watches: Vec<WatchButton>,
 }
 
 #[derive(Template)]

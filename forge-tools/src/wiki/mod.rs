@@ -369,8 +369,9 @@ pub async fn save(
     edit: Edit,
 ) -> Result<Saved> {
     ctx.authorize_tool(tool, perm::WRITE)?;
+    let comment = edit.comment.clone();
     let saved = pages::save(forge.db(), tool.id, name, edit, &author(viewer)).await?;
-    after_save(forge, viewer, ctx, tool, &saved).await?;
+    after_save(forge, viewer, ctx, tool, &saved, &comment).await?;
     Ok(saved)
 }
 
@@ -380,6 +381,7 @@ async fn after_save(
     ctx: &ProjectCtx,
     tool: &ToolInstance,
     saved: &Saved,
+    comment: &str,
 ) -> Result<()> {
     let (page, kind) = match saved {
         Saved::Created(p) => (p, "wiki.page.create"),
@@ -406,16 +408,36 @@ async fn after_save(
         tool,
         doc! {"page": &page.name, "version": page.version},
     );
-    changed(forge, ctx, tool, page).await
+    let action = if matches!(saved, Saved::Created(_)) {
+        "created"
+    } else {
+        "edited"
+    };
+    changed(forge, viewer, ctx, tool, page, action, comment).await
 }
 
-/// Follow-up work of any change to a page: the search index.
-async fn changed(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, page: &Page) -> Result<()> {
-    crate::search::indexer::queue_artifacts(
+/// Follow-up work of any change to a page: the search index and watchers' mail.
+async fn changed(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    page: &Page,
+    action: &str,
+    comment: &str,
+) -> Result<()> {
+    let key = format!("wiki:{}", page.id);
+    crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, vec![key.clone()]).await?;
+    crate::notify::queue_change(
         forge,
-        &ctx.project,
+        viewer,
+        ctx,
         tool,
-        vec![format!("wiki:{}", page.id)],
+        &key,
+        &format!("page {}", page.name),
+        &page_url(&ctx.project, tool, &page.name),
+        action,
+        comment,
     )
     .await
 }
@@ -440,8 +462,9 @@ pub async fn revert(
         comment: format!("Reverted to version {version}"),
         base_version: page.version,
     };
+    let comment = edit.comment.clone();
     let saved = pages::save(forge.db(), tool.id, &page.name, edit, &author(viewer)).await?;
-    after_save(forge, viewer, ctx, tool, &saved).await?;
+    after_save(forge, viewer, ctx, tool, &saved, &comment).await?;
     Ok(saved)
 }
 
@@ -474,7 +497,16 @@ pub async fn rename(
             tool,
             doc! {"page": &p.name, "from": &page.name},
         );
-        changed(forge, ctx, tool, p).await?;
+        changed(
+            forge,
+            viewer,
+            ctx,
+            tool,
+            p,
+            &format!("renamed (was {})", page.name),
+            "",
+        )
+        .await?;
     }
     Ok(saved)
 }
@@ -497,7 +529,8 @@ pub async fn set_deleted(
         "wiki.page.undelete"
     };
     event(forge, kind, viewer, ctx, tool, doc! {"page": &page.name});
-    changed(forge, ctx, tool, page).await
+    let action = if deleted { "deleted" } else { "restored" };
+    changed(forge, viewer, ctx, tool, page, action, "").await
 }
 
 pub fn record_view(

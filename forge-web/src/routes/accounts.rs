@@ -101,7 +101,7 @@ pub struct NextQuery {
 }
 
 /// Only same-site paths are followed after log-in (no open redirect).
-fn safe_next(next: &str) -> String {
+pub(crate) fn safe_next(next: &str) -> String {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
         next.to_owned()
     } else {

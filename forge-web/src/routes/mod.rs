@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod health;
+pub mod notify;
 pub mod projects;
 pub mod rest;
 pub mod search;

@@ -151,7 +151,26 @@ pub async fn project_home(
         Neighborhood::Projects => (None, Vec::new()),
     };
     let title = ctx.project.name.clone();
+    let mut watches = Vec::new();
+    if page.viewer.user.is_some() {
+        let watching = forge_tools::notify::is_watching(
+            &st.forge,
+            &page.viewer,
+            &ctx,
+            forge_tools::notify::Target::Project,
+        )
+        .await?;
+        watches.push(crate::views::WatchButton {
+            action: format!("{}_watch", ctx.project.url()),
+            tool: String::new(),
+            artifact: String::new(),
+            watching,
+            label: "project".into(),
+            next: ctx.project.url(),
+        });
+    }
     let tpl = ProjectHomeTpl {
+        watches,
         summary: ctx.project.summary.clone(),
         description_html: if ctx.project.description.is_empty() {
             String::new()

@@ -122,6 +122,7 @@ pub async fn view(
         })
         .collect();
     wiki::record_view(forge, &req.page.viewer, &req.ctx, &req.tool, &page);
+    let watches = watch_buttons(forge, &req, &page, &url).await?;
     let tpl = PageTpl {
         page: shell(&st, &req, &page.name),
         nav: nav(&req),
@@ -142,8 +143,44 @@ pub async fn view(
         attachments,
         backlinks,
         max_upload: human_size(forge.attachments().max_bytes),
+        watches,
     };
     Ok(render(&tpl))
+}
+
+/// "Watch page" and "Watch wiki" for a logged-in viewer.
+async fn watch_buttons(
+    forge: &forge_tools::Forge,
+    req: &ToolRequest,
+    page: &store::Page,
+    url: &str,
+) -> Result<Vec<crate::views::WatchButton>, forge_tools::Error> {
+    use forge_tools::notify::{self, Target};
+    if req.page.viewer.user.is_none() {
+        return Ok(Vec::new());
+    }
+    let key = format!("wiki:{}", page.id);
+    let action = format!("{}_watch", req.ctx.project.url());
+    let page_target = Target::Artifact {
+        tool: &req.tool,
+        key: key.clone(),
+        title: String::new(),
+    };
+    let on_page = notify::is_watching(forge, &req.page.viewer, &req.ctx, page_target).await?;
+    let on_wiki =
+        notify::is_watching(forge, &req.page.viewer, &req.ctx, Target::Tool(&req.tool)).await?;
+    let button = |artifact: &str, watching, label: &str| crate::views::WatchButton {
+        action: action.clone(),
+        tool: req.tool.mount.clone(),
+        artifact: artifact.to_owned(),
+        watching,
+        label: label.to_owned(),
+        next: url.to_owned(),
+    };
+    Ok(vec![
+        button(&key, on_page, "page"),
+        button("", on_wiki, "wiki"),
+    ])
 }
 
 fn edit_form(text: &str, labels: &str, comment: &str, base: i32) -> FormState {

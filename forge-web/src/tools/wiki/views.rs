@@ -46,6 +46,8 @@ pub struct PageTpl {
     pub attachments: Vec<AttachmentRow>,
     pub backlinks: Vec<BacklinkRow>,
     pub max_upload: String,
+    /// Watch toggles for this page and the whole wiki (logged-in viewers).
+    pub watches: Vec<crate::views::WatchButton>,
 }
 
 #[derive(Template)]

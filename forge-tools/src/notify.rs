@@ -1,0 +1,541 @@
+//! Notifications: people watch a project, a tool or one artifact (a wiki page...); a change
+//! queues `notify.change`, whose handler mails every watcher who may still read the thing,
+//! except its author. Each user picks immediate mail or a daily digest (`notify.digest`).
+//! Every mail carries a signed unsubscribe link that works without logging in.
+//!
+//! Idempotence: each change has an id; a `(change, user)` marker is written before mailing,
+//! so a retried task never mails anyone twice (at worst a crash between the two loses one).
+
+use bson::oid::ObjectId;
+use bson::{DateTime, doc};
+use futures::TryStreamExt;
+use hmac::{Hmac, Mac};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::acl::{self, Subject, perm};
+use crate::error::{Error, Result};
+use crate::forge::{Forge, ProjectCtx, Viewer};
+use crate::ids::{ProjectId, ToolId, UserId};
+use crate::mail::Mail;
+use crate::projects;
+use crate::tool::{ToolInstance, instance};
+use crate::users;
+
+pub const TASK_CHANGE: &str = "notify.change";
+pub const TASK_DIGEST: &str = "notify.digest";
+
+const SUBSCRIPTIONS: &str = "subscriptions";
+const PREFS: &str = "notify_prefs";
+const SENT: &str = "notify_sent";
+const PENDING: &str = "notify_pending";
+const SETTINGS: &str = "settings";
+
+/// What a subscription watches: a project (no tool), a tool (no artifact) or one artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Subscription {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub user_id: UserId,
+    pub project_id: ProjectId,
+    #[serde(default)]
+    pub tool_id: Option<ToolId>,
+    /// Artifact key, e.g. `wiki:<page id>`.
+    #[serde(default)]
+    pub artifact: Option<String>,
+    /// What it is, for lists and mails ("page Home in wiki").
+    pub title: String,
+    pub created: DateTime,
+}
+
+/// How a user wants mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Immediate,
+    Digest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Prefs {
+    #[serde(rename = "_id")]
+    user_id: UserId,
+    mode: Mode,
+    #[serde(default)]
+    last_digest: Option<DateTime>,
+}
+
+/// The thing being watched, as the caller names it.
+#[derive(Debug, Clone)]
+pub enum Target<'a> {
+    Project,
+    Tool(&'a ToolInstance),
+    Artifact {
+        tool: &'a ToolInstance,
+        key: String,
+        title: String,
+    },
+}
+
+/// A change worth telling watchers about (`notify.change` arguments).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    pub id: String,
+    pub project: String,
+    pub tool: String,
+    pub artifact: String,
+    /// "Home (wiki page)".
+    pub title: String,
+    /// Path under the base URL.
+    pub url: String,
+    /// "edited", "created", "renamed to X"...
+    pub action: String,
+    pub author: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+fn subs(db: &Database) -> Collection<Subscription> {
+    db.collection(SUBSCRIPTIONS)
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    subs(db)
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! {"user_id": 1, "project_id": 1, "tool_id": 1, "artifact": 1})
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"project_id": 1, "tool_id": 1, "artifact": 1})
+                .build(),
+        ])
+        .await?;
+    db.collection::<bson::Document>(SENT)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! {"change": 1, "user_id": 1})
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        )
+        .await?;
+    db.collection::<bson::Document>(PENDING)
+        .create_index(IndexModel::builder().keys(doc! {"user_id": 1}).build())
+        .await?;
+    Ok(())
+}
+
+fn target_filter(user: UserId, ctx: &ProjectCtx, target: &Target<'_>) -> bson::Document {
+    let (tool, artifact) = match target {
+        Target::Project => (None, None),
+        Target::Tool(t) => (Some(t.id), None),
+        Target::Artifact { tool, key, .. } => (Some(tool.id), Some(key.clone())),
+    };
+    doc! {"user_id": user, "project_id": ctx.project.id, "tool_id": tool, "artifact": artifact}
+}
+
+/// Starts watching (idempotent). The viewer must be logged in and able to read the target.
+pub async fn watch(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    target: Target<'_>,
+) -> Result<()> {
+    let user = viewer.require_user()?;
+    let title = match &target {
+        Target::Project => {
+            ctx.authorize(perm::READ)?;
+            format!("project {}", ctx.project.name)
+        }
+        Target::Tool(t) => {
+            ctx.authorize_tool(t, perm::READ)?;
+            format!("{} in {}", t.label, ctx.project.name)
+        }
+        Target::Artifact { tool, title, .. } => {
+            ctx.authorize_tool(tool, perm::READ)?;
+            format!("{title} in {}", ctx.project.name)
+        }
+    };
+    subs(forge.db())
+        .clone_with_type::<bson::Document>()
+        .update_one(
+            target_filter(user.id, ctx, &target),
+            doc! {"$setOnInsert": {"_id": ObjectId::new(), "created": DateTime::now()}, "$set": {"title": title}},
+        )
+        .upsert(true)
+        .await?;
+    Ok(())
+}
+
+pub async fn unwatch(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    target: Target<'_>,
+) -> Result<()> {
+    let user = viewer.require_user()?;
+    subs(forge.db())
+        .delete_one(target_filter(user.id, ctx, &target))
+        .await?;
+    Ok(())
+}
+
+pub async fn is_watching(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    target: Target<'_>,
+) -> Result<bool> {
+    let Some(uid) = viewer.user_id() else {
+        return Ok(false);
+    };
+    Ok(subs(forge.db())
+        .find_one(target_filter(uid, ctx, &target))
+        .await?
+        .is_some())
+}
+
+/// A user's subscriptions, newest first.
+pub async fn subscriptions_of(db: &Database, user: UserId) -> Result<Vec<Subscription>> {
+    Ok(subs(db)
+        .find(doc! {"user_id": user})
+        .sort(doc! {"created": -1})
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// Removes one of the user's own subscriptions (settings page).
+pub async fn remove_subscription(db: &Database, user: UserId, id: ObjectId) -> Result<bool> {
+    Ok(subs(db)
+        .delete_one(doc! {"_id": id, "user_id": user})
+        .await?
+        .deleted_count
+        == 1)
+}
+
+pub async fn mode_of(db: &Database, user: UserId) -> Result<Mode> {
+    Ok(db
+        .collection::<Prefs>(PREFS)
+        .find_one(doc! {"_id": user})
+        .await?
+        .map(|p| p.mode)
+        .unwrap_or_default())
+}
+
+pub async fn set_mode(db: &Database, user: UserId, mode: Mode) -> Result<()> {
+    db.collection::<Prefs>(PREFS)
+        .update_one(
+            doc! {"_id": user},
+            doc! {"$set": {"mode": bson::serialize_to_bson(&mode).map_err(|e| Error::Internal(e.to_string()))?}},
+        )
+        .upsert(true)
+        .await?;
+    Ok(())
+}
+
+/// The site's signing key, created once and shared by every node through the store.
+async fn site_secret(db: &Database) -> Result<Vec<u8>> {
+    let coll = db.collection::<bson::Document>(SETTINGS);
+    coll.update_one(
+        doc! {"_id": "signing_key"},
+        doc! {"$setOnInsert": {"value": crate::secret::random_token("")}},
+    )
+    .upsert(true)
+    .await?;
+    let doc = coll
+        .find_one(doc! {"_id": "signing_key"})
+        .await?
+        .ok_or_else(|| Error::Internal("signing key missing".into()))?;
+    Ok(doc.get_str("value").unwrap_or_default().as_bytes().to_vec())
+}
+
+fn sign(secret: &[u8], sub: ObjectId) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(format!("unsubscribe:{sub}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The unsubscribe link of a subscription (path and query, under the base URL).
+pub async fn unsubscribe_path(db: &Database, sub: ObjectId) -> Result<String> {
+    let secret = site_secret(db).await?;
+    Ok(format!(
+        "/auth/unsubscribe?s={sub}&sig={}",
+        sign(&secret, sub)
+    ))
+}
+
+/// Checks a signed link; `Ok(Some)` is the subscription it names (if it still exists).
+pub async fn verify_unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Option<Subscription>> {
+    let id = ObjectId::parse_str(s).map_err(|_| Error::NotFound("subscription"))?;
+    let secret = site_secret(db).await?;
+    let expected = sign(&secret, id);
+    if expected.is_empty()
+        || !bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            sig.as_bytes(),
+        ))
+    {
+        return Err(Error::NotFound("subscription"));
+    }
+    Ok(subs(db).find_one(doc! {"_id": id}).await?)
+}
+
+pub async fn unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Option<Subscription>> {
+    let found = verify_unsubscribe(db, s, sig).await?;
+    if let Some(sub) = &found {
+        subs(db).delete_one(doc! {"_id": sub.id}).await?;
+    }
+    Ok(found)
+}
+
+/// Queues mail about a change to an artifact of a tool.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_change(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    artifact: &str,
+    title: &str,
+    url: &str,
+    action: &str,
+    comment: &str,
+) -> Result<()> {
+    let change = Change {
+        id: ObjectId::new().to_hex(),
+        project: ctx.project.id.to_string(),
+        tool: tool.id.to_string(),
+        artifact: artifact.to_owned(),
+        title: title.to_owned(),
+        url: url.to_owned(),
+        action: action.to_owned(),
+        author: viewer
+            .user
+            .as_ref()
+            .map(|u| u.username.clone())
+            .unwrap_or_default(),
+        comment: comment.to_owned(),
+    };
+    forge
+        .tasks()
+        .enqueue(
+            TASK_CHANGE,
+            serde_json::to_value(&change).map_err(|e| Error::Internal(e.to_string()))?,
+        )
+        .await?;
+    Ok(())
+}
+
+/// `notify.change`: one mail (or digest entry) per watcher, most specific subscription first.
+pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
+    let change: Change =
+        serde_json::from_value(args.clone()).map_err(|e| Error::invalid("args", e.to_string()))?;
+    let pid =
+        ProjectId::parse(&change.project).ok_or_else(|| Error::invalid("project", "bad id"))?;
+    let tid = ToolId::parse(&change.tool).ok_or_else(|| Error::invalid("tool", "bad id"))?;
+    let db = forge.db();
+    let Some(project) = projects::by_id(db, pid).await?.filter(|p| !p.deleted) else {
+        return Ok(());
+    };
+    let Some(tool) = instance::by_id(db, tid).await? else {
+        return Ok(());
+    };
+    let candidates: Vec<Subscription> = subs(db)
+        .find(doc! {"project_id": pid, "$or": [
+            {"tool_id": null, "artifact": null},
+            {"tool_id": tid, "artifact": null},
+            {"tool_id": tid, "artifact": &change.artifact},
+        ]})
+        .await?
+        .try_collect()
+        .await?;
+    // Most specific first, so the unsubscribe link stops exactly what the mail was about.
+    let mut by_user: std::collections::HashMap<UserId, Subscription> = Default::default();
+    for s in candidates {
+        let rank =
+            |s: &Subscription| usize::from(s.tool_id.is_some()) + usize::from(s.artifact.is_some());
+        match by_user.get(&s.user_id) {
+            Some(old) if rank(old) >= rank(&s) => {}
+            _ => {
+                by_user.insert(s.user_id, s);
+            }
+        }
+    }
+    let mailer = forge.mailer()?;
+    let base = forge.config().base_url();
+    let sent = db.collection::<bson::Document>(SENT);
+    for (uid, sub) in by_user {
+        let Some(user) = users::by_id(db, uid).await? else {
+            continue;
+        };
+        if user.username == change.author || user.disabled {
+            continue;
+        }
+        // Still allowed to read it? (Members leave, projects go private.)
+        let subject = Subject {
+            user: Some(uid),
+            site_admin: user.site_admin,
+            role: project.role_of(uid),
+        };
+        if !acl::allows(&subject, &[&tool.acl, &project.acl], perm::READ) {
+            continue;
+        }
+        match sent
+            .insert_one(doc! {"change": &change.id, "user_id": uid, "at": DateTime::now()})
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if Error::is_duplicate_key(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let unsubscribe = format!("{base}{}", unsubscribe_path(db, sub.id).await?);
+        let line = format!(
+            "{} {} {} in {}",
+            display_author(&change.author),
+            change.action,
+            change.title,
+            project.name
+        );
+        if mode_of(db, uid).await? == Mode::Digest {
+            db.collection::<bson::Document>(PENDING)
+                .insert_one(doc! {
+                    "user_id": uid, "line": &line, "url": format!("{base}{}", change.url),
+                    "at": DateTime::now(),
+                })
+                .await?;
+            continue;
+        }
+        let mail = render_change(&user.email, &line, &change, &base, &sub.title, &unsubscribe);
+        mailer.send(&mail).await?;
+    }
+    Ok(())
+}
+
+fn display_author(a: &str) -> &str {
+    if a.is_empty() { "Someone" } else { a }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn render_change(
+    to: &str,
+    line: &str,
+    c: &Change,
+    base: &str,
+    watched: &str,
+    unsubscribe: &str,
+) -> Mail {
+    let link = format!("{base}{}", c.url);
+    let comment = if c.comment.is_empty() {
+        String::new()
+    } else {
+        format!("\n\"{}\"\n", c.comment)
+    };
+    Mail {
+        to: to.to_owned(),
+        subject: format!("[Forge] {line}"),
+        text: format!(
+            "{line}.\n{comment}\nSee it: {link}\n\n--\nYou get this because you watch {watched}.\nStop: {unsubscribe}\n"
+        ),
+        html: format!(
+            "<p>{}.</p>{}<p><a href=\"{}\">See it</a></p><hr><p style=\"color:#666\">You get this because you watch {}. <a href=\"{}\">Unsubscribe</a></p>",
+            esc(line),
+            if c.comment.is_empty() {
+                String::new()
+            } else {
+                format!("<blockquote>{}</blockquote>", esc(&c.comment))
+            },
+            esc(&link),
+            esc(watched),
+            esc(unsubscribe)
+        ),
+        unsubscribe: Some(unsubscribe.to_owned()),
+    }
+}
+
+/// `notify.digest`: one mail per digest user with pending lines, at most once a day.
+pub async fn run_digest(forge: &Forge, _args: &serde_json::Value) -> Result<()> {
+    let db = forge.db();
+    let pending = db.collection::<bson::Document>(PENDING);
+    let users_with: Vec<bson::Bson> = pending.distinct("user_id", doc! {}).await?;
+    let day_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 86_400_000);
+    let mailer = forge.mailer()?;
+    let base = forge.config().base_url();
+    for u in users_with {
+        let Ok(uid) = bson::deserialize_from_bson::<UserId>(u) else {
+            continue;
+        };
+        let prefs = db
+            .collection::<Prefs>(PREFS)
+            .find_one(doc! {"_id": uid})
+            .await?;
+        if prefs
+            .as_ref()
+            .and_then(|p| p.last_digest)
+            .is_some_and(|t| t > day_ago)
+        {
+            continue;
+        }
+        let Some(user) = users::by_id(db, uid).await? else {
+            continue;
+        };
+        let items: Vec<bson::Document> = pending
+            .find(doc! {"user_id": uid})
+            .sort(doc! {"at": 1})
+            .await?
+            .try_collect()
+            .await?;
+        if items.is_empty() {
+            continue;
+        }
+        let lines: Vec<(String, String)> = items
+            .iter()
+            .map(|d| {
+                (
+                    d.get_str("line").unwrap_or_default().to_owned(),
+                    d.get_str("url").unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let mail = Mail {
+            to: user.email.clone(),
+            subject: format!("[Forge] {} changes in what you watch", lines.len()),
+            text: lines
+                .iter()
+                .map(|(l, u)| format!("- {l}: {u}\n"))
+                .collect::<String>()
+                + &format!("\n--\nManage what you watch: {base}/auth/notifications\n"),
+            html: format!(
+                "<ul>{}</ul><hr><p><a href=\"{}/auth/notifications\">Manage what you watch</a></p>",
+                lines
+                    .iter()
+                    .map(|(l, u)| format!("<li><a href=\"{}\">{}</a></li>", esc(u), esc(l)))
+                    .collect::<String>(),
+                esc(&base)
+            ),
+            unsubscribe: Some(format!("{base}/auth/notifications")),
+        };
+        mailer.send(&mail).await?;
+        let ids: Vec<bson::Bson> = items.iter().filter_map(|d| d.get("_id").cloned()).collect();
+        pending.delete_many(doc! {"_id": {"$in": ids}}).await?;
+        db.collection::<Prefs>(PREFS)
+            .update_one(
+                doc! {"_id": uid},
+                doc! {"$set": {"last_digest": DateTime::now()}, "$setOnInsert": {"mode": "digest"}},
+            )
+            .upsert(true)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Watching and mail settings: the watch/unwatch form every watchable page posts, the signed
+//! unsubscribe link from mails (no login needed), and `/auth/notifications`.
+
+use axum::extract::{Extension, Path, Query, State};
+use forge_tools::Error;
+use forge_tools::notify::{self, Mode, Target};
+use serde::Deserialize;
+
+use crate::auth::{CsrfForm, PageCtx, redirect_with_flash};
+use crate::error::{PageError, PageResult};
+use crate::routes::accounts::safe_next;
+use crate::routes::{Nbhd, load};
+use crate::state::AppState;
+use crate::views::{NotificationsTpl, Page, SubscriptionRow, UnsubscribeTpl, render};
+
+#[derive(Debug, Deserialize)]
+pub struct WatchForm {
+    /// Tool mount; empty for the whole project.
+    #[serde(default)]
+    tool: String,
+    /// Artifact key within the tool (e.g. `wiki:<page id>`); empty for the whole tool.
+    #[serde(default)]
+    artifact: String,
+    /// `watch` or `unwatch`.
+    action: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /p/<project>/_watch`.
+pub async fn watch(
+    State(st): State<AppState>,
+    Extension(nbhd): Extension<Nbhd>,
+    page: PageCtx,
+    Path(name): Path<String>,
+    CsrfForm(form): CsrfForm<WatchForm>,
+) -> PageResult {
+    page.viewer
+        .require_user()
+        .map_err(|e| PageError::from(e).with_next(&page.path))?;
+    let ctx = load(&st.forge, &page, nbhd, &name).await?;
+    let tool = match form.tool.as_str() {
+        "" => None,
+        mount => Some(ctx.tool(mount).ok_or(Error::NotFound("tool"))?.clone()),
+    };
+    let target = match (&tool, form.artifact.as_str()) {
+        (None, _) => Target::Project,
+        (Some(t), "") => Target::Tool(t),
+        (Some(t), key) => {
+            // The tool vouches for the artifact and names it.
+            let kind = st
+                .forge
+                .tools()
+                .get(&t.kind)
+                .ok_or(Error::NotFound("tool"))?;
+            let doc = kind
+                .search_document(&st.forge, &ctx.project, t, key)
+                .await?
+                .ok_or(Error::NotFound("page"))?;
+            Target::Artifact {
+                tool: t,
+                key: key.to_owned(),
+                title: doc.title,
+            }
+        }
+    };
+    let what = match &target {
+        Target::Project => format!("project {}", ctx.project.name),
+        Target::Tool(t) => t.label.clone(),
+        Target::Artifact { title, .. } => title.clone(),
+    };
+    let message = match form.action.as_str() {
+        "watch" => {
+            notify::watch(&st.forge, &page.viewer, &ctx, target).await?;
+            format!("You are watching {what}: changes by others will be mailed to you.")
+        }
+        "unwatch" => {
+            notify::unwatch(&st.forge, &page.viewer, &ctx, target).await?;
+            format!("You no longer watch {what}.")
+        }
+        _ => return Err(Error::invalid("action", "use watch or unwatch").into()),
+    };
+    let next = if form.next.is_empty() {
+        ctx.project.url()
+    } else {
+        safe_next(&form.next)
+    };
+    Ok(redirect_with_flash(&st, &next, &message))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnsubscribeQuery {
+    #[serde(default)]
+    s: String,
+    #[serde(default)]
+    sig: String,
+}
+
+/// `GET /auth/unsubscribe?s=&sig=`: asks before stopping (mail scanners follow links).
+pub async fn unsubscribe_page(
+    State(st): State<AppState>,
+    page: PageCtx,
+    Query(q): Query<UnsubscribeQuery>,
+) -> PageResult {
+    let sub = notify::verify_unsubscribe(st.forge.db(), &q.s, &q.sig).await?;
+    Ok(render(&UnsubscribeTpl {
+        page: Page::new(&page, "Unsubscribe"),
+        s: q.s,
+        sig: q.sig,
+        title: sub.as_ref().map(|s| s.title.clone()).unwrap_or_default(),
+        done: sub.is_none(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UnsubscribeForm {
+    s: String,
+    sig: String,
+}
+
+/// `POST /auth/unsubscribe`: the signature is the proof; no login needed.
+pub async fn unsubscribe(
+    State(st): State<AppState>,
+    page: PageCtx,
+    CsrfForm(form): CsrfForm<UnsubscribeForm>,
+) -> PageResult {
+    let sub = notify::unsubscribe(st.forge.db(), &form.s, &form.sig).await?;
+    Ok(render(&UnsubscribeTpl {
+        page: Page::new(&page, "Unsubscribed"),
+        s: String::new(),
+        sig: String::new(),
+        title: sub.map(|s| s.title).unwrap_or_default(),
+        done: true,
+    }))
+}
+
+/// `/auth/notifications`: how mail arrives, and everything watched.
+pub async fn settings_page(State(st): State<AppState>, page: PageCtx) -> PageResult {
+    let user = page
+        .viewer
+        .require_user()
+        .map_err(|e| PageError::from(e).with_next(&page.path))?;
+    let db = st.forge.db();
+    let mode = notify::mode_of(db, user.id).await?;
+    let subs = notify::subscriptions_of(db, user.id)
+        .await?
+        .into_iter()
+        .map(|s| SubscriptionRow {
+            id: s.id.to_hex(),
+            title: s.title,
+            since: crate::views::date(s.created),
+        })
+        .collect();
+    Ok(render(&NotificationsTpl {
+        page: Page::new(&page, "Notifications"),
+        digest: mode == Mode::Digest,
+        subscriptions: subs,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SettingsForm {
+    /// `immediate` or `digest`; absent when removing a subscription.
+    #[serde(default)]
+    mode: String,
+    /// A subscription to remove.
+    #[serde(default)]
+    remove: String,
+}
+
+pub async fn save_settings(
+    State(st): State<AppState>,
+    page: PageCtx,
+    CsrfForm(form): CsrfForm<SettingsForm>,
+) -> PageResult {
+    let user = page
+        .viewer
+        .require_user()
+        .map_err(|e| PageError::from(e).with_next(&page.path))?;
+    let db = st.forge.db();
+    let message = if !form.remove.is_empty() {
+        let id = bson::oid::ObjectId::parse_str(&form.remove)
+            .map_err(|_| Error::NotFound("subscription"))?;
+        if !notify::remove_subscription(db, user.id, id).await? {
+            return Err(Error::NotFound("subscription").into());
+        }
+        "Stopped watching it."
+    } else {
+        let mode = match form.mode.as_str() {
+            "immediate" => Mode::Immediate,
+            "digest" => Mode::Digest,
+            _ => return Err(Error::invalid("mode", "choose immediate or digest").into()),
+        };
+        notify::set_mode(db, user.id, mode).await?;
+        "Mail settings saved."
+    };
+    Ok(redirect_with_flash(&st, "/auth/notifications", message))
+}
