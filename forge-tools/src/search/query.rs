@@ -2,11 +2,11 @@
 //! `field:value` (`title`, `text`, `author`, `type`, `project`, `tool`), `word*` prefixes,
 //! `-word` exclusions, `OR`; then the filters from the form and the viewer's access.
 
-use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, EmptyQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery,
 };
-use tantivy::schema::IndexRecordOption;
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Searcher, Term};
 
 use super::schema::Fields;
 use super::{Access, SearchRequest};
@@ -44,6 +44,7 @@ pub fn build(
     access: &Access,
     fields: &Fields,
     parser: &QueryParser,
+    searcher: &Searcher,
 ) -> Result<Box<dyn Query>, String> {
     let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     let (text, prefixes) = split_prefixes(req.q.trim());
@@ -52,18 +53,16 @@ pub fn build(
         must.push((Occur::Must, parsed));
     }
     for p in prefixes {
-        let either: Vec<(Occur, Box<dyn Query>)> = [fields.title, fields.text]
+        let terms: Vec<Term> = [fields.title, fields.text]
             .into_iter()
-            .map(|f| {
-                let q: Box<dyn Query> = Box::new(FuzzyTermQuery::new_prefix(
-                    Term::from_field_text(f, &p),
-                    0,
-                    false,
-                ));
-                (Occur::Should, q)
-            })
+            .flat_map(|f| expand_prefix(searcher, f, &p, MAX_EXPANSIONS))
             .collect();
-        must.push((Occur::Must, Box::new(BooleanQuery::new(either))));
+        if terms.is_empty() {
+            // No word starts so: nothing can match.
+            return Ok(Box::new(EmptyQuery));
+        }
+        // Constant score: a prefix says "something like this", not which expansion matters.
+        must.push((Occur::Must, Box::new(TermSetQuery::new(terms))));
     }
     let filters = [
         (fields.project, req.project.as_deref()),
@@ -90,6 +89,36 @@ pub fn build(
         return Ok(Box::new(AllQuery));
     }
     Ok(Box::new(BooleanQuery::new(must)))
+}
+
+/// A prefix matches at most this many words (the most common way to keep `a*` cheap).
+const MAX_EXPANSIONS: usize = 50;
+
+/// The indexed words of `field` that start with `prefix`, read from the term dictionaries
+/// (cheaper than an automaton over every term).
+fn expand_prefix(searcher: &Searcher, field: Field, prefix: &str, limit: usize) -> Vec<Term> {
+    let mut found = std::collections::BTreeSet::new();
+    for segment in searcher.segment_readers() {
+        let Ok(inverted) = segment.inverted_index(field) else {
+            continue;
+        };
+        let Ok(mut stream) = inverted.terms().range().ge(prefix.as_bytes()).into_stream() else {
+            continue;
+        };
+        while stream.advance() && found.len() < limit {
+            let key = stream.key();
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            if let Ok(word) = std::str::from_utf8(key) {
+                found.insert(word.to_owned());
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|w| Term::from_field_text(field, &w))
+        .collect()
 }
 
 /// A query parser over titles and text, all words required, titles weighing double.
