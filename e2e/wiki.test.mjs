@@ -75,5 +75,25 @@ test('write, edit, and compare versions of a wiki page', async () => {
   await page.screenshot({ path: join(artifacts, 'wiki-diff.png'), fullPage: true });
   await page.goto(`${forge.base}/p/widgets/wiki/Parts%20List/`);
   await page.screenshot({ path: join(artifacts, 'wiki-page.png'), fullPage: true });
+
+  // Watch the page: the button turns into "Unwatch page".
+  await page.getByRole('button', { name: 'Watch page' }).click();
+  assert.match(await page.locator('.flash').innerText(), /You are watching Parts List/);
+  assert.equal(await page.getByRole('button', { name: 'Unwatch page' }).count(), 1);
+
+  // Search from the header box; indexing runs in the background, so try for a few seconds.
+  let hits = 0;
+  for (let i = 0; i < 40 && hits === 0; i++) {
+    await page.getByLabel('Search the forge').fill('bolt');
+    await page.getByLabel('Search the forge').press('Enter');
+    await page.waitForURL(/\/search\?q=bolt/);
+    hits = await page.locator('article.hit').count();
+    if (hits === 0) await page.waitForTimeout(250);
+  }
+  assert.equal(hits, 1, 'the new page is found');
+  assert.match(await page.locator('article.hit .snippet b').first().innerText(), /Bolt/i);
+  await page.screenshot({ path: join(artifacts, 'search.png'), fullPage: true });
+  await page.locator('article.hit h3 a').click();
+  await page.waitForURL(`${forge.base}/p/widgets/wiki/Parts%20List/`);
   await ctx.close();
 });

@@ -139,6 +139,32 @@ fn resolve_link<'a>(node: &'a AstNode<'a>, key: &str, double: bool, resolved: &R
     }
 }
 
+/// The words of a markdown text without its markup (what the search index stores and shows
+/// in snippets): block boundaries become line breaks, code stays, syntax goes.
+pub fn to_plain_text(text: &str) -> String {
+    let arena = Arena::new();
+    let root = parse_document(&arena, text, &options());
+    let mut out = String::with_capacity(text.len());
+    for node in root.descendants() {
+        match &node.data.borrow().value {
+            NodeValue::Paragraph
+            | NodeValue::Heading(_)
+            | NodeValue::TableCell
+            | NodeValue::Item(_)
+            | NodeValue::BlockQuote => out.push('\n'),
+            NodeValue::Text(t) => out.push_str(t),
+            NodeValue::Code(c) => out.push_str(&c.literal),
+            NodeValue::CodeBlock(cb) => {
+                out.push('\n');
+                out.push_str(&cb.literal);
+            }
+            NodeValue::SoftBreak | NodeValue::LineBreak => out.push(' '),
+            _ => {}
+        }
+    }
+    out.trim().to_owned()
+}
+
 fn plain_text<'a>(node: &'a AstNode<'a>) -> String {
     let mut out = Vec::new();
     comrak::html::collect_text(node, &mut out);
@@ -247,5 +273,23 @@ mod tests {
         assert!(html.contains("href=\"/p/x/wiki/New%20Page/edit\""));
         assert!(html.contains("title=\"Create page New Page\""));
         assert!(html.contains("[Unknown]") && html.contains("[#12]"));
+    }
+}
+
+#[cfg(test)]
+mod plain_text_tests {
+    #[test]
+    fn markup_goes_words_stay() {
+        let t = super::to_plain_text(
+            "# Parts\n\n| Part | Count |\n|--|--|\n| **Bolt** | 12 |\n\n`x = 1`",
+        );
+        assert!(
+            !t.contains('|') && !t.contains('#') && !t.contains("**"),
+            "{t}"
+        );
+        for w in ["Parts", "Bolt", "12", "x = 1"] {
+            assert!(t.contains(w), "{w} missing from {t}");
+        }
+        assert!(!t.contains("Bolt12"), "cells stay apart: {t}");
     }
 }

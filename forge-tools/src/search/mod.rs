@@ -593,3 +593,21 @@ impl Rebuild {
         Ok(self.name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{query_words, snippet_window};
+
+    #[test]
+    fn snippets_come_from_around_the_first_match() {
+        let text = format!("{} needle here {}", "a ".repeat(2000), "b ".repeat(2000));
+        let words = query_words("title:xy NEEDLE");
+        assert_eq!(words, vec!["xy", "needle"]);
+        let w = snippet_window(&text, &words);
+        assert!(w.len() <= 480 && w.contains("needle here"), "{w}");
+        // Short texts are used whole; multi-byte text is cut on character boundaries.
+        assert_eq!(snippet_window("short", &words), "short");
+        let wide = "é".repeat(1000);
+        assert!(snippet_window(&wide, &words).chars().all(|c| c == 'é'));
+    }
+}

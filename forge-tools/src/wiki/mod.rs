@@ -126,7 +126,11 @@ pub fn search_doc(project: &Project, tool: &ToolInstance, page: &Page) -> Search
         id: format!("wiki:{}", page.id),
         kind: "wiki".into(),
         title: page.name.clone(),
-        text: format!("{}\n{}", page.text, page.labels.join(" ")),
+        text: format!(
+            "{}\n{}",
+            crate::markdown::to_plain_text(&page.text),
+            page.labels.join(" ")
+        ),
         url: page_url(project, tool, &page.name),
         author: Some(page.author.clone()).filter(|a| !a.is_empty()),
         updated: page.updated,
