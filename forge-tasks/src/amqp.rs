@@ -63,6 +63,10 @@ impl AmqpOptions {
         format!("{}.tasks", self.prefix)
     }
 
+    fn exclusive_queue(&self) -> String {
+        format!("{}.tasks.exclusive", self.prefix)
+    }
+
     fn dead_queue(&self) -> String {
         format!("{}.tasks.dead", self.prefix)
     }
@@ -73,7 +77,7 @@ impl AmqpOptions {
 
     /// Every queue name this configuration may have declared (tests delete them).
     pub fn queue_names(&self, max_attempts: u32) -> Vec<String> {
-        let mut names = vec![self.main_queue(), self.dead_queue()];
+        let mut names = vec![self.main_queue(), self.exclusive_queue(), self.dead_queue()];
         for attempt in 1..max_attempts.max(1) {
             names.push(self.retry_queue(backoff(self.base_backoff, attempt)));
         }
@@ -157,7 +161,8 @@ async fn open(opts: &AmqpOptions) -> Result<(Connection, Channel), lapin::Error>
         "x-dead-letter-routing-key".into(),
         str_value(&opts.dead_queue()),
     );
-    declare(&ch, &opts.main_queue(), main_args).await?;
+    declare(&ch, &opts.main_queue(), main_args.clone()).await?;
+    declare(&ch, &opts.exclusive_queue(), main_args).await?;
     declare(&ch, &opts.dead_queue(), FieldTable::default()).await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     Ok((conn, ch))
@@ -313,7 +318,11 @@ impl Transport for Amqp {
     async fn queue_depth(&self) -> Result<Vec<(String, u64)>, Error> {
         let ch = self.channel().await.map_err(broker)?;
         let mut out = Vec::new();
-        for name in [self.opts.main_queue(), self.opts.dead_queue()] {
+        for name in [
+            self.opts.main_queue(),
+            self.opts.exclusive_queue(),
+            self.opts.dead_queue(),
+        ] {
             // A passive declare reads the depth without creating or changing anything.
             let q = ch
                 .queue_declare(
@@ -344,6 +353,9 @@ pub struct WorkerOptions {
     pub prefetch: u16,
     /// On shutdown, how long in-flight tasks may take before they are left to redelivery.
     pub grace: Duration,
+    /// This worker runs the registry's exclusive tasks (it holds their resource) and consumes
+    /// the exclusive queue too; other workers forward such tasks there.
+    pub exclusive: bool,
 }
 
 impl Default for WorkerOptions {
@@ -352,6 +364,7 @@ impl Default for WorkerOptions {
             concurrency: 8,
             prefetch: 256,
             grace: Duration::from_secs(30),
+            exclusive: false,
         }
     }
 }
@@ -359,6 +372,7 @@ impl Default for WorkerOptions {
 /// Shared by every delivery a worker handles.
 struct Ctx {
     opts: AmqpOptions,
+    exclusive: bool,
     registry: Registry,
     coll: Collection<TaskRecord>,
     ledger: Ledger,
@@ -382,6 +396,7 @@ pub async fn run_worker(
     let coll = record::collection(db);
     let ctx = Arc::new(Ctx {
         opts: amqp,
+        exclusive: opts.exclusive,
         registry,
         ledger: Ledger::start(coll.clone()),
         coll,
@@ -415,22 +430,38 @@ async fn session(
     ch.basic_qos(opts.prefetch.max(1), BasicQosOptions::default())
         .await?;
     let tag = format!("forge-worker-{}", std::process::id());
-    let mut consumer = ch
-        .basic_consume(
-            ctx.opts.main_queue().as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    tracing::info!(queue = %ctx.opts.main_queue(), concurrency = opts.concurrency, prefetch = opts.prefetch, "worker consuming");
+    let mut queues = vec![ctx.opts.main_queue()];
+    if opts.exclusive {
+        queues.push(ctx.opts.exclusive_queue());
+    }
+    let mut consumers = Vec::new();
+    for (i, q) in queues.iter().enumerate() {
+        consumers.push(
+            ch.basic_consume(
+                q.as_str().into(),
+                format!("{tag}-{i}").as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?,
+        );
+    }
+    let mut consumer = futures::stream::select_all(consumers);
+    tracing::info!(
+        ?queues,
+        concurrency = opts.concurrency,
+        prefetch = opts.prefetch,
+        "worker consuming"
+    );
     *wait = Duration::from_millis(200);
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut inflight = JoinSet::new();
     loop {
         tokio::select! {
             () = shutdown.as_mut() => {
-                let _ = ch.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                for i in 0..queues.len() {
+                    let _ = ch.basic_cancel(format!("{tag}-{i}").as_str().into(), BasicCancelOptions::default()).await;
+                }
                 tracing::info!(in_flight = inflight.len(), "worker stopping; finishing in-flight tasks");
                 let drained = tokio::time::timeout(opts.grace, async {
                     while inflight.join_next().await.is_some() {}
@@ -482,6 +513,18 @@ async fn handle(
         }
     };
     let id = msg.id;
+    if !ctx.exclusive && ctx.registry.is_exclusive(&msg.name) {
+        // Not ours to run: hand it to the worker that holds the resource, unchanged.
+        drop(permit);
+        let forwarded = async {
+            publish_confirmed(ch, &ctx.opts.exclusive_queue(), std::slice::from_ref(&msg)).await?;
+            delivery.ack(BasicAckOptions::default()).await.map(drop)
+        };
+        if let Err(e) = forwarded.await {
+            tracing::warn!(task = %id, error = %e, "could not forward an exclusive task; it will be redelivered");
+        }
+        return;
+    }
     let attempt = if delivery.redelivered {
         // Delivered before without an ack (a worker died or the broker restarted): the record
         // knows whether it finished meanwhile, and counts the attempt a crash may have eaten.

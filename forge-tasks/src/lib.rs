@@ -72,6 +72,8 @@ where
 #[derive(Default, Clone)]
 pub struct Registry {
     handlers: HashMap<String, Arc<dyn Handler>>,
+    /// Tasks only one process can run (it holds a resource, e.g. the search index writer).
+    exclusive: std::collections::HashSet<String>,
 }
 
 impl Registry {
@@ -82,6 +84,18 @@ impl Registry {
     pub fn register(&mut self, name: &str, handler: impl Handler) -> &mut Self {
         self.handlers.insert(name.to_owned(), Arc::new(handler));
         self
+    }
+
+    /// Registers a handler that only the worker holding some single resource may run. Other
+    /// workers hand such tasks on to the `<prefix>.tasks.exclusive` queue, which only that worker
+    /// consumes (see [`WorkerOptions::exclusive`]). In-process, every task runs locally.
+    pub fn register_exclusive(&mut self, name: &str, handler: impl Handler) -> &mut Self {
+        self.exclusive.insert(name.to_owned());
+        self.register(name, handler)
+    }
+
+    pub fn is_exclusive(&self, name: &str) -> bool {
+        self.exclusive.contains(name)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Handler>> {

@@ -312,3 +312,83 @@ async fn child_worker(spec: &str) {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn exclusive_tasks_run_only_on_the_worker_that_holds_the_resource() {
+    let db = db("amqp_excl").await;
+    let amqp = amqp_options("excl");
+    let marks = db.collection::<bson::Document>("marks");
+    let registry = |who: &'static str| {
+        let mut reg = Registry::new();
+        let m = marks.clone();
+        reg.register_exclusive("index", move |_| {
+            let m = m.clone();
+            async move {
+                m.insert_one(bson::doc! {"by": who}).await.unwrap();
+                Ok(())
+            }
+        });
+        reg
+    };
+    let (tasks, transport) = tasks(&db, &amqp).await;
+    let plain = TestWorker::start(
+        &db,
+        registry("plain"),
+        amqp.clone(),
+        WorkerOptions::default(),
+    );
+    let ids = tasks
+        .enqueue_many(
+            "index",
+            (0..40).map(|i| serde_json::json!({"i": i})),
+            TaskOptions::default(),
+        )
+        .await
+        .unwrap();
+    // The plain worker hands every one of them to the exclusive queue...
+    let mut forwarded = 0;
+    for _ in 0..200 {
+        let depth = transport.queue_depth().await.unwrap();
+        forwarded = depth
+            .iter()
+            .find(|(q, _)| q.ends_with(".exclusive"))
+            .map_or(0, |d| d.1);
+        if forwarded == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(forwarded, 40);
+    // ...where the worker holding the resource runs them.
+    let holder = TestWorker::start(
+        &db,
+        registry("holder"),
+        amqp.clone(),
+        WorkerOptions {
+            exclusive: true,
+            ..WorkerOptions::default()
+        },
+    );
+    for id in ids {
+        let rec = tasks.wait(id, WAIT).await.unwrap().unwrap();
+        assert_eq!(rec.state, TaskState::Complete);
+        assert_eq!(rec.attempts, 1, "forwarding is not an attempt");
+    }
+    assert_eq!(
+        marks
+            .count_documents(bson::doc! {"by": "holder"})
+            .await
+            .unwrap(),
+        40
+    );
+    assert_eq!(
+        marks
+            .count_documents(bson::doc! {"by": "plain"})
+            .await
+            .unwrap(),
+        0
+    );
+    plain.stop().await;
+    holder.stop().await;
+    transport.delete_queues(5).await.unwrap();
+}

@@ -30,7 +30,8 @@ fn started(cell: &ForgeCell) -> Result<&Forge, TaskError> {
 pub fn handlers(cell: ForgeCell) -> Registry {
     let mut r = Registry::new();
     let c = cell.clone();
-    r.register(search::TASK_INDEX, move |args: serde_json::Value| {
+    // The search index has one writer: only the worker holding it runs these.
+    r.register_exclusive(search::TASK_INDEX, move |args: serde_json::Value| {
         let cell = c.clone();
         async move {
             let forge = started(&cell)?;
@@ -38,7 +39,7 @@ pub fn handlers(cell: ForgeCell) -> Registry {
         }
     });
     let c = cell.clone();
-    r.register(search::TASK_PROJECT, move |args: serde_json::Value| {
+    r.register_exclusive(search::TASK_PROJECT, move |args: serde_json::Value| {
         let cell = c.clone();
         async move {
             let forge = started(&cell)?;

@@ -181,6 +181,8 @@ pub async fn worker(config: Config) -> Result<(), StartError> {
         // Enough messages on hand to keep every handler busy between acks.
         prefetch: u16::try_from((concurrency * 64).clamp(64, 1000)).unwrap_or(1000),
         grace: Duration::from_secs(30),
+        // The worker holding the search index writer runs the indexing tasks.
+        exclusive: services.forge.search().is_writer(),
     };
     tracing::info!(prefix = %opts.prefix, concurrency, "forge worker starting");
     let result = forge_tasks::run_worker(

@@ -500,6 +500,34 @@ async fn branches_tags_and_refresh() {
     .unwrap();
     assert_eq!(again.new_commits, 0);
 
+    // Pushed commits become searchable, linking to the commit page.
+    let mut found = serde_json::Value::Null;
+    for _ in 0..100 {
+        found = app
+            .api(
+                Method::GET,
+                "/rest/search?q=feature&type=commit",
+                None,
+                None,
+            )
+            .await
+            .json();
+        if found["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(found["total"], 1, "{found}");
+    let hit = &found["hits"][0];
+    assert_eq!(hit["mount"], "code");
+    assert!(
+        hit["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/p/proj/code/commit/"),
+        "{hit}"
+    );
+
     // The REST API lists them.
     let branches = app
         .api(Method::GET, "/rest/p/proj/code/branches", None, None)

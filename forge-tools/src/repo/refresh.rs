@@ -124,11 +124,11 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
             Err(e) => return Err(e.into()),
         }
     }
-    let docs = found
-        .iter()
-        .map(|c| search_doc(&project, &tool, c))
-        .collect();
-    crate::search::indexer::index_commits(forge, &project, &tool, docs).await?;
+    // Indexed by the search writer's own task (this one may run on any worker).
+    for chunk in found.chunks(1000) {
+        let keys = chunk.iter().map(|c| format!("commit:{}", c.id)).collect();
+        crate::search::indexer::queue_artifacts(forge, &project, &tool, keys).await?;
+    }
     record_references(forge, &project, &tool, &found).await?;
     let repo_dir = super::repo_path(forge.config(), &tool);
     tokio::task::spawn_blocking(move || housekeep(&repo_dir))

@@ -233,21 +233,6 @@ pub async fn run_project(forge: &Forge, args: &serde_json::Value) -> Result<()> 
     forge.search().apply(changes).await
 }
 
-/// Indexes commits a push brought (called from the repository refresh task).
-pub async fn index_commits(
-    forge: &Forge,
-    project: &Project,
-    tool: &ToolInstance,
-    docs: Vec<SearchDoc>,
-) -> Result<()> {
-    let read = read_tokens(project, &[&tool.acl, &project.acl]);
-    let changes = docs
-        .into_iter()
-        .map(|d| Change::Upsert(tool_doc(project, tool, &read, d)))
-        .collect();
-    forge.search().apply(changes).await
-}
-
 /// `forge reindex`: builds a new index of every live project beside the live one and swaps it
 /// in. `progress(done, total)` is called after each project. Returns the documents indexed.
 ///

@@ -109,6 +109,7 @@ pub struct Facets {
 
 struct Active {
     name: String,
+    index: Index,
     reader: IndexReader,
     parser: tantivy::query::QueryParser,
 }
@@ -189,6 +190,7 @@ fn activate(root: &Path, name: &str, fields: &Fields) -> Result<Active> {
     let parser = query::parser(&index, fields);
     Ok(Active {
         name: name.to_owned(),
+        index,
         reader,
         parser,
     })
@@ -216,11 +218,25 @@ impl SearchIndex {
             }
         };
         let active = activate(root, &name, &fields)?;
-        let writer = writable.then(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            spawn_writer(root.to_owned(), rx);
-            tx
-        });
+        // Take the writer lock now, so a process knows at start whether it is the writer.
+        let writer = if writable {
+            match active.index.writer_with_num_threads(1, WRITER_HEAP) {
+                Ok(w) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    spawn_writer(root.to_owned(), rx, Some((name.clone(), w)));
+                    Some(tx)
+                }
+                Err(tantivy::TantivyError::LockFailure(..)) => {
+                    tracing::info!(
+                        "another process writes the search index; search tasks go to it"
+                    );
+                    None
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        } else {
+            None
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 root: root.to_owned(),
@@ -230,6 +246,11 @@ impl SearchIndex {
                 writer,
             }),
         })
+    }
+
+    /// Whether this process holds the index writer (and so runs the indexing tasks).
+    pub fn is_writer(&self) -> bool {
+        self.inner.writer.is_some()
     }
 
     pub fn root(&self) -> &Path {
@@ -469,12 +490,16 @@ fn apply_change(w: &IndexWriter, f: &Fields, change: &Change) -> tantivy::Result
 
 /// The single writer: drains whatever batches are waiting, applies them, commits once, and
 /// follows `CURRENT` when a rebuild swapped the index.
-fn spawn_writer(root: PathBuf, mut rx: mpsc::UnboundedReceiver<Batch>) {
+fn spawn_writer(
+    root: PathBuf,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    initial: Option<(String, IndexWriter)>,
+) {
     let spawned = std::thread::Builder::new()
         .name("search-writer".into())
         .spawn(move || {
             let (_, fields) = schema::build();
-            let mut current: Option<(String, IndexWriter)> = None;
+            let mut current = initial;
             while let Some(first) = rx.blocking_recv() {
                 let mut batches = vec![first];
                 while batches.len() < 512 {

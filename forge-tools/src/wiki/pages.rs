@@ -350,8 +350,16 @@ async fn update(
     {
         Ok(snap) => {
             advance(db, &page, &snap).await?;
-            let updated = by_id(db, page.id).await?.ok_or(Error::NotFound("page"))?;
-            Ok(Saved::Updated(updated))
+            // The page as this save left it; re-reading could return a later writer's version.
+            Ok(Saved::Updated(Page {
+                version: snap.version,
+                name: snap.data.name,
+                text: snap.data.text,
+                labels: snap.data.labels,
+                author: snap.author,
+                updated: snap.timestamp,
+                ..page
+            }))
         }
         Err(RecordError::Taken) => {
             // Lost the race. If the winner crashed before moving the page forward, finish
