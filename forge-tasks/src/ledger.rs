@@ -41,6 +41,9 @@ pub(crate) struct Ledger {
     tx: mpsc::UnboundedSender<Entry>,
 }
 
+/// How long a flush waits for more marks once several are already waiting.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// Most marks written in one flush.
 const BATCH: usize = 1000;
 
@@ -50,6 +53,17 @@ impl Ledger {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
+                // Under load, a moment's wait turns many small writes into one big one; when
+                // idle the first mark is written at once.
+                if batch.len() > 1 && batch.len() < BATCH {
+                    tokio::time::sleep(GATHER).await;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 let result = flush(&coll, &batch).await.map_err(|e| e.to_string());
                 if let Err(e) = &result {
                     tracing::error!(error = %e, marks = batch.len(), "task bookkeeping failed");
