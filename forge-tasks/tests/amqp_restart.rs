@@ -10,8 +10,11 @@ use common::{TestWorker, amqp_options, db, tasks};
 use forge_tasks::{Registry, TaskState, WorkerOptions};
 
 fn rabbitmqctl(args: &[&str]) {
+    // A command line, e.g. `sudo rabbitmqctl` when the tests do not run as root.
     let ctl = std::env::var("FORGE_TEST_RABBITMQCTL").unwrap_or_else(|_| "rabbitmqctl".into());
-    let status = std::process::Command::new(&ctl)
+    let mut words = ctl.split_whitespace();
+    let status = std::process::Command::new(words.next().unwrap_or("rabbitmqctl"))
+        .args(words)
         .args(args)
         .stdout(std::process::Stdio::null())
         .status()

@@ -193,4 +193,45 @@ async fn site_admin_pages_are_for_site_admins() {
         app.get("/p/hidden/admin/", &rb).await.status,
         StatusCode::OK
     );
+
+    // The task page: site admins only; filters by state and name; retry only for failed.
+    let anon = app.get("/nf/admin/tasks", &Browser::anonymous()).await;
+    assert_eq!(anon.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/nf/admin/tasks", &pb).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let tasks = app.forge.tasks();
+    let bad = tasks
+        .enqueue("no.such.task", serde_json::json!({"x": 1}))
+        .await
+        .unwrap();
+    let rec = tasks
+        .wait(bad, std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.state, forge_tasks::TaskState::Failed);
+    let page = app.get("/nf/admin/tasks?state=failed", &rb).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("no.such.task") && page.body.contains("no handler registered"));
+    assert!(page.body.contains(&format!("/nf/admin/tasks/{bad}/retry")));
+    let page = app
+        .get("/nf/admin/tasks?state=complete&name=no.such.task", &rb)
+        .await;
+    assert!(page.body.contains("No tasks match"), "{}", page.body);
+    let retry = app
+        .post_form(&format!("/nf/admin/tasks/{bad}/retry"), &pb, &[])
+        .await;
+    assert_eq!(retry.status, StatusCode::FORBIDDEN);
+    let retry = app
+        .post_form(&format!("/nf/admin/tasks/{bad}/retry"), &rb, &[])
+        .await;
+    assert_eq!(retry.status, StatusCode::SEE_OTHER);
+    let rec = tasks
+        .wait(bad, std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rec.attempts, 1, "ran again with a fresh budget");
 }
