@@ -6,21 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use forge_tasks::{InProcess, Registry, TaskError, TaskOptions, TaskState, Tasks};
-use mongodb::Database;
+mod common;
 
-async fn db(label: &str) -> Database {
-    let uri = std::env::var("FORGE_TEST_MONGODB_URI")
-        .expect("FORGE_TEST_MONGODB_URI is unset: run scripts/test");
-    let client = mongodb::Client::with_uri_str(&uri).await.unwrap();
-    let db = client.database(&format!(
-        "t_{label}_{}_{}",
-        std::process::id(),
-        bson::oid::ObjectId::new()
-    ));
-    Tasks::ensure_indexes(&db).await.unwrap();
-    db
-}
+use common::db;
+use forge_tasks::{InProcess, Registry, TaskError, TaskOptions, TaskState, Tasks};
 
 const WAIT: Duration = Duration::from_secs(10);
 
