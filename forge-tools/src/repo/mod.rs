@@ -135,6 +135,25 @@ impl Tool for GitTool {
             None => Ok(None),
         }
     }
+    async fn search_documents_for(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        keys: &[String],
+    ) -> Result<Vec<Option<crate::tool::SearchDoc>>> {
+        let ids: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("commit:"))
+            .collect();
+        let mut found: std::collections::HashMap<String, crate::tool::SearchDoc> =
+            refresh::search_docs_by_ids(forge.db(), project, tool, &ids)
+                .await?
+                .into_iter()
+                .map(|d| (d.id.clone(), d))
+                .collect();
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
+    }
     async fn uninstall(
         &self,
         forge: &Forge,

@@ -342,6 +342,23 @@ pub async fn search_docs(
     Ok(out)
 }
 
+/// Recorded commits (`<tool id>:<sha>` ids) as search documents, in one query.
+pub async fn search_docs_by_ids(
+    db: &Database,
+    project: &Project,
+    tool: &ToolInstance,
+    ids: &[&str],
+) -> Result<Vec<crate::tool::SearchDoc>> {
+    let mut cursor = commits(db)
+        .find(doc! {"_id": {"$in": ids}, "tool_id": tool.id})
+        .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    while let Some(c) = cursor.try_next().await? {
+        out.push(search_doc(project, tool, &c));
+    }
+    Ok(out)
+}
+
 /// One recorded commit (`<tool id>:<sha>`) as a search document.
 pub async fn search_doc_by_id(
     db: &Database,

@@ -193,17 +193,19 @@ pub async fn run_index(forge: &Forge, args: &serde_json::Value) -> Result<()> {
         (Some(p), _) if p.deleted => vec![Change::DeleteProject(p.id.to_string())],
         (Some(p), Some(t)) => {
             let read = read_tokens(&p, &[&t.acl, &p.acl]);
-            let mut changes = Vec::with_capacity(args.keys.len());
-            for key in args.keys {
-                let found = match forge.tools().get(&t.kind) {
-                    Some(kind) => kind.search_document(forge, &p, &t, &key).await?,
-                    None => None,
-                };
-                changes.push(match found {
+            let found = match forge.tools().get(&t.kind) {
+                Some(kind) => kind.search_documents_for(forge, &p, &t, &args.keys).await?,
+                None => vec![None; args.keys.len()],
+            };
+            let changes: Vec<Change> = args
+                .keys
+                .into_iter()
+                .zip(found)
+                .map(|(key, doc)| match doc {
                     Some(d) => Change::Upsert(tool_doc(&p, &t, &read, d)),
                     None => Change::Delete(key),
-                });
-            }
+                })
+                .collect();
             changes
         }
         (_, None) => vec![Change::DeleteTool(args.tool)],

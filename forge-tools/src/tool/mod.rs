@@ -100,6 +100,21 @@ pub trait Tool: Send + Sync + 'static {
         let _ = (forge, project, tool, key);
         Ok(None)
     }
+    /// Several documents by key, in order (`None` for each one gone). The default asks one by
+    /// one; tools with many small artifacts (commits) fetch them in one query.
+    async fn search_documents_for(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        keys: &[String],
+    ) -> Result<Vec<Option<SearchDoc>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.search_document(forge, project, tool, key).await?);
+        }
+        Ok(out)
+    }
     /// Called for project events the tool may react to (renames, deletion...).
     async fn on_event(
         &self,
