@@ -187,8 +187,8 @@ impl Forge {
     }
 
     /// Outgoing mail (SMTP, or `.eml` files under the data dir).
-    pub fn mailer(&self) -> Result<&crate::mail::Mailer> {
-        Ok(&self.inner.mailer)
+    pub fn mailer(&self) -> &crate::mail::Mailer {
+        &self.inner.mailer
     }
 
     /// The search index (written only by the process that runs tasks).

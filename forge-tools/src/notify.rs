@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::forge::{Forge, ProjectCtx, Viewer};
 use crate::ids::{ProjectId, ToolId, UserId};
 use crate::mail::Mail;
+use crate::markdown::escape;
 use crate::projects;
 use crate::tool::{ToolInstance, instance};
 use crate::users;
@@ -240,17 +241,22 @@ pub async fn set_mode(db: &Database, user: UserId, mode: Mode) -> Result<()> {
 /// The site's signing key, created once and shared by every node through the store.
 async fn site_secret(db: &Database) -> Result<Vec<u8>> {
     let coll = db.collection::<bson::Document>(SETTINGS);
+    let key = doc! {"_id": "signing_key"};
+    if let Some(d) = coll.find_one(key.clone()).await? {
+        return Ok(d.get_str("value").unwrap_or_default().as_bytes().to_vec());
+    }
+    // First use: create it; of two nodes racing here, the first insert wins for both.
     coll.update_one(
-        doc! {"_id": "signing_key"},
+        key.clone(),
         doc! {"$setOnInsert": {"value": crate::secret::random_token("")}},
     )
     .upsert(true)
     .await?;
-    let doc = coll
-        .find_one(doc! {"_id": "signing_key"})
+    let d = coll
+        .find_one(key)
         .await?
         .ok_or_else(|| Error::Internal("signing key missing".into()))?;
-    Ok(doc.get_str("value").unwrap_or_default().as_bytes().to_vec())
+    Ok(d.get_str("value").unwrap_or_default().as_bytes().to_vec())
 }
 
 fn sign(secret: &[u8], sub: ObjectId) -> String {
@@ -262,12 +268,8 @@ fn sign(secret: &[u8], sub: ObjectId) -> String {
 }
 
 /// The unsubscribe link of a subscription (path and query, under the base URL).
-pub async fn unsubscribe_path(db: &Database, sub: ObjectId) -> Result<String> {
-    let secret = site_secret(db).await?;
-    Ok(format!(
-        "/auth/unsubscribe?s={sub}&sig={}",
-        sign(&secret, sub)
-    ))
+fn unsubscribe_path(secret: &[u8], sub: ObjectId) -> String {
+    format!("/auth/unsubscribe?s={sub}&sig={}", sign(secret, sub))
 }
 
 /// Checks a signed link; `Ok(Some)` is the subscription it names (if it still exists).
@@ -367,9 +369,10 @@ pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
             }
         }
     }
-    let mailer = forge.mailer()?;
+    let mailer = forge.mailer();
     let base = forge.config().base_url();
     let sent = db.collection::<bson::Document>(SENT);
+    let secret = site_secret(db).await?;
     for (uid, sub) in by_user {
         let Some(user) = users::by_id(db, uid).await? else {
             continue;
@@ -394,7 +397,7 @@ pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
             Err(e) if Error::is_duplicate_key(&e) => continue,
             Err(e) => return Err(e.into()),
         }
-        let unsubscribe = format!("{base}{}", unsubscribe_path(db, sub.id).await?);
+        let unsubscribe = format!("{base}{}", unsubscribe_path(&secret, sub.id));
         let line = format!(
             "{} {} {} in {}",
             display_author(&change.author),
@@ -421,13 +424,6 @@ fn display_author(a: &str) -> &str {
     if a.is_empty() { "Someone" } else { a }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 fn render_change(
     to: &str,
     line: &str,
@@ -450,15 +446,15 @@ fn render_change(
         ),
         html: format!(
             "<p>{}.</p>{}<p><a href=\"{}\">See it</a></p><hr><p style=\"color:#666\">You get this because you watch {}. <a href=\"{}\">Unsubscribe</a></p>",
-            esc(line),
+            escape(line),
             if c.comment.is_empty() {
                 String::new()
             } else {
-                format!("<blockquote>{}</blockquote>", esc(&c.comment))
+                format!("<blockquote>{}</blockquote>", escape(&c.comment))
             },
-            esc(&link),
-            esc(watched),
-            esc(unsubscribe)
+            escape(&link),
+            escape(watched),
+            escape(unsubscribe)
         ),
         unsubscribe: Some(unsubscribe.to_owned()),
     }
@@ -470,7 +466,7 @@ pub async fn run_digest(forge: &Forge, _args: &serde_json::Value) -> Result<()> 
     let pending = db.collection::<bson::Document>(PENDING);
     let users_with: Vec<bson::Bson> = pending.distinct("user_id", doc! {}).await?;
     let day_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 86_400_000);
-    let mailer = forge.mailer()?;
+    let mailer = forge.mailer();
     let base = forge.config().base_url();
     for u in users_with {
         let Ok(uid) = bson::deserialize_from_bson::<UserId>(u) else {
@@ -520,9 +516,9 @@ pub async fn run_digest(forge: &Forge, _args: &serde_json::Value) -> Result<()> 
                 "<ul>{}</ul><hr><p><a href=\"{}/auth/notifications\">Manage what you watch</a></p>",
                 lines
                     .iter()
-                    .map(|(l, u)| format!("<li><a href=\"{}\">{}</a></li>", esc(u), esc(l)))
+                    .map(|(l, u)| format!("<li><a href=\"{}\">{}</a></li>", escape(u), escape(l)))
                     .collect::<String>(),
-                esc(&base)
+                escape(&base)
             ),
             unsubscribe: Some(format!("{base}/auth/notifications")),
         };

@@ -184,7 +184,8 @@ fn toc_html(headings: &[(u8, String, String)]) -> String {
     html
 }
 
-fn escape(s: &str) -> String {
+/// Escapes text for HTML (element content and quoted attributes).
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

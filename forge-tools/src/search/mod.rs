@@ -344,7 +344,7 @@ impl SearchIndex {
                 Some(s) if !s.highlighted().is_empty() => s.to_html(),
                 _ => {
                     let lead: String = window.chars().take(200).collect();
-                    html_escape(&lead)
+                    crate::markdown::escape(&lead)
                 }
             };
             let date = doc
@@ -436,13 +436,6 @@ fn snippet_window<'a>(text: &'a str, words: &[String]) -> &'a str {
     let start = floor(at.saturating_sub(BEFORE));
     let end = floor((start + SIZE).min(text.len()));
     &text[start..end]
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn to_document(f: &Fields, d: &IndexDoc) -> TantivyDocument {
