@@ -199,6 +199,50 @@ pub async fn is_watching(
         .is_some())
 }
 
+/// Starts or stops watching what a form names: the project (no mount), one of its tools
+/// (mount), or one artifact of a tool (mount and key; the tool vouches for the key and names
+/// it). Returns what was (un)watched, for the person.
+pub async fn set_watching(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    mount: &str,
+    artifact: &str,
+    on: bool,
+) -> Result<String> {
+    let tool = match mount {
+        "" => None,
+        m => Some(ctx.tool(m).ok_or(Error::NotFound("tool"))?.clone()),
+    };
+    let target = match (&tool, artifact) {
+        (None, _) => Target::Project,
+        (Some(t), "") => Target::Tool(t),
+        (Some(t), key) => {
+            let kind = forge.tools().get(&t.kind).ok_or(Error::NotFound("tool"))?;
+            let doc = kind
+                .search_document(forge, &ctx.project, t, key)
+                .await?
+                .ok_or(Error::NotFound("page"))?;
+            Target::Artifact {
+                tool: t,
+                key: key.to_owned(),
+                title: doc.title,
+            }
+        }
+    };
+    let what = match &target {
+        Target::Project => format!("project {}", ctx.project.name),
+        Target::Tool(t) => t.label.clone(),
+        Target::Artifact { title, .. } => title.clone(),
+    };
+    if on {
+        watch(forge, viewer, ctx, target).await?;
+    } else {
+        unwatch(forge, viewer, ctx, target).await?;
+    }
+    Ok(what)
+}
+
 /// A user's subscriptions, newest first.
 pub async fn subscriptions_of(db: &Database, user: UserId) -> Result<Vec<Subscription>> {
     Ok(subs(db)

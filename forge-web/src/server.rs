@@ -242,26 +242,12 @@ async fn reindex_project(forge: &Forge, name: &str) -> Result<String, StartError
     let project = projects::get(forge.db(), nbhd, short)
         .await?
         .ok_or_else(|| StartError::Other(format!("no project named {name:?}")))?;
-    forge_tools::search::indexer::queue_project(forge, project.id).await?;
+    let task = forge_tools::search::indexer::queue_project(forge, project.id).await?;
     let spinner = indicatif::ProgressBar::new_spinner()
         .with_message(format!("re-indexing {name} (waiting for the task runner)"));
     spinner.enable_steady_tick(Duration::from_millis(100));
     let tasks = forge.tasks();
-    let found = tasks
-        .find(
-            Some(forge_tasks::TaskState::Queued),
-            Some(forge_tools::search::indexer::TASK_PROJECT),
-            50,
-        )
-        .await?;
-    let Some(task) = found
-        .into_iter()
-        .find(|t| t.args.contains(&project.id.to_string()))
-    else {
-        spinner.finish_and_clear();
-        return Ok(format!("{name}: re-index already done"));
-    };
-    let rec = tasks.wait(task.id, Duration::from_secs(300)).await?;
+    let rec = tasks.wait(task, Duration::from_secs(300)).await?;
     spinner.finish_and_clear();
     match rec {
         Some(r) if r.state == forge_tasks::TaskState::Complete => {

@@ -86,6 +86,16 @@ pub async fn viewer_access(forge: &Forge, viewer: &Viewer) -> Result<Access> {
     Ok(Access::Tokens(tokens))
 }
 
+/// Searches as this viewer sees the forge.
+pub async fn search_as(
+    forge: &Forge,
+    viewer: &Viewer,
+    req: &super::SearchRequest,
+) -> Result<super::Results> {
+    let access = viewer_access(forge, viewer).await?;
+    forge.search().search(req, &access)
+}
+
 fn project_doc(p: &Project) -> IndexDoc {
     IndexDoc {
         key: format!("project:{}", p.id),
@@ -164,9 +174,10 @@ pub async fn queue_artifacts(
     Ok(())
 }
 
-/// Queues a re-index of a whole project (settings, visibility, tools or deletion changed).
-pub async fn queue_project(forge: &Forge, project: ProjectId) -> Result<()> {
-    forge
+/// Queues a re-index of a whole project (settings, visibility, tools or deletion changed);
+/// returns the task (an already queued one for the same project is reused).
+pub async fn queue_project(forge: &Forge, project: ProjectId) -> Result<forge_tasks::TaskId> {
+    Ok(forge
         .tasks()
         .enqueue_with(
             TASK_PROJECT,
@@ -177,8 +188,7 @@ pub async fn queue_project(forge: &Forge, project: ProjectId) -> Result<()> {
                 ..TaskOptions::default()
             },
         )
-        .await?;
-    Ok(())
+        .await?)
 }
 
 /// `search.index`: upserts what still exists, deletes what does not.

@@ -3,7 +3,7 @@
 
 use axum::extract::{Extension, Path, Query, State};
 use forge_tools::Error;
-use forge_tools::notify::{self, Mode, Target};
+use forge_tools::notify::{self, Mode};
 use serde::Deserialize;
 
 use crate::auth::{CsrfForm, PageCtx, redirect_with_flash};
@@ -39,46 +39,24 @@ pub async fn watch(
         .require_user()
         .map_err(|e| PageError::from(e).with_next(&page.path))?;
     let ctx = load(&st.forge, &page, nbhd, &name).await?;
-    let tool = match form.tool.as_str() {
-        "" => None,
-        mount => Some(ctx.tool(mount).ok_or(Error::NotFound("tool"))?.clone()),
-    };
-    let target = match (&tool, form.artifact.as_str()) {
-        (None, _) => Target::Project,
-        (Some(t), "") => Target::Tool(t),
-        (Some(t), key) => {
-            // The tool vouches for the artifact and names it.
-            let kind = st
-                .forge
-                .tools()
-                .get(&t.kind)
-                .ok_or(Error::NotFound("tool"))?;
-            let doc = kind
-                .search_document(&st.forge, &ctx.project, t, key)
-                .await?
-                .ok_or(Error::NotFound("page"))?;
-            Target::Artifact {
-                tool: t,
-                key: key.to_owned(),
-                title: doc.title,
-            }
-        }
-    };
-    let what = match &target {
-        Target::Project => format!("project {}", ctx.project.name),
-        Target::Tool(t) => t.label.clone(),
-        Target::Artifact { title, .. } => title.clone(),
-    };
-    let message = match form.action.as_str() {
-        "watch" => {
-            notify::watch(&st.forge, &page.viewer, &ctx, target).await?;
-            format!("You are watching {what}: changes by others will be mailed to you.")
-        }
-        "unwatch" => {
-            notify::unwatch(&st.forge, &page.viewer, &ctx, target).await?;
-            format!("You no longer watch {what}.")
-        }
+    let on = match form.action.as_str() {
+        "watch" => true,
+        "unwatch" => false,
         _ => return Err(Error::invalid("action", "use watch or unwatch").into()),
+    };
+    let what = notify::set_watching(
+        &st.forge,
+        &page.viewer,
+        &ctx,
+        &form.tool,
+        &form.artifact,
+        on,
+    )
+    .await?;
+    let message = if on {
+        format!("You are watching {what}: changes by others will be mailed to you.")
+    } else {
+        format!("You no longer watch {what}.")
     };
     let next = if form.next.is_empty() {
         ctx.project.url()

@@ -53,15 +53,6 @@ impl SearchParams {
     }
 }
 
-async fn run(
-    st: &AppState,
-    viewer: &forge_tools::Viewer,
-    req: &SearchRequest,
-) -> Result<Results, Error> {
-    let access = indexer::viewer_access(&st.forge, viewer).await?;
-    st.forge.search().search(req, &access)
-}
-
 /// `/search?q=`: results with snippets, facets and pages.
 pub async fn page(
     State(st): State<AppState>,
@@ -72,7 +63,7 @@ pub async fn page(
     let (results, error) = if params.is_empty() {
         (Results::default(), String::new())
     } else {
-        match run(&st, &page.viewer, &req).await {
+        match indexer::search_as(&st.forge, &page.viewer, &req).await {
             Ok(r) => (r, String::new()),
             Err(Error::Invalid(f)) => (Results::default(), f.to_string()),
             Err(e) => return Err(e.into()),
@@ -176,7 +167,7 @@ pub async fn api(
     Auth(viewer): Auth,
     Query(params): Query<SearchParams>,
 ) -> ApiResult<Json<SearchJson>> {
-    let results = run(&st, &viewer, &params.request()).await?;
+    let results = indexer::search_as(&st.forge, &viewer, &params.request()).await?;
     Ok(Json(SearchJson {
         total: results.total,
         hits: results
