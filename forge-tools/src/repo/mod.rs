@@ -130,10 +130,10 @@ impl Tool for GitTool {
         tool: &ToolInstance,
         key: &str,
     ) -> Result<Option<crate::tool::SearchDoc>> {
-        match key.strip_prefix("commit:") {
-            Some(id) => refresh::search_doc_by_id(forge.db(), project, tool, id).await,
-            None => Ok(None),
-        }
+        let found = self
+            .search_documents_for(forge, project, tool, &[key.to_owned()])
+            .await?;
+        Ok(found.into_iter().next().flatten())
     }
     async fn search_documents_for(
         &self,

@@ -359,19 +359,6 @@ pub async fn search_docs_by_ids(
     Ok(out)
 }
 
-/// One recorded commit (`<tool id>:<sha>`) as a search document.
-pub async fn search_doc_by_id(
-    db: &Database,
-    project: &Project,
-    tool: &ToolInstance,
-    id: &str,
-) -> Result<Option<crate::tool::SearchDoc>> {
-    Ok(commits(db)
-        .find_one(doc! {"_id": id, "tool_id": tool.id})
-        .await?
-        .map(|c| search_doc(project, tool, &c)))
-}
-
 /// Drops what the store knows of a repository (uninstall).
 pub async fn forget(db: &Database, tool: ToolId) -> Result<()> {
     commits(db).delete_many(doc! {"tool_id": tool}).await?;

@@ -88,16 +88,11 @@ impl Tool for WikiTool {
         project: &Project,
         tool: &ToolInstance,
     ) -> Result<Vec<SearchDoc>> {
-        let list =
-            pages::list(forge.db(), tool.id, doc! {"deleted": false}, false, 100_000).await?;
-        let mut out = Vec::with_capacity(list.len());
-        for p in list {
-            let Some(full) = pages::by_id(forge.db(), p.id).await? else {
-                continue;
-            };
-            out.push(search_doc(project, tool, &full));
-        }
-        Ok(out)
+        Ok(pages::all_with_text(forge.db(), tool.id)
+            .await?
+            .iter()
+            .map(|p| search_doc(project, tool, p))
+            .collect())
     }
     async fn search_document(
         &self,

@@ -192,6 +192,15 @@ pub async fn existing(
 }
 
 /// Page list without texts (`text` is left empty), by name or by last change.
+/// Every live page of a wiki with its text (search indexing), in one query.
+pub async fn all_with_text(db: &Database, tool: ToolId) -> Result<Vec<Page>> {
+    Ok(pages(db)
+        .find(doc! {"tool_id": tool, "deleted": false})
+        .await?
+        .try_collect()
+        .await?)
+}
+
 pub async fn list(
     db: &Database,
     tool: ToolId,
