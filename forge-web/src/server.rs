@@ -135,7 +135,9 @@ impl Services {
 /// at most once a day).
 fn spawn_digest_ticker(forge: Forge) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        // First tick an hour after start, not at start-up.
+        let hour = Duration::from_secs(3600);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
         loop {
             tick.tick().await;
             let opts = forge_tasks::TaskOptions {

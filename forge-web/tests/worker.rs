@@ -72,7 +72,7 @@ async fn worker_runs_published_tasks_and_stops_on_sigterm() {
     assert!(rec.state.is_final(), "{rec:?}");
     let err = rec.last_error.clone().unwrap_or_default();
     assert!(!err.is_empty() && !err.contains("no handler"), "{rec:?}");
-    assert!(!matches!(rec.state, TaskState::Queued | TaskState::Running));
+    assert_eq!(rec.state, TaskState::Failed, "{rec:?}");
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
