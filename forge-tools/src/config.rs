@@ -21,6 +21,18 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
     "FORGE_MAX_ATTACHMENT_BYTES",
+    "FORGE_MAX_TEXT_BYTES",
+    "FORGE_MAX_FORM_BYTES",
+    "FORGE_MAX_PUSH_BYTES",
+    "FORGE_MAX_CONNECTIONS",
+    "FORGE_MAX_REQUESTS",
+    "FORGE_HEADER_TIMEOUT_SECS",
+    "FORGE_BODY_TIMEOUT_SECS",
+    "FORGE_MAX_GIT_PROCESSES",
+    "FORGE_PROJECTS_PER_HOUR",
+    "FORGE_PAGES_PER_HOUR",
+    "FORGE_METRICS_TOKEN",
+    "FORGE_METRICS_ALLOW",
     "FORGE_LOG",
     "FORGE_LOG_FORMAT",
 ];
@@ -48,6 +60,32 @@ pub struct Config {
     pub task_concurrency: usize,
     /// Largest attachment accepted, in bytes.
     pub max_attachment_bytes: u64,
+    /// Largest text a person may save in one field (page text, descriptions), in bytes.
+    pub max_text_bytes: u64,
+    /// Largest request body of a form or JSON call, in bytes (refused with 413 before it is
+    /// read). URL-encoding can triple text, so this is larger than `max_text_bytes`.
+    pub max_form_bytes: u64,
+    /// Largest git push (request body of `git-receive-pack`), in bytes.
+    pub max_push_bytes: u64,
+    /// Open connections at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Requests handled at once; more are answered 503 with `Retry-After`.
+    pub max_requests: usize,
+    /// A client must send a request's headers within this many seconds; this also closes
+    /// keep-alive connections idle for longer.
+    pub header_timeout_secs: u64,
+    /// A request body may pause at most this many seconds between chunks.
+    pub body_timeout_secs: u64,
+    /// git processes (clone, fetch, push, archive, blame) running at once; more get 503.
+    pub max_git_processes: usize,
+    /// Projects one account may create per hour (site admins are exempt).
+    pub projects_per_hour: u32,
+    /// Wiki pages (and other artifacts) one account may create per hour.
+    pub pages_per_hour: u32,
+    /// `/metrics` answers requests carrying `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<String>,
+    /// `/metrics` also answers requests from these addresses (comma-separated IPs).
+    pub metrics_allow: String,
 }
 
 impl Default for Config {
@@ -65,6 +103,18 @@ impl Default for Config {
             secure_cookies: None,
             task_concurrency: 4,
             max_attachment_bytes: 10_000_000,
+            max_text_bytes: 1_000_000,
+            max_form_bytes: 4_000_000,
+            max_push_bytes: 2 << 30,
+            max_connections: 10_000,
+            max_requests: 1_024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_git_processes: 32,
+            projects_per_hour: 20,
+            pages_per_hour: 300,
+            metrics_token: None,
+            metrics_allow: "127.0.0.1,::1".into(),
         }
     }
 }
@@ -130,7 +180,37 @@ impl Config {
                 self.amqp_prefix
             )));
         }
+        let positive = [
+            ("FORGE_MAX_TEXT_BYTES", self.max_text_bytes),
+            ("FORGE_MAX_FORM_BYTES", self.max_form_bytes),
+            ("FORGE_MAX_PUSH_BYTES", self.max_push_bytes),
+            ("FORGE_MAX_ATTACHMENT_BYTES", self.max_attachment_bytes),
+            ("FORGE_MAX_CONNECTIONS", self.max_connections as u64),
+            ("FORGE_MAX_REQUESTS", self.max_requests as u64),
+            ("FORGE_HEADER_TIMEOUT_SECS", self.header_timeout_secs),
+            ("FORGE_BODY_TIMEOUT_SECS", self.body_timeout_secs),
+            ("FORGE_MAX_GIT_PROCESSES", self.max_git_processes as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError(format!("{name} must be at least 1")));
+        }
+        if self.metrics_allow_ips().is_err() {
+            return Err(ConfigError(format!(
+                "FORGE_METRICS_ALLOW must be comma-separated IP addresses, got {:?}",
+                self.metrics_allow
+            )));
+        }
         Ok(())
+    }
+
+    /// Addresses that may read `/metrics` without the token.
+    pub fn metrics_allow_ips(&self) -> Result<Vec<std::net::IpAddr>, std::net::AddrParseError> {
+        self.metrics_allow
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect()
     }
 
     /// Public base URL without a trailing slash.

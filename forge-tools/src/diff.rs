@@ -1,7 +1,19 @@
 //! Line diffs with word-level emphasis inside changed lines (similar), for version
 //! comparisons; and three-way merges (diffy) to propose a resolution of an edit conflict.
 
-use similar::{ChangeTag, TextDiff};
+use std::time::{Duration, Instant};
+
+use similar::{Algorithm, ChangeTag, TextDiff};
+
+/// Largest pair of texts compared, in bytes together; larger ones are "too large to diff".
+pub const MAX_DIFF_BYTES: usize = 4_000_000;
+/// Most lines (both sides together) compared.
+pub const MAX_DIFF_LINES: usize = 100_000;
+/// Time for the whole comparison, word emphasis included. When it runs out, the diff is
+/// still correct but coarser (fewer, larger hunks; no word emphasis).
+pub const DIFF_BUDGET: Duration = Duration::from_millis(750);
+/// Most lines of diff output shown.
+pub const MAX_OUTPUT_LINES: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
@@ -42,11 +54,29 @@ impl DiffLine {
     }
 }
 
-/// A unified diff (3 lines of context) between two texts.
-pub fn unified(old: &str, new: &str) -> Vec<DiffLine> {
-    let diff = TextDiff::from_lines(old, new);
+/// The result of comparing two texts.
+#[derive(Debug, Clone)]
+pub enum Diff {
+    Lines(Vec<DiffLine>),
+    /// Beyond the size caps: shown as "too large to diff", with both versions to download.
+    TooLarge,
+}
+
+/// A unified diff (3 lines of context) between two texts, within the size and time caps.
+/// CPU-bound: call it from a blocking thread ([`crate::heavy::run`]).
+pub fn unified(old: &str, new: &str) -> Diff {
+    if old.len() + new.len() > MAX_DIFF_BYTES
+        || old.lines().count() + new.lines().count() > MAX_DIFF_LINES
+    {
+        return Diff::TooLarge;
+    }
+    let deadline = Instant::now() + DIFF_BUDGET;
+    let diff = TextDiff::configure()
+        .algorithm(Algorithm::Myers)
+        .deadline(deadline)
+        .diff_lines(old, new);
     let mut out = Vec::new();
-    for group in diff.grouped_ops(3) {
+    'groups: for group in diff.grouped_ops(3) {
         if let (Some(first), Some(last)) = (group.first(), group.last()) {
             let (o, n) = (first.old_range().start, first.new_range().start);
             let (oe, ne) = (last.old_range().end, last.new_range().end);
@@ -61,7 +91,17 @@ pub fn unified(old: &str, new: &str) -> Vec<DiffLine> {
             });
         }
         for op in &group {
-            for change in diff.iter_inline_changes(op) {
+            // One deadline for every hunk: per-hunk budgets add up to minutes on big texts.
+            for change in diff.iter_inline_changes_deadline(op, Some(deadline)) {
+                if out.len() >= MAX_OUTPUT_LINES {
+                    out.push(DiffLine {
+                        kind: LineKind::Hunk,
+                        old_no: None,
+                        new_no: None,
+                        segments: vec![(false, "… the rest of the diff is not shown".into())],
+                    });
+                    break 'groups;
+                }
                 let kind = match change.tag() {
                     ChangeTag::Equal => LineKind::Context,
                     ChangeTag::Insert => LineKind::Added,
@@ -80,7 +120,7 @@ pub fn unified(old: &str, new: &str) -> Vec<DiffLine> {
             }
         }
     }
-    out
+    Diff::Lines(out)
 }
 
 /// Three-way merge of two edits of `base`: `Ok` when they merge cleanly, else the text with
@@ -93,9 +133,41 @@ pub fn merge(base: &str, ours: &str, theirs: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    fn lines(d: Diff) -> Vec<DiffLine> {
+        match d {
+            Diff::Lines(l) => l,
+            Diff::TooLarge => panic!("too large"),
+        }
+    }
+
+    #[test]
+    fn big_different_texts_diff_within_the_budget() {
+        // Two unrelated 1 MB texts: this took minutes with per-hunk budgets.
+        let a: String = (0..40_000)
+            .map(|i| format!("alpha line {i} {}\n", i * 7))
+            .collect();
+        let b: String = (0..40_000)
+            .map(|i| format!("beta row {} {i}\n", i * 3))
+            .collect();
+        let started = Instant::now();
+        let out = lines(unified(&a, &b));
+        assert!(!out.is_empty());
+        assert!(out.len() <= MAX_OUTPUT_LINES + 1);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let huge = "x\n".repeat(MAX_DIFF_BYTES / 2);
+        assert!(matches!(unified(&huge, "y"), Diff::TooLarge));
+    }
+
     #[test]
     fn unified_diff_marks_changed_words() {
-        let lines = unified("one\ntwo three\nfour\n", "one\ntwo THREE\nfour\nfive\n");
+        let lines = lines(unified(
+            "one\ntwo three\nfour\n",
+            "one\ntwo THREE\nfour\nfive\n",
+        ));
         assert_eq!(lines[0].kind, LineKind::Hunk);
         let removed = lines.iter().find(|l| l.kind == LineKind::Removed).unwrap();
         assert!(

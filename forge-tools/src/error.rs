@@ -58,8 +58,18 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     #[error("{0}")]
     Invalid(FieldErrors),
-    #[error("too many attempts; wait a minute and try again")]
-    RateLimited,
+    /// The request itself is malformed or out of range (a page number, a query).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The input is larger than the forge accepts.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Too many of something in too short a time; the message says what and when to retry.
+    #[error("{0}")]
+    RateLimited(String),
+    /// The server is at a capacity limit; try again shortly.
+    #[error("{0}")]
+    Busy(String),
     #[error("the store is unavailable: {0}")]
     Store(#[from] mongodb::error::Error),
     #[error("task queue: {0}")]
@@ -73,6 +83,10 @@ impl Error {
         let mut f = FieldErrors::new();
         f.add(field, message);
         Self::Invalid(f)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {

@@ -34,6 +34,7 @@ struct Inner {
     attachments: AttachmentStore,
     search: crate::search::SearchIndex,
     mailer: crate::mail::Mailer,
+    git_slots: crate::repo::GitSlots,
 }
 
 /// Who is making a request, and from where.
@@ -153,6 +154,7 @@ impl Forge {
         crate::links::ensure_indexes(&db).await?;
         crate::attachments::ensure_indexes(&db).await?;
         crate::wiki::pages::ensure_indexes(&db).await?;
+        crate::ratelimit::ensure_indexes(&db).await?;
         crate::repo::refresh::ensure_indexes(&db).await?;
         crate::notify::ensure_indexes(&db).await?;
         let events = EventLog::start(&db);
@@ -160,6 +162,7 @@ impl Forge {
         let mailer = crate::mail::Mailer::from_config(&config)?;
         let search =
             crate::search::SearchIndex::open(&config.data_dir.join("search"), search_writer)?;
+        let git_slots = crate::repo::GitSlots::new(config.max_git_processes);
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -170,6 +173,7 @@ impl Forge {
                 attachments,
                 search,
                 mailer,
+                git_slots,
             }),
         })
     }
@@ -208,6 +212,11 @@ impl Forge {
         &self.inner.attachments
     }
 
+    /// The bound on git processes (clone, push, archive, blame) running at once.
+    pub fn git_slots(&self) -> &crate::repo::GitSlots {
+        &self.inner.git_slots
+    }
+
     fn event(
         &self,
         kind: &str,
@@ -223,17 +232,53 @@ impl Forge {
 
     // ---- accounts ----
 
-    /// Creates an account and its personal project (`/u/<username>/`).
+    /// Creates an account and its personal project (`/u/<username>/`), as sign-up does
+    /// (reserved usernames refused).
     pub async fn sign_up(&self, viewer: &Viewer, new: NewUser) -> Result<User> {
-        let user = users::create(self.db(), new).await?;
+        self.sign_up_as(viewer, new, names::Reserved::Refuse).await
+    }
+
+    /// [`Forge::sign_up`], with reserved usernames refused or allowed (the operator's CLI).
+    /// The account and its personal project are both checked before anything is written, so
+    /// a refused sign-up leaves nothing behind.
+    pub async fn sign_up_as(
+        &self,
+        viewer: &Viewer,
+        new: NewUser,
+        reserved: names::Reserved,
+    ) -> Result<User> {
         let personal = NewProject {
             neighborhood: Neighborhood::Users,
-            shortname: user.username.clone(),
-            name: user.display_name.clone(),
+            shortname: new.username.clone(),
+            name: users::display_name_for(&new),
             summary: String::new(),
             private: false,
         };
-        let project = projects::create(self.db(), personal, user.id).await?;
+        let mut errs = users::check(self.db(), &new, reserved).await?;
+        // The personal project's name is the username and its title the display name: its
+        // problems are reported on those fields (once).
+        for (field, message) in projects::check(self.db(), &personal, reserved).await?.0 {
+            let field = match field.as_str() {
+                "shortname" => "username",
+                "name" => "display_name",
+                other => other,
+            };
+            if errs.get(field).is_none() {
+                errs.add(field, message);
+            }
+        }
+        errs.into_result()?;
+        let user = users::create_as(self.db(), new, reserved).await?;
+        let project = match projects::create_as(self.db(), personal, user.id, reserved).await {
+            Ok(project) => project,
+            Err(e) => {
+                // Lost a race after the checks: no account without its personal project.
+                if let Err(undo) = users::remove(self.db(), user.id).await {
+                    tracing::error!(error = %undo, user = %user.username, "could not undo a failed sign-up");
+                }
+                return Err(e);
+            }
+        };
         self.install_default_tools(&project).await?;
         let as_user = Viewer {
             user: Some(user.clone()),
@@ -323,6 +368,15 @@ impl Forge {
 
     pub async fn create_project(&self, viewer: &Viewer, new: NewProject) -> Result<Project> {
         let user = viewer.require_user()?;
+        if !user.site_admin {
+            crate::ratelimit::hit(
+                self.db(),
+                "project.create",
+                user.id,
+                self.config().projects_per_hour,
+            )
+            .await?;
+        }
         let project = projects::create(self.db(), new, user.id).await?;
         self.install_default_tools(&project).await?;
         self.event("project.create", viewer, Some(&project), None, Bson::Null);

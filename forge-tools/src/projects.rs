@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::acl::{self, Ace, Role};
 use crate::error::{Error, FieldErrors, Result};
 use crate::ids::{ProjectId, UserId};
-use crate::names;
+use crate::names::{self, DisplayNameError, Reserved};
 
 pub const COLLECTION: &str = "projects";
 pub const SCHEMA_VERSION: i32 = 2;
@@ -134,16 +134,22 @@ fn decode(d: Document) -> Result<Project> {
         .map_err(|e| Error::Internal(format!("bad project document: {e}")))
 }
 
+/// Field checks that need no store, as for the project form (reserved short names refused).
 pub fn validate(new: &NewProject) -> FieldErrors {
+    validate_as(new, Reserved::Refuse)
+}
+
+/// [`validate`], with reserved short names refused or allowed (a personal project the
+/// operator's CLI creates for a reserved username).
+pub fn validate_as(new: &NewProject, reserved: Reserved) -> FieldErrors {
     let mut errs = FieldErrors::new();
-    if let Err(m) = names::check_shortname(&new.shortname) {
+    if let Err(m) = names::check_shortname_with(&new.shortname, reserved) {
         errs.add("shortname", format!("Short name {m}"));
     }
-    let name = new.name.trim();
-    if name.is_empty() {
-        errs.add("name", "Give the project a name");
-    } else if name.chars().count() > 80 {
-        errs.add("name", "Name must be at most 80 characters");
+    match names::check_display_name(&new.name, true) {
+        Ok(_) => {}
+        Err(DisplayNameError::Empty) => errs.add("name", "Give the project a name"),
+        Err(e) => errs.add("name", e.to_string()),
     }
     if new.summary.chars().count() > 200 {
         errs.add("summary", "Summary must be at most 200 characters");
@@ -151,9 +157,10 @@ pub fn validate(new: &NewProject) -> FieldErrors {
     errs
 }
 
-/// Creates a project with `owner` as its admin. Nothing is stored when validation fails.
-pub async fn create(db: &Database, new: NewProject, owner: UserId) -> Result<Project> {
-    let mut errs = validate(&new);
+/// Everything that would make [`create_as`] refuse the project, a taken short name included.
+/// Writes nothing.
+pub async fn check(db: &Database, new: &NewProject, reserved: Reserved) -> Result<FieldErrors> {
+    let mut errs = validate_as(new, reserved);
     if errs.get("shortname").is_none()
         && raw(db)
             .find_one(doc! {"neighborhood": new.neighborhood.prefix(), "shortname": &new.shortname})
@@ -165,7 +172,23 @@ pub async fn create(db: &Database, new: NewProject, owner: UserId) -> Result<Pro
             format!("\"{}\" is already taken", new.shortname),
         );
     }
-    errs.into_result()?;
+    Ok(errs)
+}
+
+/// Creates a project with `owner` as its admin (reserved short names refused). Nothing is
+/// stored when validation fails.
+pub async fn create(db: &Database, new: NewProject, owner: UserId) -> Result<Project> {
+    create_as(db, new, owner, Reserved::Refuse).await
+}
+
+/// [`create`], with reserved short names refused or allowed.
+pub async fn create_as(
+    db: &Database,
+    new: NewProject,
+    owner: UserId,
+    reserved: Reserved,
+) -> Result<Project> {
+    check(db, &new, reserved).await?.into_result()?;
     let project = Project {
         id: ProjectId::new(),
         neighborhood: new.neighborhood,
@@ -336,5 +359,43 @@ mod tests {
             "name": "Old", "private": false, "created": DateTime::now(),
         };
         assert!(decode(v1_public).unwrap().is_public());
+    }
+
+    fn named(name: &str) -> NewProject {
+        NewProject {
+            neighborhood: Neighborhood::Projects,
+            shortname: "rocket".into(),
+            name: name.into(),
+            summary: String::new(),
+            private: false,
+        }
+    }
+
+    #[test]
+    fn names_are_one_trimmed_line_of_bounded_length() {
+        assert!(validate(&named("  Rocket Engine ")).is_empty());
+        assert_eq!(
+            validate(&named(" ")).get("name"),
+            Some("Give the project a name")
+        );
+        let limit = names::MAX_DISPLAY_NAME;
+        assert!(validate(&named(&"x".repeat(limit))).is_empty());
+        for bad in [
+            "x".repeat(limit + 1),
+            "Rocket\r\nEngine".into(),
+            "Rocket\nEngine".into(),
+            "Rocket\tEngine".into(),
+            "Rocket\u{1b}[2J".into(),
+        ] {
+            assert!(validate(&named(&bad)).get("name").is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reserved_short_names_only_when_allowed() {
+        let mut new = named("Admin");
+        new.shortname = "admin".into();
+        assert!(validate(&new).get("shortname").is_some());
+        assert!(validate_as(&new, Reserved::Allow).is_empty());
     }
 }

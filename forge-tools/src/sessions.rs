@@ -69,6 +69,12 @@ pub async fn lookup(db: &Database, token: &str) -> Result<Option<UserId>> {
     Ok(found.map(|s| s.user_id))
 }
 
+/// The CSRF token of forms shown in a session: derived from the session's secret cookie
+/// token, so it is bound to that session, changes at every log-in, and needs no storage.
+pub fn csrf_token(session_token: &str) -> String {
+    secret::digest(&format!("csrf\0{session_token}"))
+}
+
 pub async fn delete(db: &Database, token: &str) -> Result<()> {
     collection(db)
         .delete_one(doc! {"_id": secret::digest(token)})

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, FieldErrors, Result};
 use crate::ids::UserId;
-use crate::names;
+use crate::names::{self, Reserved};
 
 pub const COLLECTION: &str = "users";
 
@@ -63,10 +63,15 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
 
 pub const MIN_PASSWORD: usize = 8;
 
-/// Field checks that need no store.
+/// Field checks that need no store, as for sign-up (reserved usernames refused).
 pub fn validate(new: &NewUser) -> FieldErrors {
+    validate_as(new, Reserved::Refuse)
+}
+
+/// [`validate`], with reserved usernames refused (sign-up) or allowed (the operator's CLI).
+pub fn validate_as(new: &NewUser, reserved: Reserved) -> FieldErrors {
     let mut errs = FieldErrors::new();
-    if let Err(m) = names::check_shortname(&new.username) {
+    if let Err(m) = names::check_shortname_with(&new.username, reserved) {
         errs.add("username", format!("Username {m}"));
     }
     let email = new.email.trim();
@@ -81,8 +86,8 @@ pub fn validate(new: &NewUser) -> FieldErrors {
     if !valid_email {
         errs.add("email", "Enter a valid email address");
     }
-    if new.display_name.chars().count() > 100 {
-        errs.add("display_name", "Name must be at most 100 characters");
+    if let Err(e) = names::check_display_name(&new.display_name, false) {
+        errs.add("display_name", e.to_string());
     }
     if new.password.chars().count() < MIN_PASSWORD {
         errs.add(
@@ -95,12 +100,11 @@ pub fn validate(new: &NewUser) -> FieldErrors {
     errs
 }
 
-/// Creates an account. Taken usernames or emails are reported per field; nothing is stored
-/// when any field is invalid.
-pub async fn create(db: &Database, new: NewUser) -> Result<User> {
-    let mut errs = validate(&new);
+/// Everything that would make [`create_as`] refuse the account, store look-ups (taken
+/// username or email) included. Writes nothing.
+pub async fn check(db: &Database, new: &NewUser, reserved: Reserved) -> Result<FieldErrors> {
+    let mut errs = validate_as(new, reserved);
     let coll = collection(db);
-    let email = new.email.trim().to_lowercase();
     if errs.get("username").is_none()
         && coll
             .find_one(doc! {"username": &new.username})
@@ -109,24 +113,49 @@ pub async fn create(db: &Database, new: NewUser) -> Result<User> {
     {
         errs.add("username", "That username is already taken");
     }
-    if errs.get("email").is_none() && coll.find_one(doc! {"email": &email}).await?.is_some() {
+    if errs.get("email").is_none()
+        && coll
+            .find_one(doc! {"email": normalized_email(&new.email)})
+            .await?
+            .is_some()
+    {
         errs.add("email", "An account with that email already exists");
     }
-    errs.into_result()?;
+    Ok(errs)
+}
+
+fn normalized_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The name an account is shown by: the display name given (trimmed), else the username.
+pub fn display_name_for(new: &NewUser) -> String {
+    match new.display_name.trim() {
+        "" => new.username.clone(),
+        name => name.to_owned(),
+    }
+}
+
+/// Creates an account as sign-up does (reserved usernames refused).
+pub async fn create(db: &Database, new: NewUser) -> Result<User> {
+    create_as(db, new, Reserved::Refuse).await
+}
+
+/// Creates an account. Taken usernames or emails are reported per field; nothing is stored
+/// when any field is invalid.
+pub async fn create_as(db: &Database, new: NewUser, reserved: Reserved) -> Result<User> {
+    check(db, &new, reserved).await?.into_result()?;
     let user = User {
         id: UserId::new(),
-        display_name: match new.display_name.trim() {
-            "" => new.username.clone(),
-            name => name.to_owned(),
-        },
+        display_name: display_name_for(&new),
+        email: normalized_email(&new.email),
         username: new.username,
-        email,
         pw_hash: hash_password(new.password).await?,
         site_admin: new.site_admin,
         disabled: false,
         created: DateTime::now(),
     };
-    match coll.insert_one(&user).await {
+    match collection(db).insert_one(&user).await {
         Ok(_) => Ok(user),
         // Lost a race with another sign-up of the same name.
         Err(e) if Error::is_duplicate_key(&e) => {
@@ -134,6 +163,12 @@ pub async fn create(db: &Database, new: NewUser) -> Result<User> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Removes an account document; only to undo a sign-up that could not be completed.
+pub async fn remove(db: &Database, id: UserId) -> Result<()> {
+    collection(db).delete_one(doc! {"_id": id}).await?;
+    Ok(())
 }
 
 pub async fn by_username(db: &Database, username: &str) -> Result<Option<User>> {
@@ -216,6 +251,50 @@ mod tests {
             site_admin: false,
         });
         assert!(ok.is_empty(), "{ok}");
+    }
+
+    fn named(username: &str, display_name: &str) -> NewUser {
+        NewUser {
+            username: username.into(),
+            email: format!("{username}@example.org"),
+            display_name: display_name.into(),
+            password: "correct horse".into(),
+            site_admin: false,
+        }
+    }
+
+    #[test]
+    fn reserved_usernames_only_from_the_operator() {
+        let admin = named("admin", "");
+        assert!(
+            validate(&admin)
+                .get("username")
+                .unwrap()
+                .contains("reserved")
+        );
+        assert!(validate_as(&admin, Reserved::Allow).is_empty());
+        assert!(
+            validate_as(&named("Admin", ""), Reserved::Allow)
+                .get("username")
+                .is_some(),
+            "still a well-formed name"
+        );
+    }
+
+    #[test]
+    fn display_names_share_the_project_name_rules() {
+        let limit = names::MAX_DISPLAY_NAME;
+        assert!(validate(&named("alice", &"a".repeat(limit))).is_empty());
+        for bad in [
+            "a".repeat(limit + 1),
+            "Alice\nSmith".into(),
+            "Alice\tS".into(),
+        ] {
+            let errs = validate(&named("alice", &bad));
+            assert!(errs.get("display_name").is_some(), "{bad:?}");
+        }
+        assert_eq!(display_name_for(&named("alice", "  ")), "alice");
+        assert_eq!(display_name_for(&named("alice", " Alice S ")), "Alice S");
     }
 
     #[tokio::test]

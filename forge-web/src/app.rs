@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use axum::{Extension, Router, middleware};
 use forge_tools::Forge;
@@ -21,9 +22,11 @@ use crate::state::AppState;
 /// Builds the web app over an opened domain.
 pub fn build(forge: Forge) -> Result<Router, prometheus::Error> {
     let mut state = AppState {
-        forge,
+        forge: forge.clone(),
         limits: Arc::new(Limits::default()),
         metrics: Arc::new(Metrics::new()?),
+        in_flight: crate::guard::InFlight::new(forge.config().max_requests),
+        health: Arc::default(),
         tool_routers: Arc::new(HashMap::new()),
         tool_api_routers: Arc::new(HashMap::new()),
     };
@@ -147,10 +150,24 @@ fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::session_layer,
         ))
+        // Bodies are limited by `guard::body_limit`, per route and viewer, not by axum's
+        // one default.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::body_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::shed_load,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
         ))
+        .layer(middleware::from_fn(crate::guard::security_headers))
+        // A bug that panics answers 500 (logged) instead of dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::header::{AUTHORIZATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -24,9 +24,14 @@ pub const SESSION_COOKIE: &str = "forge_session";
 pub const CSRF_COOKIE: &str = "forge_csrf";
 pub const FLASH_COOKIE: &str = "forge_flash";
 
-/// The CSRF token of this browser (from its cookie, or fresh).
+/// The CSRF token forms must echo: bound to the login session when there is one, else the
+/// browser's CSRF cookie. `fresh` when this request brought neither (no form it sends can
+/// carry the right token, so its body need not be read).
 #[derive(Clone)]
-pub struct CsrfToken(pub String);
+pub struct CsrfToken {
+    pub value: String,
+    pub fresh: bool,
+}
 
 /// A flash message carried over from the previous response.
 #[derive(Clone, Default)]
@@ -64,7 +69,20 @@ pub async fn session_layer(
         .map(|c| c.value().to_owned())
         .filter(|v| v.len() >= 32);
     let fresh = existing.is_none();
-    let csrf = existing.unwrap_or_else(|| forge_tools::secret::random_token(""));
+    let cookie_token = existing.unwrap_or_else(|| forge_tools::secret::random_token(""));
+    // Logged in: the token comes from the session, so it rotates with every log-in and a
+    // token seen before logging in is worthless after.
+    let session_token = jar
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty());
+    let form_token = CsrfToken {
+        value: session_token
+            .as_deref()
+            .map_or_else(|| cookie_token.clone(), forge_tools::sessions::csrf_token),
+        fresh: fresh && session_token.is_none(),
+    };
+    let csrf = cookie_token;
     let flash = jar
         .get(FLASH_COOKIE)
         .and_then(|c| {
@@ -72,7 +90,7 @@ pub async fn session_layer(
         })
         .and_then(|mut v| v.pop().map(|(_, m)| m));
     let had_flash = flash.is_some();
-    req.extensions_mut().insert(CsrfToken(csrf.clone()));
+    req.extensions_mut().insert(form_token);
     req.extensions_mut().insert(Flash(flash));
     let mut res = next.run(req).await;
     let secure = state.forge.config().secure_cookies();
@@ -113,12 +131,26 @@ pub fn redirect_with_flash(state: &AppState, to: &str, message: &str) -> Respons
     res
 }
 
+/// The peer's address: set by the listener, or by `MockConnectInfo` where tests drive the
+/// router directly.
 fn client_ip(parts: &Parts) -> Option<String> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
+        .map(|ci| ci.0)
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<axum::extract::connect_info::MockConnectInfo<SocketAddr>>()
+                .map(|m| m.0)
+        })
+        .map(|addr| addr.ip().to_string())
 }
+
+/// Marks a request authenticated by a valid access token (cookies were not looked at): the
+/// only kind of request that needs no CSRF token.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenAuth;
 
 /// The viewer of a request. A bearer token that does not resolve is refused (401), so a
 /// script with a revoked token fails loudly instead of acting anonymously.
@@ -164,6 +196,9 @@ impl FromRequestParts<AppState> for Auth {
                 None => None,
             }
         };
+        if bearer.is_some() {
+            parts.extensions.insert(TokenAuth);
+        }
         let auth = Auth(Viewer { user, ip });
         parts.extensions.insert(auth.clone());
         Ok(auth)
@@ -173,6 +208,8 @@ impl FromRequestParts<AppState> for Auth {
 /// Everything a page handler needs to render the shell: viewer, CSRF token, flash, path.
 pub struct PageCtx {
     pub viewer: Viewer,
+    /// Authenticated by a valid access token rather than a session cookie.
+    pub token_auth: bool,
     pub csrf: String,
     pub flash: Option<String>,
     pub path: String,
@@ -189,14 +226,24 @@ impl FromRequestParts<AppState> for PageCtx {
         let csrf = parts
             .extensions
             .get::<CsrfToken>()
-            .map(|t| t.0.clone())
+            .map(|t| t.value.clone())
             .unwrap_or_default();
         let flash = parts.extensions.get::<Flash>().and_then(|f| f.0.clone());
+        // Nested routers see their own part of the path; where to come back to after logging
+        // in is the whole of it, query included.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |u| &u.0);
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
         Ok(Self {
             viewer,
+            token_auth: parts.extensions.get::<TokenAuth>().is_some(),
             csrf,
             flash,
-            path: parts.uri.path().to_owned(),
+            path,
         })
     }
 }
@@ -214,27 +261,32 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let expected = req
+        let (expected, fresh) = req
             .extensions()
             .get::<CsrfToken>()
-            .map(|t| t.0.clone())
+            .map(|t| (t.value.clone(), t.fresh))
             .unwrap_or_default();
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let given: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField {
-            csrf_token: String::new(),
-        });
-        let ok = !expected.is_empty()
-            && bool::from(given.csrf_token.as_bytes().ct_eq(expected.as_bytes()));
-        if !ok {
+        let refuse = || {
             tracing::debug!("form refused: CSRF token missing or wrong");
             let body = crate::views::error_page(
                 403,
                 "Form expired",
                 "This form has expired or was sent from another site. Go back, reload the page and try again.",
             );
-            return Err((StatusCode::FORBIDDEN, Html(body)).into_response());
+            (StatusCode::FORBIDDEN, Html(body)).into_response()
+        };
+        // No cookie and no session: whatever the body says, it cannot match; don't read it.
+        if fresh || expected.is_empty() {
+            return Err(refuse());
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let given: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField {
+            csrf_token: String::new(),
+        });
+        if !bool::from(given.csrf_token.as_bytes().ct_eq(expected.as_bytes())) {
+            return Err(refuse());
         }
         serde_urlencoded::from_bytes(&body)
             .map(CsrfForm)

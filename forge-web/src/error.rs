@@ -15,7 +15,10 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
         Error::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        Error::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        Error::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        Error::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        Error::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         Error::Store(_) | Error::Tasks(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
@@ -36,6 +39,7 @@ fn public_message(e: &Error, status: StatusCode) -> String {
             Error::Store(_) | Error::Tasks(_) => {
                 "The forge's store is unavailable right now; try again shortly.".into()
             }
+            Error::Busy(m) => m.clone(),
             _ => "Something went wrong on our side. It has been logged.".into(),
         }
     } else {
@@ -80,11 +84,13 @@ impl IntoResponse for PageError {
             StatusCode::SERVICE_UNAVAILABLE => "Unavailable",
             StatusCode::CONFLICT => "Conflict",
             StatusCode::UNPROCESSABLE_ENTITY => "Invalid request",
+            StatusCode::BAD_REQUEST => "Bad request",
+            StatusCode::PAYLOAD_TOO_LARGE => "Too large",
             _ => "Error",
         };
         let body =
             crate::views::error_page(status.as_u16(), title, &public_message(&self.error, status));
-        (status, Html(body)).into_response()
+        with_retry_after((status, Html(body)).into_response())
     }
 }
 
@@ -127,7 +133,7 @@ impl IntoResponse for ApiError {
                 .collect();
             body["error"]["fields"] = serde_json::Value::Object(map);
         }
-        let mut res = (status, Json(body)).into_response();
+        let mut res = with_retry_after((status, Json(body)).into_response());
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -136,6 +142,17 @@ impl IntoResponse for ApiError {
         }
         res
     }
+}
+
+/// A 503 tells the client when to come back.
+fn with_retry_after(mut res: Response) -> Response {
+    if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("2"),
+        );
+    }
+    res
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;

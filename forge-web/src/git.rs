@@ -5,6 +5,13 @@
 //! from the request becomes an argument). Bodies stream both ways (gzip request bodies are
 //! decoded on the fly), so memory does not grow with repository size.
 //!
+//! Bounds: the command section at the start of each RPC body (ref updates, wants) is read and
+//! checked by `forge_tools::repo::pktline` before git runs (400 for bad input); every git
+//! process holds one of the forge's git slots (`FORGE_MAX_GIT_PROCESSES`; when none frees up
+//! within a second, 503 with `Retry-After`) until it exits; a client that goes away before the
+//! end of the response has its git killed; pushes are capped at `FORGE_MAX_PUSH_BYTES` after
+//! decompression.
+//!
 //! Auth: HTTP Basic with the username and the password or a personal access token (or a
 //! bearer token); anonymous read on public projects; write permission to push. Unauthenticated
 //! requests that need more get a `WWW-Authenticate` challenge so credential helpers work.
@@ -19,18 +26,21 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use forge_tools::acl::perm;
 use forge_tools::projects::Neighborhood;
-use forge_tools::repo::{self, refresh};
+use forge_tools::repo::{self, pktline, refresh};
 use forge_tools::{Error, Forge, ProjectCtx, Viewer};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
+use crate::limits::Gate;
 use crate::state::AppState;
 
 /// The longest a single git request may run.
 const TIME_LIMIT: Duration = Duration::from_secs(3600);
-/// The largest push (request body, after decompression).
-const MAX_PUSH: u64 = 4 << 30;
+/// The largest fetch negotiation after decompression (pushes: `max_push_bytes`).
+const MAX_FETCH_BODY: u64 = 256 << 20;
+/// How much of git's error output is kept for the log.
+const MAX_STDERR: u64 = 64 * 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Service {
@@ -74,6 +84,10 @@ fn plain(status: StatusCode, msg: &str) -> Response {
             HeaderValue::from_static("Basic realm=\"forge\", charset=\"UTF-8\""),
         );
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    }
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
@@ -116,16 +130,27 @@ async fn credentials(
                 .map_err(|_| denied())?
                 .filter(|u| u.username == name)
         } else {
-            if !st.limits.login(ip.as_deref().unwrap_or(""), name) {
-                return Err(plain(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many attempts; wait a minute and try again",
-                ));
+            let addr = ip.as_deref().unwrap_or("");
+            match st.limits.login_gate(addr, name) {
+                Gate::Closed => {
+                    return Err(plain(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many failed attempts; wait a few minutes and try again",
+                    ));
+                }
+                Gate::Slow(pause) => tokio::time::sleep(pause).await,
+                Gate::Open => {}
             }
-            forge
+            let found = forge
                 .authenticate(name, secret)
                 .await
-                .map_err(|_| denied())?
+                .map_err(|_| denied())?;
+            if found.is_some() {
+                st.limits.login_succeeded(addr, name);
+            } else {
+                st.limits.login_failed(addr, name);
+            }
+            found
         }
     } else {
         None
@@ -248,6 +273,10 @@ pub async fn info_refs(
         };
     let protocol = git_protocol(req.headers());
     let path = repo::repo_path(st.forge.config(), &tool);
+    let _slot = match st.forge.git_slots().acquire().await {
+        Ok(slot) => slot,
+        Err(e) => return refused(&e),
+    };
     let mut cmd = command(service, &path, protocol.as_deref());
     cmd.arg("--advertise-refs").arg(&path);
     let out = match tokio::time::timeout(Duration::from_secs(60), cmd.output()).await {
@@ -306,6 +335,58 @@ fn record(
     );
 }
 
+/// A request refused before git ran, as plain text for the git client.
+fn refused(e: &Error) -> Response {
+    match e {
+        Error::Busy(m) => plain(StatusCode::SERVICE_UNAVAILABLE, m),
+        Error::BadRequest(m) => plain(StatusCode::BAD_REQUEST, m),
+        other => {
+            tracing::error!(error = %other, "git request failed");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The forge cannot serve this repository right now",
+            )
+        }
+    }
+}
+
+/// git's stdout as the response body. Dropped before its end (the client went away), it
+/// cancels `cancel`, which kills git; at the end it lets git finish (a push's refs are updated
+/// before its report, and the refresh must still be queued).
+struct Output {
+    stdout: tokio_util::io::ReaderStream<tokio::process::ChildStdout>,
+    cancel: Option<tokio_util::sync::DropGuard>,
+}
+
+impl futures::Stream for Output {
+    type Item = std::io::Result<bytes::Bytes>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let next = std::pin::Pin::new(&mut this.stdout).poll_next(cx);
+        if let std::task::Poll::Ready(None) = next
+            && let Some(guard) = this.cancel.take()
+        {
+            guard.disarm();
+        }
+        next
+    }
+}
+
+/// Reads everything git writes to stderr (so it never blocks on a full pipe), keeping the
+/// start for the log.
+async fn drain_stderr(stderr: tokio::process::ChildStderr) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut kept = Vec::new();
+    let mut stderr = stderr;
+    let _ = (&mut stderr).take(MAX_STDERR).read_to_end(&mut kept).await;
+    let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
 pub async fn rpc(
     State(st): State<AppState>,
     Path((nbhd, project, repo_name, service)): Path<(String, String, String, String)>,
@@ -324,10 +405,45 @@ pub async fn rpc(
             Err(res) => return res,
         };
     let protocol = git_protocol(req.headers());
+    let v2 = protocol
+        .as_deref()
+        .is_some_and(|p| p.split(':').any(|kv| kv == "version=2"));
+    let kind = match service {
+        Service::ReceivePack => pktline::Request::ReceivePack,
+        Service::UploadPack if v2 => pktline::Request::UploadPackV2,
+        Service::UploadPack => pktline::Request::UploadPack,
+    };
     let gzip = req
         .headers()
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let limit = match service {
+        Service::ReceivePack => st.forge.config().max_push_bytes,
+        Service::UploadPack => MAX_FETCH_BODY,
+    };
+    // The request body, decoded when gzipped.
+    let body = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(body);
+    let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if gzip {
+        Box::new(async_compression::tokio::bufread::GzipDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    // The command section is read and checked before git runs; only it is buffered.
+    let (head, summary) = match pktline::read_section(&mut reader, kind).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::debug!(error = %e, service = service.name(), "git request refused");
+            return plain(StatusCode::BAD_REQUEST, &format!("Bad git request: {e}"));
+        }
+    };
+    let slot = match st.forge.git_slots().acquire().await {
+        Ok(slot) => slot,
+        Err(e) => return refused(&e),
+    };
     let path = repo::repo_path(st.forge.config(), &tool);
     let mut cmd = command(service, &path, protocol.as_deref());
     cmd.arg(&path);
@@ -346,46 +462,54 @@ pub async fn rpc(
     else {
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "git pipes unavailable");
     };
-    // Request body → git's stdin, decoded when gzipped, counted against the limit.
-    let body = req
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other);
-    let reader = tokio_util::io::StreamReader::new(body);
+    // git's stdin: the section read above, then the rest of the body, counted against the
+    // limit (one byte over it is read to tell a body at the limit from one over it).
     let feed = async move {
-        let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if gzip {
-            Box::new(async_compression::tokio::bufread::GzipDecoder::new(
-                tokio::io::BufReader::new(reader),
-            ))
-        } else {
-            Box::new(reader)
-        };
-        let mut limited = tokio::io::AsyncReadExt::take(&mut reader, MAX_PUSH);
+        use tokio::io::AsyncReadExt;
+        let whole = std::io::Cursor::new(head).chain(reader);
+        let mut limited = whole.take(limit.saturating_add(1));
         let copied = tokio::io::copy(&mut limited, &mut stdin).await;
         let _ = stdin.shutdown().await;
-        copied
+        match copied {
+            Ok(n) if n > limit => Err(std::io::Error::other(format!(
+                "request body over {limit} bytes"
+            ))),
+            other => other,
+        }
     };
     let forge = st.forge.clone();
     let pusher = viewer.username().map(str::to_owned);
     let ip = viewer.ip.clone();
     let tool_id = tool.id;
-    let kind = if service == Service::ReceivePack {
+    let event = if service == Service::ReceivePack {
         "repo.push.received"
     } else {
         "repo.clone"
     };
-    record(&forge, &viewer, &ctx, &tool, kind, None);
-    // Waits for git in the background: logs its errors, enforces the time limit, and after a
-    // successful push queues the refresh.
+    record(&forge, &viewer, &ctx, &tool, event, None);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let cancelled = cancel.clone();
+    // Waits for git in the background, holding its slot: logs its errors, enforces the time
+    // limit, kills it when the client goes away, and after a successful push queues the
+    // refresh.
     tokio::spawn(async move {
-        let fed = feed.await;
-        let mut err_text = String::new();
-        let mut stderr = stderr;
-        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err_text).await;
-        let status = tokio::time::timeout(TIME_LIMIT, child.wait()).await;
-        match (fed, status) {
-            (Ok(_), Ok(Ok(s))) if s.success() => {
-                if service == Service::ReceivePack {
+        let _slot = slot;
+        let run = async {
+            let (fed, err_text) = tokio::join!(feed, drain_stderr(stderr));
+            let status = child.wait().await;
+            (fed, err_text, status)
+        };
+        let outcome = tokio::select! {
+            done = tokio::time::timeout(TIME_LIMIT, run) => done.ok(),
+            () = cancelled.cancelled() => {
+                tracing::debug!(service = service.name(), "git client went away");
+                let _ = child.kill().await;
+                return;
+            }
+        };
+        match outcome {
+            Some((Ok(_), _, Ok(s))) if s.success() => {
+                if service == Service::ReceivePack && !summary.updates.is_empty() {
                     let args = refresh::args(tool_id, pusher.as_deref(), ip.as_deref());
                     let opts = forge_tasks::TaskOptions {
                         dedup_key: Some(format!("{}:{tool_id}", refresh::TASK)),
@@ -397,16 +521,22 @@ pub async fn rpc(
                     }
                 }
             }
-            (fed, status) => {
+            Some((fed, err_text, status)) => {
                 tracing::warn!(?fed, ?status, stderr = %err_text.trim(), service = service.name(), "git request did not complete");
+                let _ = child.kill().await;
+            }
+            None => {
+                tracing::warn!(service = service.name(), "git request ran out of time");
                 let _ = child.kill().await;
             }
         }
     });
     // Large reads: a clone streams the whole pack, and 4 KiB chunks cost more than they save.
-    let mut res = Response::new(Body::from_stream(
-        tokio_util::io::ReaderStream::with_capacity(stdout, 64 * 1024),
-    ));
+    let output = Output {
+        stdout: tokio_util::io::ReaderStream::with_capacity(stdout, 64 * 1024),
+        cancel: Some(cancel.drop_guard()),
+    };
+    let mut res = Response::new(Body::from_stream(output));
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

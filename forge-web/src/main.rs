@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use forge_tools::config::Config;
+use forge_tools::names::Reserved;
 use forge_tools::store::migrations;
 use forge_tools::users::{self, NewUser};
 use forge_web::server::{self, Role, Services};
@@ -159,9 +160,10 @@ async fn run(command: Command) -> Result<(), String> {
                 password,
                 site_admin: admin,
             };
+            // The operator may create names that sign-up refuses (e.g. `admin`).
             let result = services
                 .forge
-                .sign_up(&forge_tools::Viewer::default(), new)
+                .sign_up_as(&forge_tools::Viewer::default(), new, Reserved::Allow)
                 .await;
             services.close().await;
             match result {

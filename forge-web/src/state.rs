@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use forge_tools::Forge;
 
+use crate::guard::InFlight;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 
@@ -14,6 +15,10 @@ pub struct AppState {
     pub forge: Forge,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
+    /// The store's health as `/healthz` last saw it.
+    pub health: Arc<crate::routes::health::Health>,
+    /// The cap on requests handled at once (load shedding).
+    pub in_flight: InFlight,
     /// The web side of each tool kind, with state applied, keyed by kind.
     pub tool_routers: Arc<HashMap<&'static str, Router>>,
     /// The REST side of each tool kind, keyed by kind.

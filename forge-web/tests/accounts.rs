@@ -52,8 +52,10 @@ async fn signup_login_logout_flow() {
     );
 
     // The personal project exists and the session works.
+    // Forms in the session carry a token bound to it (the pre-login one no longer works).
     let me = Browser {
         session: Some(session.clone()),
+        csrf: forge_tools::sessions::csrf_token(&session),
         ..anon.clone()
     };
     let home = app.get("/u/alice/", &me).await;
@@ -134,58 +136,43 @@ async fn wrong_password_and_unknown_user_are_refused_alike() {
 async fn login_rate_limit_per_account_and_per_ip() {
     let app = TestApp::new("ratelimit").await;
     app.user("carol").await;
-    // Per account: attempts from different addresses still share the account's budget.
-    let mut statuses = Vec::new();
-    for i in 0..7u8 {
-        let b = Browser {
-            ip: Some(SocketAddr::from(([10, 0, 0, i + 1], 5000))),
-            ..Browser::anonymous()
-        };
-        statuses.push(
+    let from = |ip: [u8; 4]| Browser {
+        ip: Some(SocketAddr::from((ip, 5000))),
+        ..Browser::anonymous()
+    };
+    let try_login = |b: Browser, user: String, password: &'static str| {
+        let app = &app;
+        async move {
             app.post_form(
                 "/auth/login",
                 &b,
-                &[("username", "carol"), ("password", "bad-password")],
+                &[("username", &user), ("password", password)],
             )
             .await
-            .status,
-        );
+            .status
+        }
+    };
+    // One address guessing at one account: five failures, then refused.
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(try_login(from([10, 0, 0, 1]), "carol".into(), "bad-password").await);
     }
     assert!(
         statuses[..5].iter().all(|s| *s == StatusCode::UNAUTHORIZED),
         "{statuses:?}"
     );
     assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
-    // Even the right password is refused while the account is throttled.
-    let b = Browser {
-        ip: Some(SocketAddr::from(([10, 0, 1, 1], 5000))),
-        ..Browser::anonymous()
-    };
-    let right = app
-        .post_form(
-            "/auth/login",
-            &b,
-            &[("username", "carol"), ("password", "carol-password")],
-        )
-        .await;
-    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    // Failures are counted, not attempts: the right password from another address still
+    // gets in, as often as it is used.
+    for _ in 0..8 {
+        let right = try_login(from([10, 0, 1, 1]), "carol".into(), "carol-password").await;
+        assert_eq!(right, StatusCode::SEE_OTHER);
+    }
 
-    // Per address: one address trying many accounts is throttled too.
-    let b = Browser {
-        ip: Some(SocketAddr::from(([10, 9, 9, 9], 5000))),
-        ..Browser::anonymous()
-    };
+    // Per address: one address trying many accounts is refused after 30 failures.
     let mut last = StatusCode::OK;
-    for i in 0..25 {
-        let name = format!("user{i}");
-        last = app
-            .post_form(
-                "/auth/login",
-                &b,
-                &[("username", &name), ("password", "x-password")],
-            )
-            .await
-            .status;
+    for i in 0..31 {
+        last = try_login(from([10, 9, 9, 9]), format!("user{i}"), "x-password").await;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
@@ -318,6 +305,86 @@ async fn signup_validation_keeps_values_and_stores_nothing() {
         .await;
     assert!(reserved.body.contains("reserved"));
     assert_eq!(app.count("users", bson::doc! {}).await, 1);
+}
+
+#[tokio::test]
+async fn signup_checks_the_account_and_its_personal_project_before_writing() {
+    let app = TestApp::new("signupnames").await;
+    // One address per attempt, and at most five: this test is about names, not the sign-up
+    // rate limit.
+    let from = |n: u8| Browser {
+        ip: Some(SocketAddr::from(([10, 7, 0, n], 5000))),
+        ..Browser::anonymous()
+    };
+    let signup = |name: &'static str| {
+        vec![
+            ("username", "dana"),
+            ("email", "dana@example.org"),
+            ("password", "correct horse"),
+            ("display_name", name),
+        ]
+    };
+    // 81 to 100 characters used to pass the account's check and fail its project's, leaving
+    // an account without a personal project; line breaks and tabs used to pass both.
+    let too_long: &'static str = "L".repeat(90).leak();
+    for (n, name) in [too_long, "Dana\r\nSmith", "Dana\tSmith"]
+        .into_iter()
+        .enumerate()
+    {
+        let res = app
+            .post_form("/auth/signup", &from(n as u8), &signup(name))
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+        assert!(res.body.contains("Name must"), "{name:?}: {}", res.body);
+    }
+    assert_eq!(app.count("users", bson::doc! {}).await, 0);
+    assert_eq!(app.count("projects", bson::doc! {}).await, 0);
+
+    // The personal project's name is taken (left by an earlier account): refused before
+    // the account is written.
+    let orphan = forge_tools::projects::NewProject {
+        neighborhood: forge_tools::projects::Neighborhood::Users,
+        shortname: "dana".into(),
+        name: "Dana".into(),
+        summary: String::new(),
+        private: false,
+    };
+    forge_tools::projects::create(app.forge.db(), orphan, forge_tools::ids::UserId::new())
+        .await
+        .unwrap();
+    let res = app
+        .post_form("/auth/signup", &from(10), &signup("Dana"))
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.body.contains("already taken"), "{}", res.body);
+    assert_eq!(app.count("users", bson::doc! {}).await, 0);
+    app.forge
+        .db()
+        .collection::<bson::Document>("projects")
+        .delete_many(bson::doc! {})
+        .await
+        .unwrap();
+
+    // The longest name works, trimmed, on the account and its project alike.
+    let longest: &'static str = format!("  {}  ", "é".repeat(80)).leak();
+    let res = app
+        .post_form("/auth/signup", &from(11), &signup(longest))
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let user = forge_tools::users::by_username(app.forge.db(), "dana")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.display_name, longest.trim());
+    let project = forge_tools::projects::get(
+        app.forge.db(),
+        forge_tools::projects::Neighborhood::Users,
+        "dana",
+    )
+    .await
+    .unwrap()
+    .expect("personal project created");
+    assert_eq!(project.name, longest.trim());
 }
 
 #[tokio::test]

@@ -803,3 +803,450 @@ async fn browser_pages_and_archives() {
         2
     );
 }
+
+/// A request through the router whose response is returned unread (its body still open).
+async fn open_response(
+    app: &TestApp,
+    req: axum::http::Request<axum::body::Body>,
+) -> axum::response::Response {
+    use tower::ServiceExt;
+    app.router
+        .clone()
+        .layer(axum::extract::connect_info::MockConnectInfo(
+            SocketAddr::from(([127, 0, 0, 1], 40000)),
+        ))
+        .oneshot(req)
+        .await
+        .unwrap()
+}
+
+/// Waits until every git slot is free again.
+async fn slots_free(app: &TestApp, total: usize) {
+    for _ in 0..100 {
+        if app.forge.git_slots().available() == total {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "git slots still taken: {} of {total} free",
+        app.forge.git_slots().available()
+    );
+}
+
+/// A project `proj` of `ann` with one pushed commit; returns the app's URL, the token and
+/// the commit id.
+async fn pushed(app: &TestApp, git: &Git) -> (String, String, String) {
+    let ann = app.user("ann").await;
+    app.project(&ann, "proj", false).await;
+    let base = serve(app).await;
+    git.ok(git.home.path(), &["init", "-q", "src"]).await;
+    let src = git.dir("src");
+    git.commit(&src, "a.txt", "a\n", "first").await;
+    let token = app.token(&ann).await;
+    git.ok(
+        &src,
+        &[
+            "push",
+            "-q",
+            &with_credentials(&base, "ann", &token, "/git/p/proj/code.git"),
+            "HEAD:main",
+        ],
+    )
+    .await;
+    let head = git.ok(&src, &["rev-parse", "HEAD"]).await.trim().to_owned();
+    (base, token, head)
+}
+
+#[tokio::test]
+async fn git_processes_are_bounded_and_freed_when_clients_leave() {
+    let app = TestApp::with_config("gitslots", |c| c.max_git_processes = 1).await;
+    let git = Git::new();
+    let (_, _, head) = pushed(&app, &git).await;
+    slots_free(&app, 1).await;
+    let anon = common::Browser::anonymous();
+    let archive = || {
+        axum::http::Request::get("/p/proj/code/archive/main.tar.gz")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+
+    // A download held open keeps its slot: the next git request waits briefly, then 503.
+    let held = open_response(&app, archive()).await;
+    assert_eq!(held.status(), StatusCode::OK);
+    assert_eq!(app.forge.git_slots().available(), 0);
+    let started = std::time::Instant::now();
+    let second = app.get("/p/proj/code/archive/main.zip", &anon).await;
+    assert_eq!(second.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(!second.header("retry-after").is_empty());
+    assert!(
+        second.body.contains("Too many git operations"),
+        "{}",
+        second.body
+    );
+    let refs = app
+        .api(
+            Method::GET,
+            "/git/p/proj/code.git/info/refs?service=git-upload-pack",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(refs.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!refs.header("retry-after").is_empty());
+    assert!(
+        refs.body.starts_with("Too many git operations"),
+        "{}",
+        refs.body
+    );
+    // The client goes away: the process is killed and the slot is free at once.
+    drop(held);
+    assert_eq!(app.forge.git_slots().available(), 1);
+    let again = app.get("/p/proj/code/archive/main.tar.gz", &anon).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(&again.bytes[..2], b"\x1f\x8b", "a gzip stream");
+
+    // A fetch whose client stops sending and leaves: git (waiting for more input) is killed
+    // when the response is dropped, not left for the hour-long time limit.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let mut want = forge_tools::repo::pktline::encode(format!("want {head}\n").as_bytes());
+    want.extend_from_slice(forge_tools::repo::pktline::FLUSH);
+    futures::SinkExt::send(&mut tx, Ok(bytes::Bytes::from(want)))
+        .await
+        .unwrap();
+    let req = axum::http::Request::post("/git/p/proj/code.git/git-upload-pack")
+        .header("content-type", "application/x-git-upload-pack-request")
+        .body(axum::body::Body::from_stream(rx))
+        .unwrap();
+    let res = open_response(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.forge.git_slots().available(), 0, "git is waiting");
+    drop(res);
+    slots_free(&app, 1).await;
+    drop(tx);
+}
+
+async fn gzip(data: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    async_compression::tokio::bufread::GzipEncoder::new(data)
+        .read_to_end(&mut out)
+        .await
+        .unwrap();
+    out
+}
+
+#[tokio::test]
+async fn bad_git_requests_are_refused_before_git_runs() {
+    use forge_tools::repo::pktline::{self, RefUpdate};
+    let app = TestApp::new("gitbadreq").await;
+    let git = Git::new();
+    let (base, token, head) = pushed(&app, &git).await;
+    let zero = "0".repeat(40);
+    let update = |name: &str| RefUpdate {
+        old: zero.clone(),
+        new: head.clone(),
+        name: name.to_owned(),
+    };
+    let post = |service: &str, body: Vec<u8>, gzip: bool, v2: bool| {
+        let mut req = axum::http::Request::post(format!("/git/p/proj/code.git/{service}"))
+            .header("authorization", format!("Bearer {token}"));
+        if gzip {
+            req = req.header("content-encoding", "gzip");
+        }
+        if v2 {
+            req = req.header("git-protocol", "version=2");
+        }
+        req.body(axum::body::Body::from(body)).unwrap()
+    };
+    let many: Vec<RefUpdate> = (0..=pktline::MAX_REF_UPDATES)
+        .map(|i| update(&format!("refs/heads/b{i}")))
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "git-receive-pack",
+            b"zzzz".to_vec(),
+            "malformed pkt-line length",
+        ),
+        (
+            "git-receive-pack",
+            pktline::encode_push(&[update("refs/heads/a..b")], &["report-status"]),
+            "invalid ref name",
+        ),
+        (
+            "git-receive-pack",
+            pktline::encode_push(&[update("-refs/heads/x")], &["report-status"]),
+            "invalid ref name",
+        ),
+        (
+            "git-receive-pack",
+            pktline::encode_push(&many, &[]),
+            "too many ref updates",
+        ),
+        (
+            "git-receive-pack",
+            pktline::encode(format!("{zero} {head} refs/heads/x\n").as_bytes()),
+            "ends inside its command section",
+        ),
+        (
+            "git-upload-pack",
+            [
+                pktline::encode(b"want not-an-id\n"),
+                pktline::FLUSH.to_vec(),
+            ]
+            .concat(),
+            "malformed request line",
+        ),
+    ];
+    for (service, body, message) in cases {
+        let res = app.send(post(service, body, false, false), None).await;
+        assert_eq!(
+            res.status,
+            StatusCode::BAD_REQUEST,
+            "{message}: {}",
+            res.body
+        );
+        assert!(res.body.contains(message), "{message}: {}", res.body);
+    }
+    // The same refusal after gzip decoding.
+    let bad = pktline::encode_push(&[update("refs/heads/a b")], &[]);
+    let res = app
+        .send(
+            post("git-receive-pack", gzip(&bad).await, true, false),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert!(res.body.contains("invalid ref name"));
+    // v2 requests are read as v2.
+    let ls = [
+        pktline::encode(b"command=ls-refs\n"),
+        pktline::DELIM.to_vec(),
+        pktline::encode(b"ref-prefix refs/heads/\n"),
+        pktline::FLUSH.to_vec(),
+    ]
+    .concat();
+    let res = app
+        .send(post("git-upload-pack", ls.clone(), false, true), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body.contains("refs/heads/main"), "{}", res.body);
+    let res = app
+        .send(post("git-upload-pack", ls, false, false), None)
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::BAD_REQUEST,
+        "v2 body without the v2 header"
+    );
+    // Nothing was pushed by the refused requests.
+    let out = git
+        .ok(
+            git.home.path(),
+            &["ls-remote", &format!("{base}/git/p/proj/code.git")],
+        )
+        .await;
+    assert_eq!(
+        out.lines().filter(|l| l.contains("refs/heads/")).count(),
+        1,
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn repository_pages_are_capped() {
+    use forge_tools::repo::browse;
+    let app = TestApp::new("gitcaps").await;
+    let git = Git::new();
+    let (base, token, _) = pushed(&app, &git).await;
+    let src = git.dir("src");
+    let write = |name: &str, content: String| {
+        let file = src.join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, content).unwrap();
+    };
+    // Over the highlighting caps (lines), but shown.
+    write("big.rs", "fn a() {}\n".repeat(30_000));
+    // Too many lines to show at all.
+    write("many.txt", "x\n".repeat(60_000));
+    // Over the diff size of one file version.
+    write("a-large.txt", "line of a large file\n".repeat(60_000));
+    // Long diffs: each is cut, and together they use up the commit's diff budget.
+    for k in 0..12 {
+        write(
+            &format!("b-long{k:02}.txt"),
+            format!("{}\n", "y".repeat(59)).repeat(2_100),
+        );
+    }
+    // Over what a raw download reads into memory: streamed from git.
+    write(
+        "z-huge.log",
+        "0123456789abcde\n".repeat(browse::MAX_RAW_LOADED / 16 + 1_000),
+    );
+    for i in 0..(browse::MAX_DIFF_FILES + 5) {
+        write(&format!("gen/f{i:03}.txt"), format!("{i}\n"));
+    }
+    git.ok(&src, &["add", "-A"]).await;
+    git.ok(&src, &["commit", "-q", "-m", "a large commit"])
+        .await;
+    git.ok(
+        &src,
+        &[
+            "push",
+            "-q",
+            &with_credentials(&base, "ann", &token, "/git/p/proj/code.git"),
+            "HEAD:main",
+        ],
+    )
+    .await;
+    let head = git.ok(&src, &["rev-parse", "HEAD"]).await.trim().to_owned();
+    let anon = common::Browser::anonymous();
+
+    let big = app.get("/p/proj/code/blob/main/big.rs", &anon).await;
+    assert_eq!(big.status, StatusCode::OK);
+    assert!(!big.body.contains("class=\"hl-"), "not highlighted");
+    assert!(big.body.contains("Shown without highlighting"));
+    assert!(big.body.contains("href=\"/p/proj/code/raw/main/big.rs\""));
+    assert!(big.body.contains("fn a() {}"));
+    let many = app.get("/p/proj/code/blob/main/many.txt", &anon).await;
+    assert!(many.body.contains("too many to show"), "{}", many.body);
+    assert!(many.body.len() < 100_000, "the lines are not in the page");
+    let small = app.get("/p/proj/code/blob/main/a.txt", &anon).await;
+    assert!(!small.body.contains("Shown without highlighting"));
+    let huge = app.get("/p/proj/code/blob/main/z-huge.log", &anon).await;
+    assert!(
+        huge.body.contains("too large to show here"),
+        "{}",
+        huge.body
+    );
+    let raw = app.get("/p/proj/code/raw/main/z-huge.log", &anon).await;
+    assert_eq!(raw.status, StatusCode::OK);
+    let size = (browse::MAX_RAW_LOADED / 16 + 1_000) * 16;
+    assert_eq!(raw.bytes.len(), size);
+    assert_eq!(raw.header("content-length"), size.to_string());
+    assert!(raw.bytes.starts_with(b"0123456789abcde\n"));
+    assert!(raw.header("content-disposition").starts_with("attachment"));
+    let file = app
+        .api(
+            Method::GET,
+            "/rest/p/proj/code/file/main/z-huge.log",
+            None,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        (file["truncated"].as_bool(), file["size"].as_u64()),
+        (Some(true), Some(size as u64))
+    );
+
+    // Blame is only run for files within its caps.
+    let blame = app.get("/p/proj/code/blame/main/big.rs", &anon).await;
+    assert_eq!(blame.status, StatusCode::OK);
+    assert!(blame.body.contains("too large to blame"), "{}", blame.body);
+    let blame = app.get("/p/proj/code/blame/main/a.txt", &anon).await;
+    assert!(blame.body.contains(">first</a>") || blame.body.contains("title=\"first\""));
+
+    let commit = app.get(&format!("/p/proj/code/commit/{head}"), &anon).await;
+    assert_eq!(commit.status, StatusCode::OK);
+    assert!(
+        commit.body.contains(&format!(
+            "only the first {} files are listed",
+            browse::MAX_DIFF_FILES
+        )),
+        "files capped"
+    );
+    assert!(commit.body.contains("This diff is too large to show here."));
+    assert!(commit.body.contains(&format!(
+        "href=\"/p/proj/code/blob/{head}/a-large.txt\">After</a>"
+    )));
+    assert!(commit.body.contains("This diff is long; the rest is cut."));
+    assert!(commit.body.len() < 4_000_000, "{} bytes", commit.body.len());
+    let json = app
+        .api(
+            Method::GET,
+            &format!("/rest/p/proj/code/commit/{head}"),
+            None,
+            None,
+        )
+        .await
+        .json();
+    let files = json["files"].as_array().unwrap();
+    assert_eq!(files.len(), browse::MAX_DIFF_FILES);
+    assert_eq!(
+        json["stats"]["files"],
+        browse::MAX_DIFF_FILES + 5 + 12 + 4,
+        "{}",
+        json["stats"]
+    );
+    assert_eq!(json["stats"]["partial"], true);
+    assert_eq!(files[0]["path"], "a-large.txt");
+    assert_eq!(files[0]["too_large"], true);
+    assert_eq!(files[1]["truncated"], true);
+    assert!(files[1]["patch"].as_str().unwrap().lines().count() <= browse::MAX_FILE_DIFF_LINES);
+    let shown: usize = files
+        .iter()
+        .map(|f| f["patch"].as_str().unwrap().len())
+        .sum();
+    assert!(
+        shown <= browse::MAX_DIFF_BYTES + browse::MAX_FILE_DIFF,
+        "{shown}"
+    );
+    assert_eq!(
+        files[12]["too_large"], true,
+        "the budget is spent by the earlier files"
+    );
+
+    // Page numbers are checked: 400 with a clear message, never an overflow.
+    for page in ["0", "1001", "99999999999999999999", "abc", "-1", ""] {
+        let res = app
+            .get(&format!("/p/proj/code/commits/main?page={page}"), &anon)
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "page={page}");
+        assert!(
+            res.body.contains("page must be"),
+            "page={page}: {}",
+            res.body
+        );
+        let res = app
+            .api(
+                Method::GET,
+                &format!("/rest/p/proj/code/commits/main?page={page}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "REST page={page}");
+        assert_eq!(res.json()["error"]["code"], "bad_request");
+    }
+    for limit in ["0", "101", "x"] {
+        let res = app
+            .api(
+                Method::GET,
+                &format!("/rest/p/proj/code/commits/main?limit={limit}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "limit={limit}");
+    }
+    let res = app
+        .api(
+            Method::GET,
+            "/rest/p/proj/code/commits/main?page=1&limit=1",
+            None,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(res["commits"].as_array().unwrap().len(), 1);
+    assert_eq!(res["more"], true);
+    assert_eq!(
+        app.get("/p/proj/code/commits/main?page=1000", &anon)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -252,6 +252,69 @@ async fn settings_visibility_and_description() {
 }
 
 #[tokio::test]
+async fn project_names_are_one_line() {
+    let app = TestApp::new("projnames").await;
+    let owner = app.user("ned").await;
+    app.project(&owner, "proj", false).await;
+    let b = app.browser(&owner).await;
+    let before = app.count("projects", bson::doc! {}).await;
+    for name in ["Two\r\nLines", "Two\nLines", "Tab\tbed", "Esc\u{1b}[2J"] {
+        let res = app
+            .post_form(
+                "/p/add",
+                &b,
+                &[("name", name), ("shortname", "lines"), ("summary", "")],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+        assert!(res.body.contains("Name must be one line"), "{}", res.body);
+        let res = app
+            .post_form("/p/proj/admin/", &b, &[("name", name), ("summary", "")])
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+    }
+    let too_long = "x".repeat(81);
+    let res = app
+        .post_form(
+            "/p/add",
+            &b,
+            &[("name", &too_long), ("shortname", "lines"), ("summary", "")],
+        )
+        .await;
+    assert!(res.body.contains("at most 80 characters"), "{}", res.body);
+    assert_eq!(app.count("projects", bson::doc! {}).await, before);
+    let token = app.token(&owner).await;
+    let res = app
+        .api(
+            Method::POST,
+            "/rest/p",
+            Some(&token),
+            Some(json!({"shortname": "lines", "name": "a\nb"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.json()["error"]["fields"]["name"].is_string());
+    // Surrounding whitespace is trimmed, not refused.
+    let res = app
+        .post_form(
+            "/p/proj/admin/",
+            &b,
+            &[("name", "  Renamed\r\n"), ("summary", "")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let stored = forge_tools::projects::get(
+        app.forge.db(),
+        forge_tools::projects::Neighborhood::Projects,
+        "proj",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(stored.name, "Renamed");
+}
+
+#[tokio::test]
 async fn delete_is_soft_and_keeps_the_name() {
     let app = TestApp::new("deleteproj").await;
     let owner = app.user("oli").await;

@@ -34,14 +34,102 @@ fn options<'c>() -> Options<'c> {
     opts
 }
 
+/// Largest text rendered as markdown, in bytes; larger texts are shown as written.
+pub const MAX_RENDER_BYTES: usize = 2_000_000;
+/// Deepest nesting of markdown structure (block quotes, lists, emphasis, links) rendered;
+/// deeper documents are shown as written. Real documents stay far below this.
+pub const MAX_DEPTH: usize = 64;
+/// Deepest nesting of raw HTML elements passed to the sanitizer.
+pub const MAX_HTML_DEPTH: usize = 256;
+/// Code highlighted per document, in bytes of code; the rest is shown plain.
+pub const MAX_HIGHLIGHT_BYTES: usize = 256 * 1024;
+/// Texts at least this large are rendered on a blocking thread (see [`render_async`]).
+pub const INLINE_BYTES: usize = 32 * 1024;
+
 /// Renders markdown with no artifact references (descriptions, previews without a tool).
 pub fn render(text: &str) -> String {
     render_with_refs(text, &ResolvedRefs::new())
 }
 
+/// [`render_with_refs`] off the async threads when the text is large.
+pub async fn render_async(text: String, resolved: ResolvedRefs) -> crate::error::Result<String> {
+    if text.len() < INLINE_BYTES {
+        return Ok(render_with_refs(&text, &resolved));
+    }
+    crate::heavy::run(move || render_with_refs(&text, &resolved)).await
+}
+
+/// What a text that cannot be rendered shows instead: its source, escaped.
+fn unrendered(text: &str, why: &str) -> String {
+    format!(
+        "<div class=\"unrendered\"><p class=\"notice\">{}</p><pre>{}</pre></div>",
+        escape(why),
+        escape(text)
+    )
+}
+
+/// Deepest nesting of the parsed document, found without recursion.
+fn depth<'a>(root: &'a AstNode<'a>) -> usize {
+    use comrak::arena_tree::NodeEdge;
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for edge in root.traverse() {
+        match edge {
+            NodeEdge::Start(_) => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            NodeEdge::End(_) => depth = depth.saturating_sub(1),
+        }
+    }
+    deepest
+}
+
+const VOID: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// Deepest nesting of raw HTML tags in the rendered output: a cheap, linear over-estimate
+/// (void elements and unclosed tags count as opened), so anything it passes is safe to hand
+/// to the HTML parser.
+fn html_depth(html: &str) -> usize {
+    let bytes = html.as_bytes();
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'<' {
+            if bytes[i + 1] == b'/' {
+                depth = depth.saturating_sub(1);
+            } else if bytes[i + 1].is_ascii_alphabetic() {
+                let name_end = bytes[i + 1..]
+                    .iter()
+                    .position(|b| !b.is_ascii_alphanumeric())
+                    .map_or(bytes.len(), |p| i + 1 + p);
+                let name = html[i + 1..name_end].to_ascii_lowercase();
+                // Void elements never hold anything, closed or not.
+                if !VOID.contains(&name.as_str()) {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                i = name_end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    deepest
+}
+
 /// Renders markdown, turning references into links as `resolved` says (references missing from
-/// the map render as text).
+/// the map render as text). Too large or too deeply nested input is shown as written, never
+/// rendered: every step here is linear or bounded, whatever the input.
 pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
+    if text.len() > MAX_RENDER_BYTES {
+        return unrendered(
+            text,
+            "This text is too large to render; it is shown as written.",
+        );
+    }
     let arena = Arena::new();
     let mut opts = options();
     opts.parse.broken_link_callback = Some(Arc::new(|r: BrokenLinkReference| {
@@ -51,10 +139,17 @@ pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
         })
     }));
     let root = parse_document(&arena, text, &opts);
+    if depth(root) > MAX_DEPTH {
+        return unrendered(
+            text,
+            "This text is nested too deeply to render; it is shown as written.",
+        );
+    }
     let nodes: Vec<&AstNode> = root.descendants().collect();
     let mut anchorizer = Anchorizer::new();
     let mut headings: Vec<(u8, String, String)> = Vec::new();
     let mut tocs = Vec::new();
+    let mut highlighted = 0usize;
     for node in nodes {
         let value = node.data.borrow().value.clone();
         match value {
@@ -65,8 +160,14 @@ pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
             }
             NodeValue::CodeBlock(cb) => {
                 let lang = cb.info.split_whitespace().next().unwrap_or("").to_owned();
-                let body =
-                    highlight::highlight(&cb.literal, &lang).unwrap_or_else(|| escape(&cb.literal));
+                // Highlighting multiplies text into spans; past a budget, code is plain.
+                let body = if highlighted + cb.literal.len() <= MAX_HIGHLIGHT_BYTES {
+                    highlighted += cb.literal.len();
+                    highlight::highlight(&cb.literal, &lang)
+                } else {
+                    None
+                }
+                .unwrap_or_else(|| escape(&cb.literal));
                 let class = if lang.is_empty() {
                     String::new()
                 } else {
@@ -106,6 +207,12 @@ pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
     // in-page link (users' `[x](#install)` too) gets it.
     let html =
         String::from_utf8_lossy(&html).replace("href=\"#", &format!("href=\"#{ANCHOR_PREFIX}"));
+    if html_depth(&html) > MAX_HTML_DEPTH {
+        return unrendered(
+            text,
+            "This text's HTML is nested too deeply to render; it is shown as written.",
+        );
+    }
     sanitize(&html)
 }
 
@@ -142,6 +249,9 @@ fn resolve_link<'a>(node: &'a AstNode<'a>, key: &str, double: bool, resolved: &R
 /// The words of a markdown text without its markup (what the search index stores and shows
 /// in snippets): block boundaries become line breaks, code stays, syntax goes.
 pub fn to_plain_text(text: &str) -> String {
+    if text.len() > MAX_RENDER_BYTES {
+        return text.to_owned();
+    }
     let arena = Arena::new();
     let root = parse_document(&arena, text, &options());
     let mut out = String::with_capacity(text.len());
@@ -165,10 +275,19 @@ pub fn to_plain_text(text: &str) -> String {
     out.trim().to_owned()
 }
 
+/// The text inside a node (a heading, a paragraph), collected without recursion: nesting is
+/// the user's to choose.
 fn plain_text<'a>(node: &'a AstNode<'a>) -> String {
-    let mut out = Vec::new();
-    comrak::html::collect_text(node, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    let mut out = String::new();
+    for n in node.descendants() {
+        match &n.data.borrow().value {
+            NodeValue::Text(t) => out.push_str(t),
+            NodeValue::Code(c) => out.push_str(&c.literal),
+            NodeValue::SoftBreak | NodeValue::LineBreak => out.push(' '),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn toc_html(headings: &[(u8, String, String)]) -> String {
@@ -274,6 +393,101 @@ mod tests {
         assert!(html.contains("href=\"/p/x/wiki/New%20Page/edit\""));
         assert!(html.contains("title=\"Create page New Page\""));
         assert!(html.contains("[Unknown]") && html.contains("[#12]"));
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    /// Runs `f` on a thread with the stack an async worker has (2 MiB), so a test fails the
+    /// way the server would crash.
+    fn on_small_stack(f: impl FnOnce() -> String + Send + 'static) -> String {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn nested_inputs() -> Vec<(&'static str, String)> {
+        let n = 40_000;
+        vec![
+            (
+                "emphasis",
+                format!("{}x{}", "*a ".repeat(n), " b*".repeat(n)),
+            ),
+            ("strong", format!("{}x{}", "**".repeat(n), "**".repeat(n))),
+            ("mixed", "*a **b _c __d ".repeat(n / 4)),
+            ("blockquotes", format!("{} x\n", ">".repeat(n))),
+            (
+                "lists",
+                (0..2_000)
+                    .map(|i| format!("{}- x\n", "  ".repeat(i)))
+                    .collect(),
+            ),
+            ("links", format!("{}x{}", "[".repeat(n), "](u)".repeat(n))),
+            ("images", "![".repeat(n)),
+            (
+                "html",
+                format!("{}x{}", "<div><em>".repeat(n), "</em></div>".repeat(n)),
+            ),
+            ("unclosed html", "<span>".repeat(n)),
+            ("heading", format!("# {}x{}", "*".repeat(n), "*".repeat(n))),
+            (
+                "table",
+                format!("|{}\n|{}\n", "a|".repeat(5_000), "-|".repeat(5_000)),
+            ),
+            ("backticks", "`".repeat(n * 10)),
+        ]
+    }
+
+    #[test]
+    fn deep_and_large_input_never_crashes() {
+        for (name, text) in nested_inputs() {
+            let started = std::time::Instant::now();
+            let t = text.clone();
+            let html = on_small_stack(move || render(&t));
+            assert!(!html.contains("<script"), "{name}");
+            let t = text.clone();
+            let _ = on_small_stack(move || to_plain_text(&t));
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{name} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn huge_code_blocks_are_not_highlighted() {
+        let code = "fn main() { let x = 1 + 2; }\n".repeat(30_000);
+        let html = render(&format!("```rust\n{code}```\n"));
+        assert!(
+            !html.contains("hl-"),
+            "highlighted a {} byte block",
+            code.len()
+        );
+        assert!(html.len() < code.len() * 2);
+        let small = render("```rust\nfn main() {}\n```\n");
+        assert!(small.contains("hl-"));
+    }
+
+    #[test]
+    fn too_deep_or_large_shows_the_source_escaped() {
+        let deep = format!("{} <script>x</script>\n", ">".repeat(500));
+        let html = render(&deep);
+        assert!(
+            html.contains("nested too deeply"),
+            "{}",
+            &html[..200.min(html.len())]
+        );
+        assert!(html.contains("&lt;script&gt;") && !html.contains("<script"));
+        let big = "word ".repeat(MAX_RENDER_BYTES / 4);
+        assert!(render(&big).contains("too large to render"));
+        // Ordinary nesting still renders.
+        assert!(render("> > quoted *twice*").contains("<em>twice</em>"));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Reading a repository for the browser and REST: refs, trees, blobs, logs, commits with
-//! diffs. Everything reads git objects through git2 (blocking: call from `spawn_blocking`).
-//! Ref names and paths from URLs are validated before use; sizes are capped.
+//! diffs, and the reading of `git blame` output. Everything reads git objects through git2
+//! (blocking: call from `spawn_blocking`). Ref names and paths from URLs are validated before
+//! use; sizes are capped, so no page costs more than its caps whatever the repository holds.
 
 use std::path::Path;
 
@@ -12,7 +13,20 @@ use crate::error::{Error, Result};
 pub const MAX_BLOB: usize = 1 << 20;
 /// Largest diff text per file shown on a commit page.
 pub const MAX_FILE_DIFF: usize = 100 * 1024;
+/// Most diff lines per file shown on a commit page.
+pub const MAX_FILE_DIFF_LINES: usize = 2_000;
+/// Most files listed on a commit page.
 pub const MAX_DIFF_FILES: usize = 300;
+/// Most diff text of one commit shown, all files together; later files are listed as too
+/// large to show.
+pub const MAX_DIFF_BYTES: usize = 1 << 20;
+/// Largest file version that is diffed at all.
+pub const MAX_DIFF_BLOB: usize = 1 << 20;
+/// Most bytes of file versions diffed for one commit, all files together.
+pub const MAX_DIFF_INPUT: usize = 8 << 20;
+/// Largest file blamed (bytes and lines).
+pub const MAX_BLAME_BYTES: usize = 256 * 1024;
+pub const MAX_BLAME_LINES: usize = 10_000;
 
 fn git(e: git2::Error) -> Error {
     match e.code() {
@@ -156,15 +170,17 @@ pub fn tree(repo: &Repository, commit: Oid, path: &str) -> Result<Vec<TreeEntry>
         repo.find_tree(entry.id())
             .map_err(|_| Error::NotFound("directory"))?
     };
+    let odb = repo.odb().map_err(git)?;
     let mut out: Vec<TreeEntry> = tree
         .iter()
         .map(|e| {
             let name = lossy(e.name_bytes());
             let is_dir = e.kind() == Some(ObjectType::Tree);
+            // The size from the object's header: the file itself is not read.
             let size = if is_dir {
                 None
             } else {
-                repo.find_blob(e.id()).ok().map(|b| b.size())
+                odb.read_header(e.id()).ok().map(|(size, _)| size)
             };
             let path = if path.is_empty() {
                 name.clone()
@@ -182,6 +198,9 @@ pub fn tree(repo: &Repository, commit: Oid, path: &str) -> Result<Vec<TreeEntry>
     out.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
     Ok(out)
 }
+
+/// Most directory entries [`last_commits`] reads, all commits together.
+const LAST_COMMITS_BUDGET: usize = 2_000_000;
 
 /// Entry names with the commit that last changed them.
 pub type LastCommits = std::sync::Arc<Vec<(String, CommitInfo)>>;
@@ -224,15 +243,24 @@ pub fn last_commits(
     let mut current = repo.find_commit(commit).map_err(git)?;
     let mut pending: Vec<(String, Oid)> = entries_at(&current);
     let mut found: Vec<(String, CommitInfo)> = Vec::new();
+    // Entries read along the way: a huge directory stops early instead of costing
+    // `limit` × its size.
+    let mut budget = LAST_COMMITS_BUDGET;
     for _ in 0..limit {
-        if pending.is_empty() {
+        if pending.is_empty() || budget == 0 {
             break;
         }
         let parent = current.parents().next();
-        let before: Vec<(String, Oid)> = parent.as_ref().map(&entries_at).unwrap_or_default();
+        let before: std::collections::HashMap<String, Oid> = parent
+            .as_ref()
+            .map(&entries_at)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        budget = budget.saturating_sub(before.len().max(1));
         let mut still = Vec::new();
         for (name, id) in pending {
-            let same = before.iter().any(|(n, i)| *n == name && *i == id);
+            let same = before.get(&name) == Some(&id);
             if same {
                 still.push((name, id));
             } else {
@@ -253,34 +281,67 @@ pub fn last_commits(
 pub struct Blob {
     pub size: usize,
     pub binary: bool,
-    /// The content, up to [`MAX_BLOB`] bytes.
+    /// The content; empty when over [`MAX_BLOB`] bytes.
     pub content: Vec<u8>,
     pub truncated: bool,
 }
 
-fn find_blob<'r>(repo: &'r Repository, commit: Oid, path: &str) -> Result<git2::Blob<'r>> {
+/// Largest file a raw download reads into memory; larger ones stream from git.
+pub const MAX_RAW_LOADED: usize = 8 << 20;
+
+/// The id and size of the file at `path` in `commit`, from the object's header (the file
+/// itself is not read, whatever its size).
+fn blob_entry(repo: &Repository, commit: Oid, path: &str) -> Result<(Oid, usize)> {
     check_path(path)?;
     let tree = repo.find_commit(commit).map_err(git)?.tree().map_err(git)?;
     let entry = tree.get_path(Path::new(path)).map_err(git)?;
-    repo.find_blob(entry.id())
-        .map_err(|_| Error::NotFound("file"))
+    if entry.kind() != Some(ObjectType::Blob) {
+        return Err(Error::NotFound("file"));
+    }
+    let (size, _) = repo
+        .odb()
+        .map_err(git)?
+        .read_header(entry.id())
+        .map_err(git)?;
+    Ok((entry.id(), size))
 }
 
-/// The whole file (for raw downloads) and whether it is binary.
-pub fn raw(repo: &Repository, commit: Oid, path: &str) -> Result<(bool, Vec<u8>)> {
-    let blob = find_blob(repo, commit, path)?;
-    Ok((blob.is_binary(), blob.content().to_vec()))
+/// A file for a raw download: read when small, otherwise to be streamed from git.
+pub enum Raw {
+    Loaded { binary: bool, content: Vec<u8> },
+    Large { id: Oid, size: usize },
 }
 
-pub fn blob(repo: &Repository, commit: Oid, path: &str) -> Result<Blob> {
-    let blob = find_blob(repo, commit, path)?;
-    let content = blob.content();
-    let truncated = content.len() > MAX_BLOB;
-    Ok(Blob {
-        size: content.len(),
+pub fn raw(repo: &Repository, commit: Oid, path: &str) -> Result<Raw> {
+    let (id, size) = blob_entry(repo, commit, path)?;
+    if size > MAX_RAW_LOADED {
+        return Ok(Raw::Large { id, size });
+    }
+    let blob = repo.find_blob(id).map_err(|_| Error::NotFound("file"))?;
+    Ok(Raw::Loaded {
         binary: blob.is_binary(),
-        content: content[..content.len().min(MAX_BLOB)].to_vec(),
-        truncated,
+        content: blob.content().to_vec(),
+    })
+}
+
+/// The file for viewing: its content when at most [`MAX_BLOB`] bytes; larger files are not
+/// read (`truncated`, empty content, and `binary` unknown and false).
+pub fn blob(repo: &Repository, commit: Oid, path: &str) -> Result<Blob> {
+    let (id, size) = blob_entry(repo, commit, path)?;
+    if size > MAX_BLOB {
+        return Ok(Blob {
+            size,
+            binary: false,
+            content: Vec::new(),
+            truncated: true,
+        });
+    }
+    let blob = repo.find_blob(id).map_err(|_| Error::NotFound("file"))?;
+    Ok(Blob {
+        size,
+        binary: blob.is_binary(),
+        content: blob.content().to_vec(),
+        truncated: false,
     })
 }
 
@@ -373,18 +434,43 @@ pub struct FileDiff {
     pub deletions: usize,
     pub patch: String,
     pub binary: bool,
+    /// Only the start of the patch is in `patch`.
     pub truncated: bool,
+    /// No patch at all: the file, or the commit's diff so far, is over the caps.
+    pub too_large: bool,
 }
 
 pub struct CommitDetail {
     pub info: CommitInfo,
     pub files: Vec<FileDiff>,
+    /// Lines added and removed in the files whose diff was computed.
     pub additions: usize,
     pub deletions: usize,
+    /// More files changed than are listed.
     pub files_truncated: bool,
+    /// Changed files in all.
+    pub files_changed: usize,
+    /// Some files' diffs were not computed, so the counts leave them out.
+    pub partial_stats: bool,
 }
 
-/// A commit with its diff against the first parent.
+/// The first `MAX_FILE_DIFF_LINES` lines and `MAX_FILE_DIFF` bytes of `body` (cut at a line
+/// or character boundary), and whether anything was cut.
+fn cap_patch(body: &str) -> (String, bool) {
+    let mut end = body.len().min(MAX_FILE_DIFF);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Some((i, _)) = body[..end].match_indices('\n').nth(MAX_FILE_DIFF_LINES - 1) {
+        end = i + 1;
+    }
+    (body[..end].to_owned(), end < body.len())
+}
+
+/// A commit with its diff against the first parent, within the caps above: at most
+/// [`MAX_DIFF_FILES`] files listed, file versions over [`MAX_DIFF_BLOB`] not diffed, and once
+/// [`MAX_DIFF_BYTES`] of diff text or [`MAX_DIFF_INPUT`] of input are used, later files are
+/// listed without their diff.
 pub fn commit(repo: &Repository, rev: &str) -> Result<CommitDetail> {
     let oid = resolve(repo, rev)?;
     let c = repo.find_commit(oid).map_err(git)?;
@@ -396,13 +482,23 @@ pub fn commit(repo: &Repository, rev: &str) -> Result<CommitDetail> {
         .transpose()
         .map_err(git)?;
     let mut opts = DiffOptions::new();
-    opts.context_lines(3);
+    opts.context_lines(3)
+        .max_size(i64::try_from(MAX_DIFF_BLOB).unwrap_or(i64::MAX));
     let diff = repo
         .diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), Some(&mut opts))
         .map_err(git)?;
-    let stats = diff.stats().map_err(git)?;
+    let odb = repo.odb().map_err(git)?;
+    let blob_size = |id: Oid| {
+        if id.is_zero() {
+            0
+        } else {
+            odb.read_header(id).map_or(0, |(size, _)| size)
+        }
+    };
     let mut files = Vec::new();
     let deltas = diff.deltas().len();
+    let (mut shown_bytes, mut input_bytes) = (0usize, 0usize);
+    let (mut additions, mut deletions, mut partial) = (0, 0, false);
     for i in 0..deltas.min(MAX_DIFF_FILES) {
         let Some(delta) = diff.get_delta(i) else {
             continue;
@@ -410,7 +506,15 @@ pub fn commit(repo: &Repository, rev: &str) -> Result<CommitDetail> {
         let mut patch_text = String::new();
         let (mut adds, mut dels, mut truncated) = (0, 0, false);
         let binary = delta.flags().is_binary();
-        if let Ok(Some(mut patch)) = git2::Patch::from_diff(&diff, i) {
+        let sizes = blob_size(delta.old_file().id()).max(blob_size(delta.new_file().id()));
+        input_bytes = input_bytes.saturating_add(sizes);
+        let too_large = !binary
+            && (sizes > MAX_DIFF_BLOB
+                || shown_bytes >= MAX_DIFF_BYTES
+                || input_bytes > MAX_DIFF_INPUT);
+        if too_large {
+            partial = true;
+        } else if let Ok(Some(mut patch)) = git2::Patch::from_diff(&diff, i) {
             if let Ok((_, a, d)) = patch.line_stats() {
                 adds = a;
                 dels = d;
@@ -419,10 +523,12 @@ pub fn commit(repo: &Repository, rev: &str) -> Result<CommitDetail> {
                 let text = String::from_utf8_lossy(&buf);
                 // Skip the file header lines; hunks start at the first "@@".
                 let body = text.find("\n@@").map_or("", |p| &text[p + 1..]);
-                truncated = body.len() > MAX_FILE_DIFF;
-                patch_text = body.chars().take(MAX_FILE_DIFF).collect();
+                (patch_text, truncated) = cap_patch(body);
+                shown_bytes += patch_text.len();
             }
         }
+        additions += adds;
+        deletions += dels;
         let status = match delta.status() {
             git2::Delta::Added => 'A',
             git2::Delta::Deleted => 'D',
@@ -443,14 +549,17 @@ pub fn commit(repo: &Repository, rev: &str) -> Result<CommitDetail> {
             patch: patch_text,
             binary,
             truncated,
+            too_large,
         });
     }
     Ok(CommitDetail {
         info: info(&c),
         files,
-        additions: stats.insertions(),
-        deletions: stats.deletions(),
+        additions,
+        deletions,
         files_truncated: deltas > MAX_DIFF_FILES,
+        files_changed: deltas,
+        partial_stats: partial || deltas > MAX_DIFF_FILES,
     })
 }
 
@@ -465,41 +574,82 @@ pub fn readme(repo: &Repository, commit: Oid) -> Option<(String, String)> {
         )
     })?;
     let name = lossy(entry.name_bytes());
+    let (size, _) = repo.odb().ok()?.read_header(entry.id()).ok()?;
+    if size > MAX_BLOB {
+        return None;
+    }
     let blob = repo.find_blob(entry.id()).ok()?;
-    if blob.is_binary() || blob.size() > MAX_BLOB {
+    if blob.is_binary() {
         return None;
     }
     Some((name, String::from_utf8_lossy(blob.content()).into_owned()))
 }
 
-/// Each line of `path` at `commit` with the commit that last changed it.
-pub fn blame(
-    repo: &Repository,
-    commit: Oid,
-    path: &str,
-) -> Result<Vec<(Option<CommitInfo>, String)>> {
-    let b = self::blob(repo, commit, path)?;
-    if b.binary || b.truncated {
-        return Err(Error::invalid(
-            "path",
-            "Blame is only shown for text files up to 1 MB",
-        ));
+/// Reads `git blame --porcelain` output: each line of the file with the commit that last
+/// changed it (author, time and summary as git reports them).
+pub fn parse_blame(out: &[u8]) -> Vec<(Option<CommitInfo>, String)> {
+    use std::collections::HashMap;
+    let mut commits: HashMap<String, CommitInfo> = HashMap::new();
+    let mut lines: Vec<(Option<String>, String)> = Vec::new();
+    // The commit and final line number of the group being read.
+    let mut current: Option<(String, usize)> = None;
+    for raw in out.split(|&b| b == b'\n') {
+        if let Some(content) = raw.strip_prefix(b"\t") {
+            if let Some((id, n)) = current.take()
+                && (1..=MAX_BLAME_LINES * 10).contains(&n)
+            {
+                if lines.len() < n {
+                    lines.resize(n, (None, String::new()));
+                }
+                lines[n - 1] = (Some(id), lossy(content));
+            }
+            continue;
+        }
+        let text = lossy(raw);
+        let mut words = text.split(' ');
+        let first = words.next().unwrap_or("");
+        let is_header = matches!(first.len(), 40 | 64)
+            && first.bytes().all(|b| b.is_ascii_hexdigit())
+            && words.next().is_some_and(|w| w.parse::<usize>().is_ok());
+        if is_header {
+            let line = words
+                .next()
+                .and_then(|w| w.parse::<usize>().ok())
+                .unwrap_or(0);
+            commits
+                .entry(first.to_owned())
+                .or_insert_with(|| CommitInfo {
+                    id: first.to_owned(),
+                    short: first[..10].to_owned(),
+                    summary: String::new(),
+                    message: String::new(),
+                    author: String::new(),
+                    email: String::new(),
+                    time: 0,
+                    parents: Vec::new(),
+                });
+            current = Some((first.to_owned(), line));
+            continue;
+        }
+        let Some(c) = current.as_ref().and_then(|(id, _)| commits.get_mut(id)) else {
+            continue;
+        };
+        let (key, value) = text.split_once(' ').unwrap_or((&text, ""));
+        match key {
+            "author" => c.author = value.to_owned(),
+            "author-mail" => value.trim_matches(['<', '>']).clone_into(&mut c.email),
+            "author-time" => c.time = value.parse().unwrap_or(0),
+            "summary" => {
+                c.summary = value.to_owned();
+                c.message = value.to_owned();
+            }
+            _ => {}
+        }
     }
-    let mut opts = git2::BlameOptions::new();
-    opts.newest_commit(commit);
-    let blame = repo
-        .blame_file(Path::new(path), Some(&mut opts))
-        .map_err(git)?;
-    let text = String::from_utf8_lossy(&b.content).into_owned();
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let who = blame
-            .get_line(i + 1)
-            .and_then(|h| repo.find_commit(h.final_commit_id()).ok())
-            .map(|c| info(&c));
-        out.push((who, line.to_owned()));
-    }
-    Ok(out)
+    lines
+        .into_iter()
+        .map(|(id, text)| (id.and_then(|id| commits.get(&id).cloned()), text))
+        .collect()
 }
 
 pub(crate) fn lossy(b: &[u8]) -> String {
@@ -535,5 +685,52 @@ mod tests {
         }
         assert!(check_path("").is_ok());
         assert!(check_path("src/main.rs").is_ok());
+    }
+
+    #[test]
+    fn blame_porcelain_is_read_by_final_line() {
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        let out = format!(
+            "{b} 2 2 1\nauthor Bea\nauthor-mail <bea@x>\nauthor-time 20\nsummary second\nfilename f\n\ttwo\n\
+             {a} 1 1 1\nauthor Al\nauthor-mail <al@x>\nauthor-time 10\nsummary first\nprevious {b} f\nfilename f\n\tone\n\
+             {b} 3 3\n\tthree\n"
+        );
+        let lines = parse_blame(out.as_bytes());
+        let got: Vec<(String, &str)> = lines
+            .iter()
+            .map(|(c, l)| {
+                (
+                    c.as_ref().map(|c| c.summary.clone()).unwrap_or_default(),
+                    l.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("first".into(), "one"),
+                ("second".into(), "two"),
+                ("second".into(), "three")
+            ]
+        );
+        let first = lines[0].0.as_ref().unwrap();
+        assert_eq!(
+            (first.author.as_str(), first.email.as_str(), first.time),
+            ("Al", "al@x", 10)
+        );
+        assert!(parse_blame(b"garbage\n\tline\n0 0 0\n").is_empty());
+    }
+
+    #[test]
+    fn patches_are_capped_by_lines_and_bytes() {
+        let long = "+x\n".repeat(MAX_FILE_DIFF_LINES + 5);
+        let (kept, cut) = cap_patch(&long);
+        assert!(cut);
+        assert_eq!(kept.lines().count(), MAX_FILE_DIFF_LINES);
+        let wide = "é".repeat(MAX_FILE_DIFF);
+        let (kept, cut) = cap_patch(&wide);
+        assert!(cut && kept.len() <= MAX_FILE_DIFF);
+        assert_eq!(cap_patch("+a\n-b\n"), ("+a\n-b\n".to_owned(), false));
     }
 }

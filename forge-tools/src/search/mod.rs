@@ -137,6 +137,9 @@ const POINTER: &str = "CURRENT";
 /// How often readers look for a swapped index.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 const WRITER_HEAP: usize = 50_000_000;
+/// Deepest page of results served: tantivy collects `page × per_page` hits to skip to a page,
+/// so the page number is what bounds that work.
+pub const MAX_PAGE: u64 = 500;
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("search index: {e}"))
@@ -309,19 +312,35 @@ impl SearchIndex {
         let active = self.active()?;
         let fields = &self.inner.fields;
         let searcher = active.reader.searcher();
+        query::check(&req.q).map_err(Error::BadRequest)?;
+        let paging = crate::paging::Paging::new(
+            Some(req.page as u64),
+            Some(req.per_page as u64),
+            20,
+            MAX_PAGE,
+        )?;
         let query = query::build(req, access, fields, &active.parser, &searcher)
             .map_err(|m| Error::invalid("q", m))?;
-        let per_page = req.per_page.clamp(1, 100);
-        let offset = req.page.max(1).saturating_sub(1).saturating_mul(per_page);
+        let (per_page, offset) = (paging.per_page, paging.offset());
         let mut facets = FacetCollector::for_field("facet");
         facets.add_facet("/type");
         facets.add_facet("/project");
         let top = TopDocs::with_limit(per_page)
             .and_offset(offset)
             .order_by_score();
-        let (docs, total, facet_counts) = searcher
-            .search(&*query, &(top, Count, facets))
-            .map_err(internal)?;
+        let (docs, total, facet_counts) =
+            searcher
+                .search(&*query, &(top, Count, facets))
+                .map_err(|e| match e {
+                    // Asked of a field in a way it cannot answer (e.g. `text:*`): the query's
+                    // fault, not the server's.
+                    tantivy::TantivyError::SchemaError(_)
+                    | tantivy::TantivyError::InvalidArgument(_)
+                    | tantivy::TantivyError::FieldNotFound(_) => {
+                        Error::bad_request(format!("the query cannot be run: {e}"))
+                    }
+                    other => internal(other),
+                })?;
         let snippets = SnippetGenerator::create(&searcher, &*query, fields.text)
             .map(|mut g| {
                 g.set_max_num_chars(220);

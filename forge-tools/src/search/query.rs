@@ -38,6 +38,64 @@ fn split_prefixes(q: &str) -> (String, Vec<String>) {
     (rest.join(" "), prefixes)
 }
 
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 1_000;
+/// Deepest nesting of brackets (and `NOT`/`-`/`+` chains) accepted: tantivy's query parser
+/// recurses once per level.
+pub const MAX_DEPTH: usize = 8;
+
+/// Refuses what the query parser must not be given: over-long queries, deep nesting, and a
+/// lone `*` (which asks whether a field exists, meaningless for text). `Err` is the message.
+pub fn check(q: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut in_quotes = false;
+    let mut chain = 0usize;
+    for c in q.chars() {
+        if c == '"' {
+            in_quotes = !in_quotes;
+            continue;
+        }
+        if in_quotes {
+            continue;
+        }
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        // Prefix operators nest too: `- - -x`, `+-+x`.
+        if matches!(c, '-' | '+' | '!') {
+            chain += 1;
+        } else if !c.is_whitespace() {
+            chain = 0;
+        }
+        deepest = deepest.max(depth).max(chain);
+    }
+    let nots = q
+        .split_whitespace()
+        .filter(|w| w.eq_ignore_ascii_case("NOT"))
+        .count();
+    if deepest > MAX_DEPTH || nots > MAX_DEPTH {
+        return Err(format!(
+            "query too deeply nested (at most {MAX_DEPTH} levels of brackets or operators)"
+        ));
+    }
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(format!(
+            "the query is too long (at most {MAX_QUERY_CHARS} characters)"
+        ));
+    }
+    let lone_star = q.split_whitespace().any(|w| {
+        let value = w.rsplit(':').next().unwrap_or(w);
+        value.trim_matches(|c| matches!(c, '(' | ')' | '-' | '+')) == "*"
+    });
+    if lone_star {
+        return Err("a lone * matches nothing: put letters before it, e.g. refac*".into());
+    }
+    Ok(())
+}
+
 /// Builds the query; `Err` carries a message for the person who typed it.
 pub fn build(
     req: &SearchRequest,
@@ -144,7 +202,25 @@ fn describe(e: &tantivy::query::QueryParserError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::split_prefixes;
+    use super::{check, split_prefixes};
+
+    #[test]
+    fn deep_long_and_starred_queries_are_refused() {
+        assert!(check("rust (async OR tokio) -java title:x*").is_ok());
+        assert!(
+            check(&"(".repeat(3000))
+                .unwrap_err()
+                .contains("deeply nested")
+        );
+        assert!(check(&format!("{}x{}", "(".repeat(9), ")".repeat(9))).is_err());
+        assert!(check(&"NOT ".repeat(20)).is_err());
+        assert!(check(&"-".repeat(20)).is_err());
+        assert!(check(&"a ".repeat(600)).unwrap_err().contains("too long"));
+        assert!(check("text:*").unwrap_err().contains("lone *"));
+        assert!(check("*").is_err());
+        // Inside quotes brackets are words.
+        assert!(check(&format!("\"{}\"", "(".repeat(20))).is_ok());
+    }
 
     #[test]
     fn bare_word_stars_become_prefixes() {

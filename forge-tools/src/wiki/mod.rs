@@ -208,7 +208,7 @@ pub async fn render(
         });
     }
     let (resolved, link_keys) = resolve_refs(forge, ctx, tool, text, can_write).await?;
-    let html = Arc::new(crate::markdown::render_with_refs(text, &resolved));
+    let html = Arc::new(crate::markdown::render_async(text.to_owned(), resolved).await?);
     if let Some(k) = key {
         cache().insert(k, html.clone());
     }
@@ -368,6 +368,28 @@ pub async fn save(
     edit: Edit,
 ) -> Result<Saved> {
     ctx.authorize_tool(tool, perm::WRITE)?;
+    let max = forge.config().max_text_bytes;
+    if edit.text.len() as u64 > max {
+        return Err(Error::invalid(
+            "text",
+            format!(
+                "The page is too long ({} at most)",
+                crate::attachments::human_size(max)
+            ),
+        ));
+    }
+    if edit.base_version == 0
+        && let Some(user) = &viewer.user
+    {
+        // Creating pages is limited per account; edits are not.
+        crate::ratelimit::hit(
+            forge.db(),
+            "wiki.page.create",
+            user.id,
+            forge.config().pages_per_hour,
+        )
+        .await?;
+    }
     let comment = edit.comment.clone();
     let saved = pages::save(forge.db(), tool.id, name, edit, &author(viewer)).await?;
     after_save(forge, viewer, ctx, tool, &saved, &comment).await?;

@@ -17,7 +17,9 @@ use crate::versioned::{RecordError, Snapshot, Versions};
 pub const PAGES: &str = "wiki_pages";
 pub const SNAPSHOTS: &str = "wiki_snapshots";
 pub const REDIRECTS: &str = "wiki_redirects";
-pub const MAX_TEXT: usize = 1_000_000;
+/// Backstop for page text whatever the configuration says (the configured
+/// `FORGE_MAX_TEXT_BYTES` is checked by `wiki::save`): the store's documents hold 16 MB.
+pub const MAX_TEXT: usize = 8_000_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Page {
@@ -263,7 +265,7 @@ pub async fn save(
     check_name(name)?;
     let mut errs = FieldErrors::new();
     if edit.text.len() > MAX_TEXT {
-        errs.add("text", "The page is too long (1 MB at most)");
+        errs.add("text", "The page is too long (8 MB at most)");
     }
     if edit.comment.chars().count() > 500 {
         errs.add("comment", "The comment must be at most 500 characters");

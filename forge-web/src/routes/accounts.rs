@@ -1,6 +1,7 @@
 //! Sign-up, log-in, log-out and personal access tokens.
 
-use axum::extract::{Path, Query, State};
+use crate::extract::Query;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -11,6 +12,7 @@ use serde::Deserialize;
 
 use crate::auth::{CsrfForm, PageCtx, SESSION_COOKIE, cookie, redirect_with_flash};
 use crate::error::{PageError, PageResult};
+use crate::limits::Gate;
 use crate::state::AppState;
 use crate::views::{
     FormState, LoginTpl, Page, SignupTpl, TokenRow, TokensTpl, date, render, render_status,
@@ -49,7 +51,8 @@ pub async fn signup(
     if !st.limits.signup(&ip) {
         let tpl = SignupTpl {
             page: Page::new(&page, "Sign up"),
-            form: form.with_message(Error::RateLimited.to_string()),
+            form: form
+                .with_message("Too many sign-ups from your address; wait a minute and try again."),
         };
         return Ok(render_status(StatusCode::TOO_MANY_REQUESTS, &tpl));
     }
@@ -100,12 +103,50 @@ pub struct NextQuery {
     next: String,
 }
 
-/// Only same-site paths are followed after log-in (no open redirect).
+/// Only same-site paths are followed after log-in (no open redirect). Browsers drop tabs and
+/// line breaks from URLs and read `\` as `/`, so the check is made on what a browser would
+/// follow: anything with control characters or non-ASCII, or that a browser would read as
+/// `//host`, goes home instead.
 pub(crate) fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let visible = next.bytes().all(|b| b.is_ascii_graphic());
+    let as_browser_reads = next.replace('\\', "/");
+    if visible && as_browser_reads.starts_with('/') && !as_browser_reads.starts_with("//") {
         next.to_owned()
     } else {
         "/".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_site() {
+        for ok in [
+            "/",
+            "/p/x/wiki/Home/",
+            "/search?q=a%20b",
+            "/p/x/wiki/%C3%A9/",
+        ] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.com",
+            "/\t/evil.com",
+            "/\n/evil.com",
+            "/\r\n/evil.com",
+            "/\\evil.com",
+            "\\/evil.com",
+            "/\\/evil.com",
+            "https://evil.com",
+            "evil.com",
+            " /evil",
+            "/é",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
     }
 }
 
@@ -143,14 +184,20 @@ pub async fn login(
         };
         render_status(status, &tpl)
     };
-    if !st.limits.login(&ip, &username) {
-        return Ok(refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            Error::RateLimited.to_string(),
-        ));
+    match st.limits.login_gate(&ip, &username) {
+        Gate::Closed => {
+            return Ok(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts from your address; wait a few minutes and try again."
+                    .into(),
+            ));
+        }
+        Gate::Slow(pause) => tokio::time::sleep(pause).await,
+        Gate::Open => {}
     }
     match st.forge.authenticate(&username, &f.password).await? {
         Some(user) => {
+            st.limits.login_succeeded(&ip, &username);
             let token = st.forge.log_in(&page.viewer, &user).await?;
             let mut res =
                 redirect_with_flash(&st, &next, &format!("Logged in as {}.", user.username));
@@ -158,10 +205,13 @@ pub async fn login(
                 .append(SET_COOKIE, session_cookie(&st, token));
             Ok(res)
         }
-        None => Ok(refuse(
-            StatusCode::UNAUTHORIZED,
-            "Wrong username or password.".into(),
-        )),
+        None => {
+            st.limits.login_failed(&ip, &username);
+            Ok(refuse(
+                StatusCode::UNAUTHORIZED,
+                "Wrong username or password.".into(),
+            ))
+        }
     }
 }
 

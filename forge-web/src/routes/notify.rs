@@ -1,7 +1,8 @@
 //! Watching and mail settings: the watch/unwatch form every watchable page posts, the signed
 //! unsubscribe link from mails (no login needed), and `/auth/notifications`.
 
-use axum::extract::{Extension, Path, Query, State};
+use crate::extract::Query;
+use axum::extract::{Extension, Path, State};
 use forge_tools::Error;
 use forge_tools::notify::{self, Mode};
 use serde::Deserialize;

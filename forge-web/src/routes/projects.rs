@@ -83,16 +83,22 @@ pub async fn add(
             &p.url(),
             &format!("Project \"{}\" created.", p.name),
         )),
-        Err(Error::Invalid(errs)) => {
+        Err(e @ (Error::Invalid(_) | Error::RateLimited(_))) => {
             let form = FormState::new(&[
                 ("name", &f.name),
                 ("shortname", &f.shortname),
                 ("summary", &f.summary),
                 ("private", if private { "on" } else { "" }),
-            ])
-            .with_errors(errs);
+            ]);
+            let (status, form) = match e {
+                Error::Invalid(errs) => (StatusCode::UNPROCESSABLE_ENTITY, form.with_errors(errs)),
+                other => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    form.with_message(other.to_string()),
+                ),
+            };
             Ok(render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 &AddProjectTpl {
                     page: Page::new(&page, "New project"),
                     form,
@@ -169,14 +175,15 @@ pub async fn project_home(
             next: ctx.project.url(),
         });
     }
+    let description_html = if ctx.project.description.is_empty() {
+        String::new()
+    } else {
+        markdown::render_async(ctx.project.description.clone(), Default::default()).await?
+    };
     let tpl = ProjectHomeTpl {
         watches,
         summary: ctx.project.summary.clone(),
-        description_html: if ctx.project.description.is_empty() {
-            String::new()
-        } else {
-            markdown::render(&ctx.project.description)
-        },
+        description_html,
         members,
         tools: st.forge.nav(&ctx),
         profile,

@@ -2,7 +2,7 @@
 //! access tokens, so neither can return (or count) what the viewer may not read.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use forge_tools::Error;
 use forge_tools::search::{Results, SearchRequest, indexer};
@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Auth, PageCtx};
 use crate::error::{ApiResult, PageResult};
+use crate::extract::Query;
 use crate::state::AppState;
 use crate::views::{Page, SearchTpl, render, render_status};
 
@@ -30,9 +31,9 @@ pub struct SearchParams {
     /// Only this tool mount (with `project`).
     #[serde(default)]
     tool: String,
-    /// 1-based page of results.
+    /// 1-based page of results (1 to 500).
     #[serde(default)]
-    page: Option<usize>,
+    page: Option<u64>,
 }
 
 impl SearchParams {
@@ -43,7 +44,8 @@ impl SearchParams {
             project: opt(&self.project),
             kind: opt(&self.kind),
             tool: opt(&self.tool),
-            page: self.page.unwrap_or(1).max(1),
+            // Checked by the domain (0 or past the last servable page is a 400).
+            page: usize::try_from(self.page.unwrap_or(1)).unwrap_or(usize::MAX),
             per_page: PER_PAGE,
         }
     }
@@ -60,12 +62,17 @@ pub async fn page(
     Query(params): Query<SearchParams>,
 ) -> PageResult {
     let req = params.request();
+    let mut bad = false;
     let (results, error) = if params.is_empty() {
         (Results::default(), String::new())
     } else {
         match indexer::search_as(&st.forge, &page.viewer, &req).await {
             Ok(r) => (r, String::new()),
             Err(Error::Invalid(f)) => (Results::default(), f.to_string()),
+            Err(Error::BadRequest(m)) => {
+                bad = true;
+                (Results::default(), m)
+            }
             Err(e) => return Err(e.into()),
         }
     };
@@ -118,13 +125,15 @@ pub async fn page(
             .map(|(p, n)| (p.clone(), *n, link(1, &params.kind, p)))
             .collect(),
         hits: results.hits,
-        current: req.page,
-        prev: (req.page > 1).then(|| link(req.page - 1, &params.kind, &params.project)),
+        current: req.page.min(500),
+        prev: (req.page > 1 && !bad).then(|| link(req.page - 1, &params.kind, &params.project)),
         next: (req.page < pages).then(|| link(req.page + 1, &params.kind, &params.project)),
         pages,
     };
     if error.is_empty() {
         Ok(render(&tpl))
+    } else if bad {
+        Ok(render_status(StatusCode::BAD_REQUEST, &tpl))
     } else {
         Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl))
     }
@@ -161,7 +170,7 @@ pub struct SearchJson {
 
 /// Searches everything the caller may read.
 #[utoipa::path(get, path = "/rest/search", params(SearchParams),
-    responses((status = 200, body = SearchJson), (status = 422)))]
+    responses((status = 200, body = SearchJson), (status = 400), (status = 422)))]
 pub async fn api(
     State(st): State<AppState>,
     Auth(viewer): Auth,

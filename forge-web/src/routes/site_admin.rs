@@ -1,6 +1,7 @@
 //! Site administration (`/nf/admin/`): users, projects and background tasks. Site admins only.
 
-use axum::extract::{Path, Query, State};
+use crate::extract::Query;
+use axum::extract::{Path, State};
 use forge_tasks::TaskId;
 use forge_tools::{Error, projects, users};
 use serde::Deserialize;

@@ -32,6 +32,7 @@ impl Clone for ToolRequest {
             base: self.base.clone(),
             page: PageCtx {
                 viewer: self.page.viewer.clone(),
+                token_auth: self.page.token_auth,
                 csrf: self.page.csrf.clone(),
                 flash: self.page.flash.clone(),
                 path: self.page.path.clone(),
@@ -74,6 +75,15 @@ pub fn rebase(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
     {
         ext.insert(*ci);
+    }
+    if let Some(m) = parts
+        .extensions
+        .get::<axum::extract::connect_info::MockConnectInfo<std::net::SocketAddr>>()
+    {
+        ext.insert(*m);
+    }
+    if let Some(o) = parts.extensions.get::<axum::extract::OriginalUri>() {
+        ext.insert(o.clone());
     }
     if let Some(a) = parts.extensions.get::<crate::auth::Auth>() {
         ext.insert(a.clone());

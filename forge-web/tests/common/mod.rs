@@ -277,6 +277,7 @@ impl TestApp {
     pub async fn browser(&self, user: &User) -> Browser {
         let token = sessions::create(self.forge.db(), user.id).await.unwrap();
         Browser {
+            csrf: sessions::csrf_token(&token),
             session: Some(token),
             ..Browser::anonymous()
         }

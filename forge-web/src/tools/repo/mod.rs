@@ -1,7 +1,7 @@
 //! Web side of the repository tool: summary with clone instructions and README, tree, file
 //! (highlighted, line anchors), raw, log, commit with diff, branches, tags, blame and archive
 //! downloads; and the REST API. Everything reads git through `forge_tools::repo::browse` on a
-//! blocking thread.
+//! blocking thread; archives and blame run git in one of the forge's git slots.
 
 mod pages;
 pub mod rest;

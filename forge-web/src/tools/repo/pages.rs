@@ -1,4 +1,8 @@
-//! Repository pages.
+//! Repository pages. Git is read on blocking threads (`with_repo`), and the CPU-heavy parts
+//! (highlighting, markdown of READMEs and commit messages) run in the heavy-work pool, all
+//! within caps: files over the highlighting caps are shown plain, larger ones not at all,
+//! commit diffs are cut per file and per commit, blame is for files up to a size, and page
+//! numbers are checked before any walk.
 
 use askama::Template;
 use axum::Extension;
@@ -7,8 +11,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect};
 use forge_tools::acl::perm;
 use forge_tools::markdown::{self, highlight};
+use forge_tools::paging::Paging;
 use forge_tools::repo::{self, browse};
-use forge_tools::{Error, wiki::encode_name};
+use forge_tools::{Error, heavy, wiki::encode_name};
 use serde::Deserialize;
 
 use super::with_repo;
@@ -147,6 +152,10 @@ pub struct FileView {
     pub lines: Vec<(String, String)>,
     pub binary: bool,
     pub truncated: bool,
+    /// The diff was not computed; the links show both versions instead.
+    pub too_large: bool,
+    pub old_url: Option<String>,
+    pub new_url: Option<String>,
 }
 
 #[derive(Template)]
@@ -161,6 +170,8 @@ pub struct CommitTpl {
     pub additions: usize,
     pub deletions: usize,
     pub files_truncated: bool,
+    pub files_changed: usize,
+    pub partial_stats: bool,
 }
 
 #[derive(Template)]
@@ -178,6 +189,10 @@ pub struct BlameTpl {
     pub page: Page,
     pub base: String,
     pub crumbs: Vec<Crumb>,
+    pub raw_url: String,
+    pub history_url: String,
+    /// Why there is no blame (binary or too large), or empty.
+    pub note: String,
     pub lines: Vec<(Option<CommitRow>, String)>,
 }
 
@@ -238,21 +253,10 @@ pub async fn summary(
         Ok((false, branch, list, readme, last))
     })
     .await?;
-    let readme = readme.map(|(name, text)| {
-        let html = if name.to_ascii_lowercase().ends_with(".md")
-            || name.to_ascii_lowercase().ends_with(".markdown")
-        {
-            markdown::render(&text)
-        } else {
-            format!(
-                "<pre>{}</pre>",
-                askama::filters::escape(&text, askama::filters::Html)
-                    .map(|e| e.to_string())
-                    .unwrap_or_default()
-            )
-        };
-        (name, html)
-    });
+    let readme = match readme {
+        Some((name, text)) => Some(heavy::run(move || render_readme(name, &text)).await?),
+        None => None,
+    };
     let tpl = SummaryTpl {
         page: shell(&st, &req, &req.tool.label),
         clone_url: repo::clone_url(st.forge.config(), &req.ctx.project, &req.tool),
@@ -265,6 +269,54 @@ pub async fn summary(
         last,
     };
     Ok(render(&tpl))
+}
+
+/// A README as HTML: markdown rendered, anything else escaped (on a blocking thread).
+fn render_readme(name: String, text: &str) -> (String, String) {
+    let lower = name.to_ascii_lowercase();
+    let html = if lower.ends_with(".md") || lower.ends_with(".markdown") {
+        markdown::render(text)
+    } else {
+        format!("<pre>{}</pre>", escape(text))
+    };
+    (name, html)
+}
+
+fn escape(text: &str) -> String {
+    askama::filters::escape(text, askama::filters::Html)
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
+/// Most lines of a file shown on its page (plain or highlighted); longer files link to raw.
+pub const MAX_SHOWN_LINES: usize = 50_000;
+
+/// A text file's page body: highlighted within the highlighting caps, plain text above them
+/// (with a note), nothing above [`MAX_SHOWN_LINES`]. Returns (HTML, lines, note).
+fn render_code(path: &str, bytes: &[u8]) -> (Option<String>, usize, String) {
+    let text = String::from_utf8_lossy(bytes);
+    let lines = text.lines().count().max(1);
+    if lines > MAX_SHOWN_LINES {
+        return (
+            None,
+            0,
+            format!("This file has {lines} lines, too many to show here."),
+        );
+    }
+    if let Some(html) = highlight::highlight_file(path, &text) {
+        return (Some(html), lines, String::new());
+    }
+    let note = if highlight::within_caps(&text) {
+        String::new()
+    } else {
+        format!(
+            "Shown without highlighting: only files up to {}, {} lines and {} characters per line are highlighted.",
+            size(highlight::MAX_BYTES),
+            highlight::MAX_LINES,
+            highlight::MAX_LINE_BYTES
+        )
+    };
+    (Some(escape(&text)), lines, note)
 }
 
 pub async fn tree(
@@ -363,14 +415,9 @@ pub async fn blob(
             ),
         )
     } else {
-        let text = String::from_utf8_lossy(&b.content).into_owned();
-        let lines = text.lines().count().max(1);
-        let html = highlight::highlight_file(&path, &text).unwrap_or_else(|| {
-            askama::filters::escape(&text, askama::filters::Html)
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-        });
-        (Some(html), lines, String::new())
+        let p = path.clone();
+        let content = b.content;
+        heavy::run(move || render_code(&p, &content)).await?
     };
     let tpl = BlobTpl {
         page: shell(&st, &req, &path),
@@ -389,42 +436,73 @@ pub async fn blob(
 }
 
 /// The file's bytes; text as `text/plain`, images as themselves, anything else as a download,
-/// always `nosniff` and sandboxed.
+/// always `nosniff` and sandboxed. Large files stream from git (in a git slot) and are always
+/// downloads unless they are images.
 pub async fn raw(
     State(st): State<AppState>,
     Extension(req): Extension<ToolRequest>,
     Path(rest): Path<String>,
 ) -> PageResult {
-    let (path, (binary, bytes)) = with_repo(&st, &req, move |r| {
+    let (path, raw) = with_repo(&st, &req, move |r| {
         let (_, oid, path) = browse::split_ref_path(r, &rest)?;
         let raw = browse::raw(r, oid, &path)?;
         Ok((path, raw))
     })
     .await?;
     let name = path.rsplit('/').next().unwrap_or("file");
+    let (body, binary, length) = match raw {
+        browse::Raw::Loaded { binary, content } => {
+            let length = content.len() as u64;
+            (Body::from(content), binary, length)
+        }
+        browse::Raw::Large { id, size } => {
+            let output = repo::cat_blob(&st.forge, &req.tool, id).await?;
+            let stream = tokio_util::io::ReaderStream::with_capacity(output, 64 * 1024);
+            (Body::from_stream(stream), true, size as u64)
+        }
+    };
     let (content_type, inline) = match is_image(&path) {
         Some(t) => (t, true),
         None if !binary => ("text/plain", true),
         None => ("application/octet-stream", false),
     };
-    let length = Some(bytes.len() as u64);
     Ok(download::respond(
-        Body::from(bytes),
+        body,
         Download {
             content_type,
             filename: name,
             inline,
-            length,
+            length: Some(length),
         },
     ))
 }
 
 #[derive(Deserialize)]
 pub struct PageQuery {
-    page: Option<usize>,
+    page: Option<String>,
 }
 
 pub const PER_PAGE: usize = 50;
+/// Deepest log page: each page walks every commit before it.
+pub const MAX_LOG_PAGE: u64 = 1_000;
+
+/// A number from the query string, or a 400 saying what is allowed.
+pub(crate) fn number(name: &str, value: Option<&str>, max: u64) -> Result<Option<u64>, Error> {
+    value
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| {
+                Error::bad_request(format!("{name} must be a number between 1 and {max}"))
+            })
+        })
+        .transpose()
+}
+
+/// The page of a commit log, checked.
+pub(crate) fn log_paging(page: Option<&str>, limit: Option<&str>) -> Result<Paging, Error> {
+    let page = number("page", page, MAX_LOG_PAGE)?;
+    let limit = number("limit", limit, forge_tools::paging::MAX_LIMIT)?;
+    Paging::new(page, limit, PER_PAGE as u64, MAX_LOG_PAGE)
+}
 
 pub async fn log(
     State(st): State<AppState>,
@@ -434,10 +512,11 @@ pub async fn log(
 ) -> PageResult {
     let base = req.base.clone();
     let b2 = base.clone();
-    let page = q.page.unwrap_or(1).max(1);
+    let paging = log_paging(q.page.as_deref(), None)?;
+    let page = paging.page;
     let (rev, path, mut commits) = with_repo(&st, &req, move |r| {
         let (rev, oid, path) = browse::split_ref_path(r, &rest)?;
-        let list = browse::log(r, oid, &path, (page - 1) * PER_PAGE, PER_PAGE)?;
+        let list = browse::log(r, oid, &path, paging.offset(), PER_PAGE)?;
         Ok((
             rev,
             path,
@@ -476,10 +555,19 @@ pub async fn commit(
 ) -> PageResult {
     let base = req.base.clone();
     let d = with_repo(&st, &req, move |r| browse::commit(r, &sha)).await?;
+    let id = d.info.id.clone();
+    let parent = d.info.parents.first().cloned();
+    let blob_url = |rev: &str, path: &str| format!("{base}blob/{rev}/{}", enc_path(path));
     let files = d
         .files
         .into_iter()
         .map(|f| FileView {
+            too_large: f.too_large,
+            old_url: parent
+                .as_deref()
+                .filter(|_| f.status != 'A')
+                .map(|p| blob_url(p, &f.old_path)),
+            new_url: (f.status != 'D').then(|| blob_url(&id, &f.new_path)),
             path: if f.status == 'R' {
                 format!("{} → {}", f.old_path, f.new_path)
             } else {
@@ -511,20 +599,23 @@ pub async fn commit(
         .split_once('\n')
         .map(|(_, rest)| rest.trim().to_owned())
         .unwrap_or_default();
+    let message_html = if body.is_empty() {
+        String::new()
+    } else {
+        heavy::run(move || markdown::render(&body)).await?
+    };
     let tpl = CommitTpl {
         page: shell(&st, &req, &d.info.summary),
         c: row(&base, &d.info),
-        message_html: if body.is_empty() {
-            String::new()
-        } else {
-            markdown::render(&body)
-        },
+        message_html,
         parents: d.info.parents.clone(),
         base,
         files,
         additions: d.additions,
         deletions: d.deletions,
         files_truncated: d.files_truncated,
+        files_changed: d.files_changed,
+        partial_stats: d.partial_stats,
     };
     Ok(render(&tpl))
 }
@@ -582,19 +673,40 @@ pub async fn blame(
     Path(rest): Path<String>,
 ) -> PageResult {
     let base = req.base.clone();
-    let b2 = base.clone();
-    let (rev, path, lines) = with_repo(&st, &req, move |r| {
+    let (rev, oid, path, bytes, binary, line_count) = with_repo(&st, &req, move |r| {
         let (rev, oid, path) = browse::split_ref_path(r, &rest)?;
-        let lines = browse::blame(r, oid, &path)?
-            .into_iter()
-            .map(|(c, l)| (c.map(|c| row(&b2, &c)), l))
-            .collect::<Vec<_>>();
-        Ok((rev, path, lines))
+        let b = browse::blob(r, oid, &path)?;
+        let lines = b.content.iter().filter(|&&c| c == b'\n').count();
+        Ok((rev, oid, path, b.size, b.binary, lines))
     })
     .await?;
+    let note = if binary {
+        "Binary file; blame is shown for text files.".to_owned()
+    } else if bytes > browse::MAX_BLAME_BYTES || line_count > browse::MAX_BLAME_LINES {
+        format!(
+            "This file is {} ({line_count} lines), too large to blame here; blame is shown for files up to {} and {} lines.",
+            size(bytes),
+            size(browse::MAX_BLAME_BYTES),
+            browse::MAX_BLAME_LINES
+        )
+    } else {
+        String::new()
+    };
+    let lines = if note.is_empty() {
+        repo::blame(&st.forge, &req.tool, oid, &path)
+            .await?
+            .into_iter()
+            .map(|(c, l)| (c.map(|c| row(&base, &c)), l))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let tpl = BlameTpl {
         page: shell(&st, &req, &format!("Blame {path}")),
         crumbs: crumbs(&base, &rev, &path),
+        raw_url: format!("{base}raw/{}/{}", enc_path(&rev), enc_path(&path)),
+        history_url: format!("{base}commits/{}/{}", enc_path(&rev), enc_path(&path)),
+        note,
         base,
         lines,
     };
@@ -618,14 +730,8 @@ pub async fn archive(
     let r2 = rev.clone();
     let oid = with_repo(&st, &req, move |r| browse::resolve(r, &r2)).await?;
     let prefix = format!("{}-{}/", req.ctx.project.shortname, rev.replace('/', "-"));
-    let mut child = repo::archive(st.forge.config(), &req.tool, oid, format, &prefix)?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| Error::Internal("git archive: no output".into()))?;
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
+    // Holds a git slot until the download ends; a client that goes away kills git.
+    let output = repo::archive(&st.forge, &req.tool, oid, format, &prefix).await?;
     st.forge.events().record(
         "repo.archive",
         req.page
@@ -639,7 +745,7 @@ pub async fn archive(
         rev.replace('/', "-")
     );
     let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        stdout,
+        output,
         64 * 1024,
     ));
     Ok(download::respond(

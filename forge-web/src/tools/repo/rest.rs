@@ -1,5 +1,7 @@
 //! Repository REST API under `/rest/p/<project>/<mount>/`: `branches`, `tags`,
-//! `tree/<ref>[/<path>]`, `file/<ref>/<path>`, `commits/<ref>[/<path>]?page=`, `commit/<sha>`.
+//! `tree/<ref>[/<path>]`, `file/<ref>/<path>` (content of files up to 1 MiB; larger ones are
+//! `truncated` with no content: use the raw download), `commits/<ref>[/<path>]?page=&limit=`,
+//! `commit/<sha>` (its diff within the commit page's caps).
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -96,7 +98,8 @@ pub async fn file(
 
 #[derive(Deserialize)]
 pub struct PageQuery {
-    page: Option<usize>,
+    page: Option<String>,
+    limit: Option<String>,
 }
 
 pub async fn commits(
@@ -105,11 +108,11 @@ pub async fn commits(
     Path(rest): Path<String>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Value>> {
-    let page = q.page.unwrap_or(1).max(1);
-    let per = super::pages::PER_PAGE;
+    let paging = super::pages::log_paging(q.page.as_deref(), q.limit.as_deref())?;
+    let (page, per) = (paging.page, paging.per_page);
     let out = with_repo(&st, &req, move |r| {
         let (rev, oid, path) = browse::split_ref_path(r, &rest)?;
-        let mut list = browse::log(r, oid, &path, (page - 1) * per, per)?;
+        let mut list = browse::log(r, oid, &path, paging.offset(), per)?;
         let more = list.len() > per;
         list.truncate(per);
         Ok(json!({"ref": rev, "page": page, "more": more, "commits": list.iter().map(commit_json).collect::<Vec<_>>()}))
@@ -128,10 +131,11 @@ pub async fn commit(
         .files
         .iter()
         .map(|f| json!({"old_path": f.old_path, "path": f.new_path, "status": f.status.to_string(), "additions": f.additions,
-            "deletions": f.deletions, "binary": f.binary, "patch": f.patch, "truncated": f.truncated}))
+            "deletions": f.deletions, "binary": f.binary, "patch": f.patch, "truncated": f.truncated, "too_large": f.too_large}))
         .collect();
     let mut c = commit_json(&d.info);
-    c["stats"] = json!({"additions": d.additions, "deletions": d.deletions, "files": files.len()});
+    c["stats"] = json!({"additions": d.additions, "deletions": d.deletions, "files": d.files_changed,
+        "files_listed": files.len(), "partial": d.partial_stats});
     c["files"] = Value::Array(files);
     Ok(Json(c))
 }

@@ -3,7 +3,7 @@
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use forge_tools::acl::perm;
@@ -20,12 +20,6 @@ use crate::error::{PageError, PageResult};
 use crate::routes::accounts::Empty;
 use crate::state::AppState;
 use crate::tools::ToolRequest;
-
-/// Uploads are limited by the attachment store (it counts bytes as they arrive); this only
-/// lifts axum's small default body limit for these routes.
-pub fn body_limit() -> DefaultBodyLimit {
-    DefaultBodyLimit::max(1 << 30)
-}
 
 /// Reads a multipart upload: the `file` field is streamed into the store. With `csrf`, a
 /// `csrf_token` field must come first and match.

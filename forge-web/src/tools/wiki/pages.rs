@@ -1,7 +1,8 @@
 //! Wiki page handlers.
 
+use crate::extract::Query;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use forge_tools::acl::perm;
@@ -72,6 +73,9 @@ pub async fn add_slash(
 #[derive(Deserialize)]
 pub struct VersionQuery {
     version: Option<i32>,
+    /// `text`: the version's markdown source as a download.
+    #[serde(default)]
+    format: String,
 }
 
 pub async fn view(
@@ -98,6 +102,19 @@ pub async fn view(
         author,
         updated,
     } = wiki::version_of(forge, &page, q.version).await?;
+    if q.format == "text" {
+        let filename = format!("{}-v{version}.md", page.name);
+        let length = Some(text.len() as u64);
+        return Ok(crate::download::respond(
+            axum::body::Body::from(text),
+            crate::download::Download {
+                filename: &filename,
+                content_type: "text/plain",
+                length,
+                inline: true,
+            },
+        ));
+    }
     // The three look-ups are independent: run them together.
     let (rendered, attachments, backlinks) = futures::try_join!(
         wiki::render(forge, &req.ctx, &req.tool, Some((page.id, version)), &text),
@@ -340,6 +357,16 @@ pub async fn save(
             );
             Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &tpl))
         }
+        // Over the hourly limit: the form comes back with the text, nothing lost.
+        Err(Error::RateLimited(m)) => {
+            let tpl = view(
+                edit_form(&text, &f.labels, &f.comment, base).with_message(m),
+                None,
+                None,
+                base == 0,
+            );
+            Ok(render_status(StatusCode::TOO_MANY_REQUESTS, &tpl))
+        }
         Err(e) => Err(PageError::from(e).with_next(&req.page.path)),
     }
 }
@@ -400,6 +427,13 @@ pub async fn diff(
         .get(page.id, v2)
         .await?
         .ok_or(Error::NotFound("version"))?;
+    // Off the async threads, with size and time caps.
+    let (old_text, new_text) = (old.data.text, new.data.text);
+    let (lines, too_large) =
+        match forge_tools::heavy::run(move || diff::unified(&old_text, &new_text)).await? {
+            diff::Diff::Lines(lines) => (lines, false),
+            diff::Diff::TooLarge => (Vec::new(), true),
+        };
     let tpl = DiffTpl {
         page: shell(&st, &req, &format!("{}: version {v1} → {v2}", page.name)),
         nav: nav(&req),
@@ -407,7 +441,8 @@ pub async fn diff(
         name: page.name,
         v1,
         v2,
-        lines: diff::unified(&old.data.text, &new.data.text),
+        lines,
+        too_large,
     };
     Ok(render(&tpl))
 }

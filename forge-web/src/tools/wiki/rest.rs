@@ -3,10 +3,10 @@
 //! `/<Page>/history`; `/<Page>/attachments` (list, multipart upload) and
 //! `/<Page>/attachments/<file>`.
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use forge_tools::acl::perm;
 use forge_tools::wiki::{self, Edit, Saved, pages as store};
@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use super::attach;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
 use crate::routes::rest::ApiJson;
 use crate::state::AppState;
 use crate::tools::ToolRequest;
@@ -25,11 +26,18 @@ use crate::tools::ToolRequest;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(list))
-        .route("/{page}", get(get_page).put(put_page).delete(delete_page))
+        .route(
+            "/{page}",
+            get(get_page)
+                .merge(put(put_page).route_layer(crate::requires!(perm::WRITE)))
+                .merge(delete(delete_page).route_layer(crate::requires!(wiki::DELETE))),
+        )
         .route("/{page}/history", get(history))
-        .route("/{page}/attachments", get(list_attachments).post(upload))
+        .route(
+            "/{page}/attachments",
+            get(list_attachments).merge(post(upload).route_layer(crate::requires!(perm::WRITE))),
+        )
         .route("/{page}/attachments/{file}", get(download))
-        .layer(attach::body_limit())
 }
 
 fn rfc3339(d: bson::DateTime) -> String {
@@ -154,7 +162,9 @@ pub struct PutPage {
     labels: Vec<String>,
     #[serde(default)]
     comment: String,
-    /// The version this edit started from; 0 to create the page.
+    /// The version this edit started from. Absent (or 0): create the page; 409 when it exists
+    /// (never overwritten).
+    #[serde(default)]
     base_version: i32,
 }
 
@@ -270,8 +280,9 @@ pub async fn list_attachments(
     Ok(Json(json!({"attachments": list})))
 }
 
-/// Multipart upload (`file` field). With session-cookie auth the `X-CSRF-Token` header must
-/// carry the CSRF cookie's value (multipart bodies can be sent cross-site).
+/// Multipart upload (`file` field). Unless a valid access token authenticates the call, the
+/// `X-CSRF-Token` header must carry the CSRF token the pages' forms carry (multipart bodies
+/// can be sent cross-site).
 pub async fn upload(
     State(st): State<AppState>,
     Extension(req): Extension<ToolRequest>,
@@ -280,7 +291,9 @@ pub async fn upload(
     mp: Multipart,
 ) -> ApiResult {
     authorize(&req, perm::WRITE)?;
-    if !headers.contains_key(axum::http::header::AUTHORIZATION) {
+    // Only a valid access token (which ignores cookies) spares the CSRF check; any other
+    // Authorization header, valid or not, does not.
+    if !req.page.token_auth {
         let given = headers
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())

@@ -100,6 +100,8 @@ pub struct DiffTpl {
     pub v1: i32,
     pub v2: i32,
     pub lines: Vec<DiffLine>,
+    /// Beyond the diff's caps: both versions are offered as downloads instead.
+    pub too_large: bool,
 }
 
 pub struct ListRow {
