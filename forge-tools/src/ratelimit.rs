@@ -3,8 +3,8 @@
 //! atomically and dropped by a TTL index when its hour is long over.
 
 use bson::{DateTime, Document, doc};
-use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Database, IndexModel};
+use mongodb::Database;
+use mongodb::options::ReturnDocument;
 
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -13,19 +13,7 @@ pub const COLLECTION: &str = "rate_limits";
 const HOUR_MS: i64 = 3_600_000;
 
 pub async fn ensure_indexes(db: &Database) -> Result<()> {
-    db.collection::<Document>(COLLECTION)
-        .create_index(
-            IndexModel::builder()
-                .keys(doc! {"expires": 1})
-                .options(
-                    IndexOptions::builder()
-                        .expire_after(std::time::Duration::ZERO)
-                        .build(),
-                )
-                .build(),
-        )
-        .await?;
-    Ok(())
+    crate::store::ensure_expiry(db, COLLECTION, "expires").await
 }
 
 /// Counts one `action` by `user` in the current hour; `RateLimited` once more than

@@ -2,7 +2,6 @@
 //! store keeps only its digest, so a leaked database cannot be replayed as cookies.
 
 use bson::{DateTime, doc};
-use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
@@ -29,18 +28,7 @@ fn collection(db: &Database) -> Collection<Session> {
 
 pub async fn ensure_indexes(db: &Database) -> Result<()> {
     // The server drops expired sessions by itself; lookups also check `expires`.
-    collection(db)
-        .create_index(
-            IndexModel::builder()
-                .keys(doc! {"expires": 1})
-                .options(
-                    IndexOptions::builder()
-                        .expire_after(std::time::Duration::ZERO)
-                        .build(),
-                )
-                .build(),
-        )
-        .await?;
+    crate::store::ensure_expiry(db, COLLECTION, "expires").await?;
     collection(db)
         .create_index(IndexModel::builder().keys(doc! {"user_id": 1}).build())
         .await?;

@@ -12,6 +12,23 @@ use mongodb::{Client, Database};
 
 use crate::error::Result;
 
+/// Makes the server drop each document of `collection` once the time in its `field` has
+/// passed (a TTL index).
+pub async fn ensure_expiry(db: &Database, collection: &str, field: &str) -> Result<()> {
+    let index = mongodb::IndexModel::builder()
+        .keys(doc! {field: 1})
+        .options(
+            mongodb::options::IndexOptions::builder()
+                .expire_after(Duration::ZERO)
+                .build(),
+        )
+        .build();
+    db.collection::<bson::Document>(collection)
+        .create_index(index)
+        .await?;
+    Ok(())
+}
+
 /// Connects to `uri` and waits (up to `wait`) until the server answers a ping.
 pub async fn connect(uri: &str, db_name: &str, wait: Duration) -> Result<Database> {
     let mut opts = ClientOptions::parse(uri).await?;
