@@ -41,6 +41,7 @@ for t in "${targets[@]}"; do
   elif [ "$rc" -eq 1 ]; then
     failed=1
   fi
+  echo "$line"
   summary+=("$line")
 done
 

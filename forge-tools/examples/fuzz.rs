@@ -40,6 +40,7 @@ const TARGETS: &[&str] = &[
     "diff",
     "merge",
     "highlight",
+    "pktline",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -226,19 +227,19 @@ fn run_target(target: &str, input: &str) {
             }
         }
         "names" => {
-            let ok = forge_tools::wiki::pages::check_name(input).is_ok();
+            let ok = forge_tools::tools::wiki::pages::check_name(input).is_ok();
             check(
                 ok == refs::page_name_ok(input),
                 "check_name != page_name_ok",
             );
-            let _ = forge_tools::wiki::encode_name(input);
-            let _ = forge_tools::wiki::pages::parse_labels(input);
+            let _ = forge_tools::tools::wiki::encode_name(input);
+            let _ = forge_tools::tools::wiki::pages::parse_labels(input);
             let _ = forge_tools::names::check_shortname(input);
             let _ = forge_tools::names::check_mount(input);
-            if forge_tools::repo::browse::check_rev(input).is_ok() {
+            if forge_tools::tools::repo::browse::check_rev(input).is_ok() {
                 check(!input.contains(".."), "check_rev passed ..");
             }
-            if forge_tools::repo::browse::check_path(input).is_ok() {
+            if forge_tools::tools::repo::browse::check_path(input).is_ok() {
                 check(!input.split('/').any(|s| s == ".."), "check_path passed ..");
             }
         }
@@ -277,6 +278,31 @@ fn run_target(target: &str, input: &str) {
                 no_script(&h);
             }
             let _ = markdown::highlight::highlight_file(&format!("x.{}", p[0]), p[1]);
+        }
+        "pktline" => {
+            use forge_tools::tools::repo::pktline::{self, Request};
+            let data = input.as_bytes();
+            for kind in [
+                Request::UploadPack,
+                Request::UploadPackV2,
+                Request::ReceivePack,
+            ] {
+                let in_memory = pktline::check(kind, data);
+                let mut reader = data;
+                let streamed =
+                    futures::executor::block_on(pktline::read_section(&mut reader, kind));
+                match (&in_memory, &streamed) {
+                    (Ok(a), Ok((read, b))) => check(
+                        a == b && a.consumed <= data.len() && read[..] == data[..a.consumed],
+                        "pkt-line readers disagree on a section",
+                    ),
+                    (Err(a), Err(b)) => check(a == b, "pkt-line readers disagree on an error"),
+                    _ => check(
+                        false,
+                        "pkt-line readers disagree: one accepted, one refused",
+                    ),
+                }
+            }
         }
         other => panic!("unknown target {other}"),
     }
@@ -415,6 +441,37 @@ fn seeds(target: &str) -> Vec<String> {
                 "same\u{0}same\u{0}same".into(),
             ];
         }
+        "pktline" => {
+            let a = "1".repeat(40);
+            let b = "2".repeat(40);
+            let pkt = |s: &str| format!("{:04x}{s}", s.len() + 4);
+            s = vec![
+                format!("{}0000", pkt(&format!("want {a}\n"))),
+                format!(
+                    "{}{}{}0000",
+                    pkt(&format!("want {a} side-band-64k ofs-delta\n")),
+                    pkt(&format!("want {b}\n")),
+                    pkt("deepen 1\n")
+                ),
+                format!(
+                    "{}0001{}{}{}0000",
+                    pkt("command=fetch\n"),
+                    pkt("thin-pack\n"),
+                    pkt(&format!("want {a}\n")),
+                    pkt(&format!("have {b}\n"))
+                ),
+                format!(
+                    "{}0000PACK",
+                    pkt(&format!("{a} {b} refs/heads/main\u{0}report-status\n"))
+                ),
+                format!(
+                    "{}0001{}0000",
+                    pkt("command=ls-refs\n"),
+                    pkt("ref-prefix refs/heads/\n")
+                ),
+                "0000".into(),
+            ];
+        }
         "highlight" => {
             s = vec![
                 "rust\u{0}fn main() { let x = \"s\"; }\n".into(),
@@ -478,6 +535,21 @@ fn strategy(target: &str) -> BoxedStrategy<String> {
             .prop_map(|(l, c)| format!("{l}\u{0}{c}"))
             .boxed(),
         "names" | "refs" => prop_oneof![joined, any::<String>()].boxed(),
+        "pktline" => prop::collection::vec(
+            prop_oneof![
+                Just("0000".to_owned()),
+                Just("0001".to_owned()),
+                Just("0002".to_owned()),
+                Just("fff0".to_owned()),
+                "(want|have|shallow|deepen|deepen-not|filter|command=(fetch|ls-refs)|want-ref|ref-prefix|push-cert|[0-9a-f]{40} [0-9a-f]{40}) ?[ -~]{0,60}\n?"
+                    .prop_map(|s| format!("{:04x}{s}", s.len() + 4)),
+                any::<String>().prop_map(|s| format!("{:04x}{s}", s.len() + 4)),
+                "[0-9a-fA-Fz]{0,6}",
+            ],
+            0..40,
+        )
+        .prop_map(|p| p.concat())
+        .boxed(),
         _ => prop_oneof![2 => joined, 1 => any::<String>(), 2 => nesting].boxed(),
     }
 }

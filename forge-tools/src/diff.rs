@@ -123,9 +123,21 @@ pub fn unified(old: &str, new: &str) -> Diff {
     Diff::Lines(out)
 }
 
+/// Texts beyond these (any of the three) are not merged: the three-way merge is quadratic in
+/// lines, and a conflict without a proposal loses nothing (both texts are shown).
+pub const MAX_MERGE_BYTES: usize = 256 * 1024;
+pub const MAX_MERGE_LINES: usize = 5_000;
+
 /// Three-way merge of two edits of `base`: `Ok` when they merge cleanly, else the text with
-/// conflict markers.
+/// conflict markers (or, beyond the merge caps, `ours` unmerged). CPU-bound: call it from a
+/// blocking thread.
 pub fn merge(base: &str, ours: &str, theirs: &str) -> Result<String, String> {
+    let too_big = [base, ours, theirs]
+        .iter()
+        .any(|t| t.len() > MAX_MERGE_BYTES || t.lines().count() > MAX_MERGE_LINES);
+    if too_big {
+        return Err(ours.to_owned());
+    }
     diffy::merge(base, ours, theirs)
 }
 

@@ -1,5 +1,12 @@
 //! Forge domain: the store and its collections, accounts, projects, access control, the tool
 //! framework and tools, events. No HTTP here: `forge-web` calls into this crate.
+//!
+//! Layers, bottom up (a module uses only those below it, see `scripts/check-cycles.py`): the
+//! store modules and shared components (`store`, `users`, `projects`, `acl`, `events`,
+//! `markdown`, ...); the domain handle's parts (`handle`, `viewer`, `project_ctx`); the tool
+//! framework (`tool`, which also names the handle [`Forge`]); the platform services built on
+//! it (`search`, `notify`); the tools (`tools::<kind>`); and on top the actions (`forge`) and
+//! the task handlers (`jobs`).
 
 pub mod acl;
 pub mod attachments;
@@ -8,29 +15,39 @@ pub mod diff;
 pub mod error;
 pub mod events;
 mod forge;
+pub mod handle;
 pub mod heavy;
 pub mod ids;
 pub mod jobs;
-pub mod link;
 pub mod links;
 pub mod mail;
 pub mod markdown;
 pub mod names;
 pub mod notify;
 pub mod paging;
+pub mod project_ctx;
 pub mod projects;
 pub mod ratelimit;
 pub mod refs;
-pub mod repo;
 pub mod search;
 pub mod secret;
 pub mod sessions;
 pub mod store;
 pub mod tokens;
 pub mod tool;
+pub mod tools;
 pub mod users;
 pub mod versioned;
-pub mod wiki;
+pub mod viewer;
 
 pub use error::{Error, FieldErrors, Result};
-pub use forge::{Forge, ProjectCtx, ProjectUpdate, ToolUpdate, Viewer};
+pub use forge::{ProjectUpdate, ToolUpdate};
+pub use project_ctx::ProjectCtx;
+pub use tool::Forge;
+pub use viewer::Viewer;
+
+// Transitional: the tools moved to `tools::<kind>`; these keep the old paths working until
+// `forge-web` and the tests import from `forge_tools::tools::...`. Drop them then.
+pub use tools::link;
+pub use tools::repo;
+pub use tools::wiki;

@@ -1,4 +1,4 @@
-//! Notifications: people watch a project, a tool or one artifact (a wiki page...); a change
+//! Notifications: people watch a project, a tool or one artifact (a page, a ticket...); a change
 //! queues `notify.change`, whose handler mails every watcher who may still read the thing,
 //! except its author. Each user picks immediate mail or a daily digest (`notify.digest`).
 //! Every mail carries a signed unsubscribe link that works without logging in.
@@ -17,13 +17,14 @@ use sha2::Sha256;
 
 use crate::acl::{self, Subject, perm};
 use crate::error::{Error, Result};
-use crate::forge::{Forge, ProjectCtx, Viewer};
 use crate::ids::{ProjectId, ToolId, UserId};
 use crate::mail::Mail;
 use crate::markdown::escape;
+use crate::project_ctx::ProjectCtx;
 use crate::projects;
-use crate::tool::{ToolInstance, instance};
+use crate::tool::{Forge, ToolInstance, instance};
 use crate::users;
+use crate::viewer::Viewer;
 
 pub const TASK_CHANGE: &str = "notify.change";
 pub const TASK_DIGEST: &str = "notify.digest";
@@ -43,10 +44,10 @@ pub struct Subscription {
     pub project_id: ProjectId,
     #[serde(default)]
     pub tool_id: Option<ToolId>,
-    /// Artifact key, e.g. `wiki:<page id>`.
+    /// Artifact key, as the tool names it (its search document id).
     #[serde(default)]
     pub artifact: Option<String>,
-    /// What it is, for lists and mails ("page Home in wiki").
+    /// What it is, for lists and mails ("page Home in Docs").
     pub title: String,
     pub created: DateTime,
 }
@@ -88,7 +89,7 @@ pub struct Change {
     pub project: String,
     pub tool: String,
     pub artifact: String,
-    /// "Home (wiki page)".
+    /// "page Home", as the tool words it.
     pub title: String,
     /// Path under the base URL.
     pub url: String,

@@ -1,7 +1,7 @@
 //! Property tests for every parser of outside input in the domain: markdown (arbitrary text and
 //! generated deep nestings of every construct), artifact references and wiki names, labels,
 //! short names, git revisions and paths, the search query path, diffs and merges, syntax
-//! highlighting, and (once it exists) the git pkt-line reader. None may panic, whatever it is
+//! highlighting, and the git pkt-line reader. None may panic, whatever it is
 //! given; rendered HTML never carries a script. Each case stays well under a few seconds in a
 //! debug build; `bench/fuzz.sh` runs the same targets for longer.
 //!
@@ -15,6 +15,7 @@ use forge_tools::Error;
 use forge_tools::markdown;
 use forge_tools::refs::{self, RefTarget, Resolution, ResolvedRefs};
 use forge_tools::search::{Access, Change, IndexDoc, SearchIndex, SearchRequest};
+use forge_tools::tools::repo::pktline::{self, Request};
 use proptest::prelude::*;
 
 /// The stack of a tokio worker thread (and of cargo's test threads).
@@ -40,6 +41,29 @@ fn config(cases: u32) -> ProptestConfig {
         cases,
         failure_persistence: None,
         ..ProptestConfig::default()
+    }
+}
+
+/// Runs `f` on a worker-sized stack and fails when it is not done within `limit` (the thread is
+/// left to finish on its own; the test binary ends without waiting for it).
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .unwrap();
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: not done within {limit:?}")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: panicked"),
     }
 }
 
@@ -408,6 +432,75 @@ fn markdown_page_sized_nestings_never_crash() {
     }
 }
 
+/// Found by `bench/fuzz.sh`: every heading gets an anchor, and a heading named like earlier
+/// ones was given the first free `name-N` by trying N = 1, 2, 3...: quadratic in the number
+/// of alike headings (20,000 `# a` took 36 s in a release build; a 100 KB project description
+/// is re-rendered on every view of the project home).
+#[test]
+fn markdown_many_alike_headings_render_in_time() {
+    let cases = [
+        ("20,000 `# a`", "# a\n\n".repeat(20_000)),
+        ("20,000 empty headings", "#\n\n".repeat(20_000)),
+        ("20,000 setext headings", "a\n-\n\n".repeat(20_000)),
+        ("10,000 `# a` / `# a-1`", "# a\n\n# a-1\n\n".repeat(10_000)),
+        (
+            "a TOC of 20,000 headings",
+            format!("[TOC]\n\n{}", "## x\n".repeat(20_000)),
+        ),
+    ];
+    for (what, text) in cases {
+        let html = within(std::time::Duration::from_secs(5), what, move || {
+            let _ = markdown::to_plain_text(&text);
+            markdown::render(&text)
+        });
+        assert_safe(&html);
+    }
+}
+
+/// Found by `bench/fuzz.sh`: URLs or e-mail addresses run together with `<` between them
+/// (`http://x<http://x<...`) made the autolink extension quadratic: 40,000 of them (360 KB)
+/// took 8 s to render in a release build, a 1 MB page about a minute of a heavy-work slot.
+#[test]
+fn markdown_autolink_runs_render_in_time() {
+    let cases = [
+        ("40,000 `http://x<`", "http://x<".repeat(40_000)),
+        ("40,000 `http://x.y<`", "http://x.y<".repeat(40_000)),
+        ("40,000 `a@b.c<`", "a@b.c<".repeat(40_000)),
+        ("20,000 `x]]http://x.y</`", "x]]http://x.y</".repeat(20_000)),
+    ];
+    for (what, text) in cases {
+        let html = within(std::time::Duration::from_secs(5), what, move || {
+            let _ = markdown::to_plain_text(&text);
+            markdown::render(&text)
+        });
+        assert_safe(&html);
+    }
+}
+
+/// Found by `bench/fuzz.sh`: the three-way merge offered on an edit conflict compared texts of
+/// any size without a time cap (a 950 KB side did not finish in 80 s); it runs when a stale
+/// save of a large page comes in.
+#[test]
+fn merges_of_large_texts_finish_in_time() {
+    let big: String = (0..120_000).map(|i| format!("x{i}\n")).collect();
+    let other: String = (0..120_000).map(|i| format!("y{i}\n")).collect();
+    let (b1, b2) = (big.clone(), other.clone());
+    within(
+        std::time::Duration::from_secs(5),
+        "merge: one side of 1 MB",
+        move || {
+            let _ = forge_tools::diff::merge("a\n", "b\n", &b1);
+        },
+    );
+    within(
+        std::time::Duration::from_secs(5),
+        "merge: both sides of 1 MB",
+        move || {
+            let _ = forge_tools::diff::merge("a\n", &big, &b2);
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // References, names, labels, revisions, paths
 // ---------------------------------------------------------------------------------------------
@@ -470,10 +563,10 @@ proptest! {
 
     #[test]
     fn wiki_names_and_labels_never_panic(s in prop_oneof![any::<String>(), bracket_text()]) {
-        let named = forge_tools::wiki::pages::check_name(&s).is_ok();
+        let named = forge_tools::tools::wiki::pages::check_name(&s).is_ok();
         prop_assert_eq!(named, refs::page_name_ok(&s));
-        let _ = forge_tools::wiki::encode_name(&s);
-        if let Ok(labels) = forge_tools::wiki::pages::parse_labels(&s) {
+        let _ = forge_tools::tools::wiki::encode_name(&s);
+        if let Ok(labels) = forge_tools::tools::wiki::pages::parse_labels(&s) {
             prop_assert!(labels.len() <= 20);
         }
         let _ = forge_tools::names::check_shortname(&s);
@@ -482,10 +575,10 @@ proptest! {
 
     #[test]
     fn git_revisions_and_paths_never_panic(s in prop_oneof![any::<String>(), "[-./a-z0-9~^:@{}\\\\ ]{0,40}"]) {
-        if forge_tools::repo::browse::check_rev(&s).is_ok() {
+        if forge_tools::tools::repo::browse::check_rev(&s).is_ok() {
             prop_assert!(!s.contains("..") && !s.starts_with('-'), "{s:?}");
         }
-        if forge_tools::repo::browse::check_path(&s).is_ok() {
+        if forge_tools::tools::repo::browse::check_path(&s).is_ok() {
             prop_assert!(!s.split('/').any(|seg| seg == ".."), "{s:?}");
         }
     }
@@ -752,6 +845,88 @@ proptest! {
         });
         if let Some(html) = out {
             prop_assert!(!html.contains("<script"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Git pkt-lines (the command section read before git runs)
+// ---------------------------------------------------------------------------------------------
+
+/// Packets with meaning to some request kind, framed right or wrong.
+fn packet_soup() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            Just(pktline::FLUSH.to_vec()),
+            Just(pktline::DELIM.to_vec()),
+            Just(b"0002".to_vec()),
+            Just(b"0003".to_vec()),
+            Just(b"fff0".to_vec()),
+            Just(b"FFFF".to_vec()),
+            Just(b"zz".to_vec()),
+            "(want|have|shallow|deepen|deepen-not|filter|command=(fetch|ls-refs)|want-ref|ref-prefix|push-cert|[0-9a-f]{40} [0-9a-f]{40}) ?[ -~]{0,60}\n?"
+                .prop_map(|s| pktline::encode(s.as_bytes())),
+            ("[0-9a-f]{40}", "[0-9a-f]{40}", "[ -~]{0,40}", "[ -~]{0,40}").prop_map(
+                |(a, b, name, caps)| pktline::encode(format!("{a} {b} {name}\0{caps}\n").as_bytes())
+            ),
+            prop::collection::vec(any::<u8>(), 0..120).prop_map(|b| pktline::encode(&b)),
+            prop::collection::vec(any::<u8>(), 0..8),
+        ],
+        0..40,
+    )
+    .prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// The stream reader (what the server runs) and the in-memory checker agree on every input,
+    /// and the stream reader never reads past what it says it consumed.
+    #[test]
+    fn pktline_readers_agree_and_never_panic(
+        data in prop_oneof![prop::collection::vec(any::<u8>(), 0..4096), packet_soup()]
+    ) {
+        for kind in [Request::UploadPack, Request::UploadPackV2, Request::ReceivePack] {
+            let in_memory = pktline::check(kind, &data);
+            let mut reader = &data[..];
+            let streamed = futures::executor::block_on(pktline::read_section(&mut reader, kind));
+            match (in_memory, streamed) {
+                (Ok(a), Ok((read, b))) => {
+                    prop_assert_eq!(&a, &b);
+                    prop_assert!(a.consumed <= data.len());
+                    prop_assert_eq!(&read[..], &data[..a.consumed]);
+                    prop_assert_eq!(reader.len(), data.len() - a.consumed);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (a, b) => prop_assert!(false, "{kind:?}: in memory {a:?}, streamed {b:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn pktline_large_inputs_are_bounded() {
+    let cases: Vec<Vec<u8>> = vec![
+        // A length past the end, then nothing.
+        b"fff0".to_vec(),
+        // A million flushes (the first ends the section).
+        pktline::FLUSH.repeat(1_000_000),
+        // 5 MB of maximal packets with no end.
+        pktline::encode(&vec![b'a'; pktline::MAX_PKT_LEN - 4]).repeat(80),
+        // 100,000 wants.
+        pktline::encode(format!("want {}\n", "1".repeat(40)).as_bytes()).repeat(100_000),
+    ];
+    for data in cases {
+        for kind in [
+            Request::UploadPack,
+            Request::UploadPackV2,
+            Request::ReceivePack,
+        ] {
+            let started = std::time::Instant::now();
+            let _ = pktline::check(kind, &data);
+            let mut reader = &data[..];
+            let _ = futures::executor::block_on(pktline::read_section(&mut reader, kind));
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
         }
     }
 }

@@ -11,12 +11,12 @@ use forge_tools::projects::Neighborhood;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::ctx::Nbhd;
 use crate::error::PageError;
 use crate::limits::Limits;
+use crate::load_shed::InFlight;
 use crate::metrics::Metrics;
-use crate::routes::{
-    Nbhd, accounts, admin, health, notify, projects, rest, search, site_admin, tools,
-};
+use crate::routes::{accounts, admin, health, notify, projects, rest, search, site_admin, tools};
 use crate::state::AppState;
 
 /// Builds the web app over an opened domain.
@@ -25,7 +25,7 @@ pub fn build(forge: Forge) -> Result<Router, prometheus::Error> {
         forge: forge.clone(),
         limits: Arc::new(Limits::default()),
         metrics: Arc::new(Metrics::new()?),
-        in_flight: crate::guard::InFlight::new(forge.config().max_requests),
+        in_flight: InFlight::new(forge.config().max_requests),
         health: Arc::default(),
         tool_routers: Arc::new(HashMap::new()),
         tool_api_routers: Arc::new(HashMap::new()),
@@ -90,6 +90,8 @@ fn rest_routes() -> Router<AppState> {
         .route("/p/{name}/{mount}/", any(rest::tool_dispatch))
         .route("/p/{name}/{mount}/{*rest}", any(rest::tool_dispatch))
         .fallback(rest::not_found)
+        // The API addresses projects of the `p` neighborhood only.
+        .layer(Extension(Nbhd(Neighborhood::Projects)))
 }
 
 fn router(state: AppState) -> Router {
@@ -158,11 +160,11 @@ fn router(state: AppState) -> Router {
             crate::guard::body_limit,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::guard::shed_load,
+            state.in_flight.clone(),
+            crate::load_shed::shed_load,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             crate::metrics::track,
         ))
         .layer(middleware::from_fn(crate::guard::security_headers))

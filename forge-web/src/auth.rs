@@ -10,7 +10,7 @@ use axum::http::header::{AUTHORIZATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use forge_tools::Viewer;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, urlencode};
+use crate::page::{PageCtx, error_response};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "forge_session";
@@ -205,16 +206,7 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
-/// Everything a page handler needs to render the shell: viewer, CSRF token, flash, path.
-pub struct PageCtx {
-    pub viewer: Viewer,
-    /// Authenticated by a valid access token rather than a session cookie.
-    pub token_auth: bool,
-    pub csrf: String,
-    pub flash: Option<String>,
-    pub path: String,
-}
-
+/// The page context of a request (the type lives in `page`, below everything that renders).
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = Response;
 
@@ -254,6 +246,10 @@ struct CsrfField {
     csrf_token: String,
 }
 
+/// A form with no fields but the CSRF token (delete buttons and the like).
+#[derive(Deserialize)]
+pub struct Empty {}
+
 /// A url-encoded form whose `csrf_token` field must match the browser's CSRF cookie.
 pub struct CsrfForm<T>(pub T);
 
@@ -268,12 +264,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             .unwrap_or_default();
         let refuse = || {
             tracing::debug!("form refused: CSRF token missing or wrong");
-            let body = crate::views::error_page(
-                403,
+            error_response(
+                StatusCode::FORBIDDEN,
                 "Form expired",
                 "This form has expired or was sent from another site. Go back, reload the page and try again.",
-            );
-            (StatusCode::FORBIDDEN, Html(body)).into_response()
+            )
         };
         // No cookie and no session: whatever the body says, it cannot match; don't read it.
         if fresh || expected.is_empty() {
@@ -291,12 +286,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         serde_urlencoded::from_bytes(&body)
             .map(CsrfForm)
             .map_err(|e| {
-                let body = crate::views::error_page(
-                    400,
+                error_response(
+                    StatusCode::BAD_REQUEST,
                     "Bad form",
                     &format!("The form could not be read: {e}"),
-                );
-                (StatusCode::BAD_REQUEST, Html(body)).into_response()
+                )
             })
     }
 }

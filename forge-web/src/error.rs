@@ -89,7 +89,7 @@ impl IntoResponse for PageError {
             _ => "Error",
         };
         let body =
-            crate::views::error_page(status.as_u16(), title, &public_message(&self.error, status));
+            crate::page::error_page(status.as_u16(), title, &public_message(&self.error, status));
         with_retry_after((status, Html(body)).into_response())
     }
 }

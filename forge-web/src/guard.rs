@@ -1,21 +1,18 @@
 //! Request guards that keep one client from costing the server more than its share: body
-//! limits decided before a byte of the body is read, the cap on requests in flight (load
-//! shedding), security headers on every answer, and per-route permission checks that run
-//! before a tool handler reads its body.
-
-use std::sync::Arc;
+//! limits decided before a byte of the body is read, and security headers on every answer.
+//! The cap on requests in flight is `load_shed`; permission checks before a body is read are
+//! the request-context extractors of `ctx`.
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, PageError};
+use crate::error::ApiError;
+use crate::page::error_response;
 use crate::state::AppState;
-use crate::tools::ToolRequest;
 
 /// Body limit of requests from viewers who are not logged in (log-in and sign-up forms,
 /// anonymous posts): small, because anyone can send them.
@@ -58,8 +55,7 @@ fn too_large(path: &str, limit: u64) -> Response {
     } else if path.starts_with("/git/") {
         (StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
     } else {
-        let body = crate::views::error_page(413, "Too large", &message);
-        (StatusCode::PAYLOAD_TOO_LARGE, axum::response::Html(body)).into_response()
+        error_response(StatusCode::PAYLOAD_TOO_LARGE, "Too large", &message)
     }
 }
 
@@ -112,39 +108,6 @@ pub async fn body_limit(State(st): State<AppState>, req: Request, next: Next) ->
         .await
 }
 
-/// The cap on requests handled at once.
-#[derive(Clone)]
-pub struct InFlight(Arc<Semaphore>);
-
-impl InFlight {
-    pub fn new(max: usize) -> Self {
-        Self(Arc::new(Semaphore::new(max.max(1))))
-    }
-}
-
-/// Middleware: past the cap on requests in flight, answers 503 with `Retry-After` at once
-/// instead of queueing without bound. `/healthz` is always answered, so an orchestrator sees
-/// an overloaded node as alive.
-pub async fn shed_load(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let cap = &st.in_flight;
-    if req.uri().path() == "/healthz" {
-        return next.run(req).await;
-    }
-    let Ok(permit) = cap.0.clone().try_acquire_owned() else {
-        let mut res = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is busy; try again in a moment.",
-        )
-            .into_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return res;
-    };
-    let res = next.run(req).await;
-    drop(permit);
-    res
-}
-
 /// Middleware: headers every answer carries. Pages may not be framed by other sites
 /// (clickjacking); content types are not sniffed.
 pub async fn security_headers(req: Request, next: Next) -> Response {
@@ -159,40 +122,6 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
     res
-}
-
-/// Route layer for a tool's routes: the viewer must hold `permission` on the tool before the
-/// handler runs, so a request without it is refused before its body is read.
-pub async fn require_permission(permission: &'static str, req: Request, next: Next) -> Response {
-    let Some(tool) = req.extensions().get::<ToolRequest>() else {
-        return next.run(req).await;
-    };
-    if let Err(e) = tool.ctx.authorize_tool(&tool.tool, permission) {
-        let api = req
-            .extensions()
-            .get::<axum::extract::OriginalUri>()
-            .is_some_and(|u| u.0.path().starts_with("/rest/"));
-        return if api {
-            ApiError(e).into_response()
-        } else {
-            PageError::from(e)
-                .with_next(&tool.page.path)
-                .into_response()
-        };
-    }
-    next.run(req).await
-}
-
-/// `route_layer(requires(perm::WRITE))`: [`require_permission`] as a layer.
-#[macro_export]
-macro_rules! requires {
-    ($perm:expr) => {
-        axum::middleware::from_fn(
-            |req: axum::extract::Request, next: axum::middleware::Next| {
-                $crate::guard::require_permission($perm, req, next)
-            },
-        )
-    };
 }
 
 #[cfg(test)]

@@ -1,8 +1,14 @@
 //! Forge web application: HTTP routes, views, the REST API, and the start-up of the `forge`
 //! command's services. Domain logic lives in `forge-tools`.
+//!
+//! Layers, each using only those before it: `page` (page context, layout, error page),
+//! `error`, `extract`; `limits`, `metrics`, `load_shed`, `store_health`, then `state`; `auth`;
+//! `ctx` (the request contexts every handler extracts); `views`; `tools` and `routes`;
+//! `app`.
 
 pub mod app;
 pub mod auth;
+pub mod ctx;
 pub mod download;
 pub mod error;
 pub mod extract;
@@ -10,9 +16,12 @@ pub mod git;
 pub mod guard;
 pub mod limits;
 pub mod listen;
+pub mod load_shed;
 pub mod metrics;
+pub mod page;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod store_health;
 pub mod tools;
 pub mod views;

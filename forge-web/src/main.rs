@@ -75,7 +75,15 @@ enum TokenCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // More async workers than cores: a handler that spends CPU on a large (bounded) input
+    // then delays only its own worker, and the OS time-slices the rest (`/healthz`, the
+    // accept loop) instead of queueing them behind it.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads((cores * 4).clamp(4, 64))
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&e.to_string()),
     };

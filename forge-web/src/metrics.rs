@@ -1,5 +1,7 @@
-//! Prometheus metrics: request counts and latencies per route, served at `/metrics`.
+//! Prometheus metrics: request counts and latencies per route, served at `/metrics`. The
+//! middleware takes the metrics alone as its state, so this module needs nothing of the app.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -8,8 +10,6 @@ use axum::response::Response;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
-
-use crate::state::AppState;
 
 pub struct Metrics {
     registry: Registry,
@@ -72,7 +72,7 @@ fn method_label(m: &axum::http::Method) -> &'static str {
 
 /// Middleware that counts and times every request. Routes are labelled by their pattern, not
 /// the concrete path, so the number of series stays bounded.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -80,7 +80,6 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let method = method_label(req.method());
     let start = Instant::now();
     let res = next.run(req).await;
-    let m = &state.metrics;
     m.latency
         .with_label_values(&[&route, method])
         .observe(start.elapsed().as_secs_f64());

@@ -284,9 +284,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let app =
         crate::app::build(services.forge.clone()).map_err(|e| StartError::Other(e.to_string()))?;
     crate::listen::raise_fd_limit();
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| StartError::Bind(bind, e))?;
+    let listener = crate::listen::bind(bind).map_err(|e| StartError::Bind(bind, e))?;
     tracing::info!(%bind, base_url = %services.forge.config().base_url(), "forge listening");
     let limits = crate::listen::ConnLimits::from_config(services.forge.config());
     crate::listen::serve(listener, app, limits, shutdown_signal()).await;

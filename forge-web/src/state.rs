@@ -1,4 +1,5 @@
-//! Shared state of the web app.
+//! Shared state of the web app. It holds only types from modules below it (limits, metrics,
+//! load shedding, store health), so anything may depend on it without a cycle.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,9 +7,10 @@ use std::sync::Arc;
 use axum::Router;
 use forge_tools::Forge;
 
-use crate::guard::InFlight;
 use crate::limits::Limits;
+use crate::load_shed::InFlight;
 use crate::metrics::Metrics;
+use crate::store_health::Health;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -16,7 +18,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
     /// The store's health as `/healthz` last saw it.
-    pub health: Arc<crate::routes::health::Health>,
+    pub health: Arc<Health>,
     /// The cap on requests handled at once (load shedding).
     pub in_flight: InFlight,
     /// The web side of each tool kind, with state applied, keyed by kind.

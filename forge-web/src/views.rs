@@ -1,86 +1,15 @@
-//! View models and askama templates (the files live in the top-level `templates/` folder).
+//! View models and askama templates of the site and project pages (the files live in the
+//! top-level `templates/` folder). The layout and error page are in `page`.
 
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use forge_tools::acl::Role;
 use forge_tools::tool::NavEntry;
-use forge_tools::{FieldErrors, Forge, ProjectCtx, acl::perm, projects::Project};
+use forge_tools::users::User;
+use forge_tools::{FieldErrors, projects::Project};
 
-use crate::auth::PageCtx;
-
-/// The logged-in user as the header shows them.
-pub struct UserInfo {
-    pub username: String,
-    pub display_name: String,
-    pub site_admin: bool,
-}
-
-/// The project header and navigation.
-pub struct ProjectShell {
-    pub name: String,
-    pub shortname: String,
-    pub url: String,
-    pub private: bool,
-    pub nav: Vec<NavEntry>,
-    pub is_admin: bool,
-    /// Which entry is current: a tool URL, `admin`, or empty for the home page.
-    pub active: String,
-}
-
-/// What every page's layout needs.
-pub struct Page {
-    pub title: String,
-    pub user: Option<UserInfo>,
-    pub csrf: String,
-    pub flash: Option<String>,
-    pub path: String,
-    pub project: Option<ProjectShell>,
-}
-
-impl Page {
-    pub fn new(ctx: &PageCtx, title: impl Into<String>) -> Self {
-        Self {
-            title: title.into(),
-            user: ctx.viewer.user.as_ref().map(|u| UserInfo {
-                username: u.username.clone(),
-                display_name: u.display_name.clone(),
-                site_admin: u.site_admin,
-            }),
-            csrf: ctx.csrf.clone(),
-            flash: ctx.flash.clone(),
-            path: ctx.path.clone(),
-            project: None,
-        }
-    }
-
-    /// A page without request context (error pages built outside handlers).
-    pub fn bare(title: &str) -> Self {
-        Self {
-            title: title.into(),
-            user: None,
-            csrf: String::new(),
-            flash: None,
-            path: String::new(),
-            project: None,
-        }
-    }
-
-    pub fn in_project(mut self, forge: &Forge, pctx: &ProjectCtx, active: &str) -> Self {
-        let p = &pctx.project;
-        self.project = Some(ProjectShell {
-            name: p.name.clone(),
-            shortname: p.shortname.clone(),
-            url: p.url(),
-            private: !p.is_public(),
-            nav: forge.nav(pctx),
-            is_admin: pctx.can(perm::ADMIN),
-            active: active.to_owned(),
-        });
-        self
-    }
-}
+use crate::page::{Page, UserInfo};
 
 /// Submitted values and per-field messages, so a refused form comes back as it was typed.
 #[derive(Default)]
@@ -157,6 +86,16 @@ pub struct MemberRow {
     pub username: String,
     pub display_name: String,
     pub role: String,
+}
+
+impl From<(User, Role)> for MemberRow {
+    fn from((u, r): (User, Role)) -> Self {
+        Self {
+            username: u.username,
+            display_name: u.display_name,
+            role: r.as_str().into(),
+        }
+    }
 }
 
 pub struct ToolRow {
@@ -302,14 +241,6 @@ pub struct SiteTasksTpl {
 }
 
 #[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorTpl {
-    pub page: Page,
-    pub status: u16,
-    pub message: String,
-}
-
-#[derive(Template)]
 #[template(path = "home.html")]
 pub struct HomeTpl {
     pub page: Page,
@@ -402,32 +333,6 @@ pub struct SiteAdminTpl {
     pub projects: Vec<ProjectCard>,
     pub task_counts: Vec<(String, i64)>,
     pub tasks: Vec<TaskRow>,
-}
-
-/// Renders a template as a 200 page (500 if the template itself fails).
-pub fn render(t: &impl Template) -> Response {
-    render_status(StatusCode::OK, t)
-}
-
-pub fn render_status(status: StatusCode, t: &impl Template) -> Response {
-    match t.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
-        }
-    }
-}
-
-/// The HTML of an error page.
-pub fn error_page(status: u16, title: &str, message: &str) -> String {
-    ErrorTpl {
-        page: Page::bare(title),
-        status,
-        message: message.to_owned(),
-    }
-    .render()
-    .unwrap_or_else(|_| format!("{status} {title}"))
 }
 
 /// Short date for tables.

@@ -20,12 +20,25 @@ const REF_SCHEME: &str = "forge-ref:";
 /// Heading ids get a prefix so user content cannot clobber the page's own element ids.
 const ANCHOR_PREFIX: &str = "h-";
 
-fn options<'c>() -> Options<'c> {
+/// Longest run of text without white space in which bare URLs are still linked: comrak's
+/// autolinker rescans a run for each link in it, quadratic in the run's length.
+const MAX_AUTOLINK_RUN: usize = 2_000;
+/// Most headings given anchors (ids and a table of contents): each repeated title is
+/// numbered by trying `-1`, `-2`... in turn, quadratic in the repeats.
+pub const MAX_ANCHORED_HEADINGS: usize = 500;
+
+/// Whether the text can be autolinked in linear time (no long run without white space).
+fn autolink_safe(text: &str) -> bool {
+    text.split(char::is_whitespace)
+        .all(|run| run.len() <= MAX_AUTOLINK_RUN)
+}
+
+fn options<'c>(text: &str) -> Options<'c> {
     let mut opts = Options::default();
     opts.extension.table = true;
     opts.extension.strikethrough = true;
     opts.extension.tasklist = true;
-    opts.extension.autolink = true;
+    opts.extension.autolink = autolink_safe(text);
     opts.extension.header_ids = Some(ANCHOR_PREFIX.to_owned());
     opts.extension.wikilinks_title_after_pipe = true;
     // Raw HTML passes through to the sanitizer, which is the one guard (users may write
@@ -131,7 +144,7 @@ pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
         );
     }
     let arena = Arena::new();
-    let mut opts = options();
+    let mut opts = options(text);
     opts.parse.broken_link_callback = Some(Arc::new(|r: BrokenLinkReference| {
         refs::parse(r.original).map(|_| ResolvedReference {
             url: format!("{REF_SCHEME}{}", r.original),
@@ -146,6 +159,14 @@ pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
         );
     }
     let nodes: Vec<&AstNode> = root.descendants().collect();
+    let heading_count = nodes
+        .iter()
+        .filter(|n| matches!(n.data.borrow().value, NodeValue::Heading(_)))
+        .count();
+    let anchored = heading_count <= MAX_ANCHORED_HEADINGS;
+    if !anchored {
+        opts.extension.header_ids = None;
+    }
     let mut anchorizer = Anchorizer::new();
     let mut headings: Vec<(u8, String, String)> = Vec::new();
     let mut tocs = Vec::new();
@@ -153,7 +174,7 @@ pub fn render_with_refs(text: &str, resolved: &ResolvedRefs) -> String {
     for node in nodes {
         let value = node.data.borrow().value.clone();
         match value {
-            NodeValue::Heading(h) => {
+            NodeValue::Heading(h) if anchored => {
                 let text = plain_text(node);
                 let anchor = anchorizer.anchorize(text.clone());
                 headings.push((h.level, text, anchor));
@@ -253,7 +274,7 @@ pub fn to_plain_text(text: &str) -> String {
         return text.to_owned();
     }
     let arena = Arena::new();
-    let root = parse_document(&arena, text, &options());
+    let root = parse_document(&arena, text, &options(text));
     let mut out = String::with_capacity(text.len());
     for node in root.descendants() {
         match &node.data.borrow().value {
@@ -458,6 +479,24 @@ mod hostile_tests {
                 started.elapsed()
             );
         }
+    }
+
+    #[test]
+    fn repeated_headings_and_autolink_runs_stay_linear() {
+        let started = std::time::Instant::now();
+        let html = render(&"# a\n\n".repeat(20_000));
+        assert!(!html.contains("id=\"h-a-19999\""));
+        let _ = render(&"http://x\u{2039}".repeat(40_000));
+        let _ = to_plain_text(&"a@b.c\u{2039}".repeat(40_000));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        // Ordinary documents keep anchors and links.
+        let html = render("# Intro\n\n# Intro\n\nsee https://example.org/x\n");
+        assert!(html.contains("id=\"h-intro-1\""), "{html}");
+        assert!(html.contains("href=\"https://example.org/x\""), "{html}");
     }
 
     #[test]

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::{Access, Change, IndexDoc, Rebuild};
 use crate::acl::{self, Ace, Role, Subject, perm};
 use crate::error::{Error, Result};
-use crate::forge::{Forge, Viewer};
 use crate::ids::{ProjectId, ToolId, UserId};
 use crate::projects::{self, Project};
-use crate::tool::{SearchDoc, ToolInstance, instance};
+use crate::tool::{Forge, SearchDoc, ToolInstance, instance};
+use crate::viewer::Viewer;
 
 pub const TASK_INDEX: &str = "search.index";
 pub const TASK_PROJECT: &str = "search.project";

@@ -8,8 +8,8 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
+use super::model::{Access, SearchRequest};
 use super::schema::Fields;
-use super::{Access, SearchRequest};
 
 /// Splits bare `word*` tokens off the query: tantivy's parser only knows prefixes inside
 /// phrases, so these become prefix queries of their own.

@@ -10,9 +10,9 @@ pub const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
-    /// Unique per document: `project:<id>`, `wiki:<page id>`, `commit:<tool id>:<sha>`.
+    /// Unique per document: `project:<id>`, or the id its tool gives it (`SearchDoc::id`).
     pub key: Field,
-    /// `project`, `wiki`, `commit` (tickets and posts join with their tools).
+    /// `project`, or the type its tool gives it (`SearchDoc::kind`), which users filter on.
     pub kind: Field,
     /// Project short name, and its id for deleting a project's documents at once.
     pub project: Field,

@@ -1,20 +1,33 @@
 //! The tool framework: what a tool kind (wiki, tracker, forum, git, link...) provides, and the
-//! registry of kinds. Each kind lives in its own folder of this crate; its web routes live in
-//! `forge-web` under the same kind name.
+//! registry of kinds. The platform (the domain handle's actions, search, notifications, the
+//! task handlers) calls tools only through the [`Tool`] trait and a [`ToolRegistry`], never by
+//! name. Each kind lives in its own folder under `crate::tools` (which also builds the
+//! registry of the kinds shipped); its web routes live in `forge-web` under the same kind name.
+//!
+//! [`Forge`] is defined here: the tools receive the domain handle and the handle holds the
+//! tools, so the handle ([`crate::handle::Handle`]) is generic and this module fixes its tool
+//! set.
 
 pub mod instance;
 
+use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bson::{DateTime, Document};
+use mongodb::Database;
 
-use crate::Forge;
 use crate::acl::{Ace, perm};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::handle::Handle;
 use crate::projects::Project;
 pub use instance::ToolInstance;
+
+/// The domain handle: the store, the event log, the task queue, the search index... and the
+/// tools of this forge. Cheap to clone. Its actions (accounts, projects, members, installing
+/// tools) are in `crate::forge`.
+pub type Forge = Handle<ToolRegistry>;
 
 /// An entry of a tool's menu in the project navigation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,9 +48,21 @@ pub struct SearchDoc {
     pub updated: DateTime,
 }
 
-/// One tool kind.
+/// A background task a tool defines. The task runner registers it by name (see
+/// `crate::jobs`) and calls [`Tool::run_task`] of the tool of that kind with its arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolTask {
+    pub name: &'static str,
+    /// Only the process holding some single resource may run it (see
+    /// `forge_tasks::Registry::register_exclusive`).
+    pub exclusive: bool,
+}
+
+/// One tool kind. The value registered is the tool for the life of its [`Forge`]: per-process
+/// state a tool needs (limits, caches) lives in its fields, set up by [`Tool::start`], and the
+/// tool's own module reaches it with [`ToolRegistry::find`].
 #[async_trait]
-pub trait Tool: Send + Sync + 'static {
+pub trait Tool: Any + Send + Sync {
     /// Stable identifier stored on instances (`wiki`, `git`...).
     fn kind(&self) -> &'static str;
     /// Name shown when choosing a tool to install.
@@ -55,6 +80,37 @@ pub trait Tool: Send + Sync + 'static {
     /// Whether new projects get this tool.
     fn install_by_default(&self) -> bool {
         false
+    }
+    /// Creates the indexes of this tool's collections; called when the domain opens (before
+    /// anything else touches them).
+    async fn ensure_indexes(&self, db: &Database) -> Result<()> {
+        let _ = db;
+        Ok(())
+    }
+    /// Start-up work once the domain is open, such as setting up per-process state. Called
+    /// once per [`Forge`], before it is handed out.
+    async fn start(&self, forge: &Forge) -> Result<()> {
+        let _ = forge;
+        Ok(())
+    }
+    /// The background tasks this tool defines.
+    fn tasks(&self) -> &'static [ToolTask] {
+        &[]
+    }
+    /// Runs one of [`Tool::tasks`] by name. Must be idempotent: a task may run more than once.
+    async fn run_task(&self, forge: &Forge, task: &str, args: &serde_json::Value) -> Result<()> {
+        let _ = (forge, args);
+        Err(Error::invalid(
+            "task",
+            format!("the {} tool has no task {task:?}", self.kind()),
+        ))
+    }
+    /// The backlink key of the artifact called `name` in one of this tool's instances, for a
+    /// cross-reference (`[mount:Name]`) another tool's artifact makes; `None` when the tool
+    /// has no artifacts others link to by name.
+    fn ref_key(&self, tool: &ToolInstance, name: &str) -> Option<String> {
+        let _ = (tool, name);
+        None
     }
     /// Checks and normalises the options given at install time.
     fn options(&self, given: &serde_json::Value) -> Result<Document> {
@@ -129,22 +185,16 @@ pub trait Tool: Send + Sync + 'static {
 }
 
 /// The tool kinds this build knows, in menu order (new projects get their default tools in
-/// this order).
+/// this order). `ToolRegistry::builtin()` (in `crate::tools`) lists the kinds shipped.
+///
+/// Cloning shares the tools (and so their per-process state): give each [`Forge`] a registry
+/// of its own.
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
     kinds: Vec<Arc<dyn Tool>>,
 }
 
 impl ToolRegistry {
-    /// Every tool kind shipped with the forge.
-    pub fn builtin() -> Self {
-        let mut r = Self::default();
-        r.register(crate::wiki::WikiTool);
-        r.register(crate::repo::GitTool);
-        r.register(crate::link::LinkTool);
-        r
-    }
-
     pub fn register(&mut self, tool: impl Tool) {
         self.kinds.retain(|t| t.kind() != tool.kind());
         self.kinds.push(Arc::new(tool));
@@ -156,5 +206,14 @@ impl ToolRegistry {
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Tool>> {
         self.kinds.iter()
+    }
+
+    /// The registered tool of type `T`: how a tool's own module reaches the state its value
+    /// holds.
+    pub fn find<T: Tool>(&self) -> Option<&T> {
+        self.kinds.iter().find_map(|t| {
+            let any: &dyn Any = t.as_ref();
+            any.downcast_ref::<T>()
+        })
     }
 }

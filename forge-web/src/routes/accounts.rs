@@ -1,6 +1,5 @@
 //! Sign-up, log-in, log-out and personal access tokens.
 
-use crate::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
@@ -10,13 +9,14 @@ use forge_tools::users::NewUser;
 use forge_tools::{Error, tokens};
 use serde::Deserialize;
 
-use crate::auth::{CsrfForm, PageCtx, SESSION_COOKIE, cookie, redirect_with_flash};
+use crate::auth::{CsrfForm, Empty, SESSION_COOKIE, cookie, redirect_with_flash};
+use crate::ctx::SignedIn;
 use crate::error::{PageError, PageResult};
+use crate::extract::Query;
 use crate::limits::Gate;
+use crate::page::{Page, PageCtx, render, render_status};
 use crate::state::AppState;
-use crate::views::{
-    FormState, LoginTpl, Page, SignupTpl, TokenRow, TokensTpl, date, render, render_status,
-};
+use crate::views::{FormState, LoginTpl, SignupTpl, TokenRow, TokensTpl, date};
 
 #[derive(Deserialize, Default)]
 pub struct SignupForm {
@@ -215,9 +215,6 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 pub async fn logout(
     State(st): State<AppState>,
     page: PageCtx,
@@ -243,15 +240,11 @@ pub async fn logout(
 
 async fn tokens_view(
     st: &AppState,
-    page: &PageCtx,
+    SignedIn { page, user }: &SignedIn,
     new_token: Option<String>,
     form: FormState,
     status: StatusCode,
 ) -> PageResult {
-    let user = page
-        .viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next("/auth/tokens"))?;
     let rows = tokens::list(st.forge.db(), user.id)
         .await?
         .into_iter()
@@ -273,8 +266,8 @@ async fn tokens_view(
     ))
 }
 
-pub async fn tokens_page(State(st): State<AppState>, page: PageCtx) -> PageResult {
-    tokens_view(&st, &page, None, FormState::default(), StatusCode::OK).await
+pub async fn tokens_page(State(st): State<AppState>, me: SignedIn) -> PageResult {
+    tokens_view(&st, &me, None, FormState::default(), StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -285,27 +278,17 @@ pub struct TokenForm {
 
 pub async fn create_token(
     State(st): State<AppState>,
-    page: PageCtx,
+    me: SignedIn,
     CsrfForm(f): CsrfForm<TokenForm>,
 ) -> PageResult {
-    let user = page
-        .viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next("/auth/tokens"))?;
-    match tokens::create(st.forge.db(), user.id, &f.name).await {
+    match tokens::create(st.forge.db(), me.user.id, &f.name).await {
         Ok((_, secret)) => {
-            tokens_view(
-                &st,
-                &page,
-                Some(secret),
-                FormState::default(),
-                StatusCode::CREATED,
-            )
-            .await
+            let form = FormState::default();
+            tokens_view(&st, &me, Some(secret), form, StatusCode::CREATED).await
         }
         Err(Error::Invalid(errs)) => {
             let form = FormState::new(&[("name", &f.name)]).with_errors(errs);
-            tokens_view(&st, &page, None, form, StatusCode::UNPROCESSABLE_ENTITY).await
+            tokens_view(&st, &me, None, form, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => Err(e.into()),
     }
@@ -317,6 +300,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
+    // After logging in, back to the token list (not to this form's action).
     let user = page
         .viewer
         .require_user()

@@ -1,36 +1,23 @@
-//! Project administration pages: settings, members, tools, deletion. Every handler loads the
-//! project as the viewer and the domain checks the admin permission.
+//! Project administration pages: settings, members, tools, deletion. Every handler takes a
+//! [`ProjectAdmin`]: the project loaded for the viewer with the admin permission checked
+//! before any form is read. The domain checks it again.
 
-use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use forge_tools::acl::{Role, perm};
-use forge_tools::{Error, ProjectCtx, ProjectUpdate, ToolUpdate};
+use axum::response::Response;
+use forge_tools::acl::Role;
+use forge_tools::{Error, ProjectUpdate, ToolUpdate};
 use serde::Deserialize;
 
-use super::{Nbhd, load};
-use crate::auth::{CsrfForm, PageCtx, redirect_with_flash};
-use crate::error::{PageError, PageResult};
-use crate::routes::accounts::Empty;
+use crate::auth::{CsrfForm, Empty, redirect_with_flash};
+use crate::ctx::ProjectAdmin;
+use crate::error::PageResult;
+use crate::page::render_status;
 use crate::state::AppState;
-use crate::views::{
-    FormState, KindRow, MemberRow, MembersTpl, Page, SettingsTpl, ToolRow, ToolsTpl, render_status,
-};
+use crate::views::{FormState, KindRow, MemberRow, MembersTpl, SettingsTpl, ToolRow, ToolsTpl};
 
-async fn load_admin(
-    st: &AppState,
-    page: &PageCtx,
-    nbhd: Nbhd,
-    name: &str,
-) -> Result<ProjectCtx, PageError> {
-    let ctx = load(&st.forge, page, nbhd, name).await?;
-    ctx.authorize(perm::ADMIN)
-        .map_err(|e| PageError::from(e).with_next(&page.path))?;
-    Ok(ctx)
-}
-
-fn settings_form(ctx: &ProjectCtx) -> FormState {
-    let p = &ctx.project;
+fn settings_form(p: &ProjectAdmin) -> FormState {
+    let p = &p.ctx.project;
     FormState::new(&[
         ("name", &p.name),
         ("summary", &p.summary),
@@ -39,36 +26,18 @@ fn settings_form(ctx: &ProjectCtx) -> FormState {
     ])
 }
 
-fn settings_view(
-    st: &AppState,
-    page: &PageCtx,
-    ctx: &ProjectCtx,
-    form: FormState,
-    status: StatusCode,
-) -> axum::response::Response {
-    let can_delete = ctx.project.neighborhood == forge_tools::projects::Neighborhood::Projects;
+fn settings_view(st: &AppState, p: &ProjectAdmin, form: FormState, status: StatusCode) -> Response {
+    let can_delete = p.ctx.project.neighborhood == forge_tools::projects::Neighborhood::Projects;
     let tpl = SettingsTpl {
-        page: Page::new(page, "Settings").in_project(&st.forge, ctx, "admin"),
+        page: p.shell(&st.forge, "Settings", "admin"),
         form,
         can_delete,
     };
     render_status(status, &tpl)
 }
 
-pub async fn settings_page(
-    State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
-) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
-    Ok(settings_view(
-        &st,
-        &page,
-        &ctx,
-        settings_form(&ctx),
-        StatusCode::OK,
-    ))
+pub async fn settings_page(State(st): State<AppState>, p: ProjectAdmin) -> Response {
+    settings_view(&st, &p, settings_form(&p), StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -85,22 +54,19 @@ pub struct SettingsForm {
 
 pub async fn save_settings(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
+    p: ProjectAdmin,
     CsrfForm(f): CsrfForm<SettingsForm>,
 ) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
     let upd = ProjectUpdate {
         name: f.name.clone(),
         summary: f.summary.clone(),
         description: f.description.clone(),
         private: f.private.is_some(),
     };
-    match st.forge.update_project(&page.viewer, &ctx, upd).await {
-        Ok(p) => Ok(redirect_with_flash(
+    match st.forge.update_project(p.viewer(), &p.ctx, upd).await {
+        Ok(project) => Ok(redirect_with_flash(
             &st,
-            &format!("{}admin/", p.url()),
+            &format!("{}admin/", project.url()),
             "Settings saved.",
         )),
         Err(Error::Invalid(errs)) => {
@@ -113,8 +79,7 @@ pub async fn save_settings(
             .with_errors(errs);
             Ok(settings_view(
                 &st,
-                &page,
-                &ctx,
+                &p,
                 form,
                 StatusCode::UNPROCESSABLE_ENTITY,
             ))
@@ -125,61 +90,39 @@ pub async fn save_settings(
 
 pub async fn delete_project(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
+    p: ProjectAdmin,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
-    st.forge.delete_project(&page.viewer, &ctx).await?;
+    st.forge.delete_project(p.viewer(), &p.ctx).await?;
     Ok(redirect_with_flash(
         &st,
         "/p/",
-        &format!("Project \"{}\" deleted.", ctx.project.name),
+        &format!("Project \"{}\" deleted.", p.ctx.project.name),
     ))
 }
 
 async fn members_view(
     st: &AppState,
-    page: &PageCtx,
-    ctx: &ProjectCtx,
+    p: &ProjectAdmin,
     form: FormState,
     status: StatusCode,
 ) -> PageResult {
-    let members = st
-        .forge
-        .members(ctx)
-        .await?
-        .into_iter()
-        .map(|(u, r)| MemberRow {
-            username: u.username,
-            display_name: u.display_name,
-            role: r.as_str().into(),
-        })
-        .collect();
+    let members = st.forge.members(&p.ctx).await?;
     let tpl = MembersTpl {
-        page: Page::new(page, "Members").in_project(&st.forge, ctx, "admin"),
-        members,
+        page: p.shell(&st.forge, "Members", "admin"),
+        members: members.into_iter().map(MemberRow::from).collect(),
         form,
     };
     Ok(render_status(status, &tpl))
 }
 
-pub async fn members_page(
-    State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
-) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
-    members_view(
-        &st,
-        &page,
-        &ctx,
-        FormState::new(&[("role", "member")]),
-        StatusCode::OK,
-    )
-    .await
+fn members_url(p: &ProjectAdmin) -> String {
+    format!("{}admin/members", p.url())
+}
+
+pub async fn members_page(State(st): State<AppState>, p: ProjectAdmin) -> PageResult {
+    let form = FormState::new(&[("role", "member")]);
+    members_view(&st, &p, form, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -192,17 +135,14 @@ pub struct MemberForm {
 
 pub async fn set_member(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
+    p: ProjectAdmin,
     CsrfForm(f): CsrfForm<MemberForm>,
 ) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
     let form = FormState::new(&[("username", &f.username), ("role", &f.role)]);
     let result = match Role::parse(&f.role) {
         Some(role) => {
             st.forge
-                .set_member(&page.viewer, &ctx, &f.username, role)
+                .set_member(p.viewer(), &p.ctx, &f.username, role)
                 .await
         }
         None => Err(Error::invalid("role", "Choose admin, developer or member")),
@@ -210,70 +150,50 @@ pub async fn set_member(
     match result {
         Ok(()) => Ok(redirect_with_flash(
             &st,
-            &format!("{}admin/members", ctx.project.url()),
+            &members_url(&p),
             &format!("{} is now {}.", f.username.trim(), f.role),
         )),
         Err(Error::Invalid(errs)) => {
-            members_view(
-                &st,
-                &page,
-                &ctx,
-                form.with_errors(errs),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            let form = form.with_errors(errs);
+            members_view(&st, &p, form, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e @ Error::Conflict { .. }) => {
-            members_view(
-                &st,
-                &page,
-                &ctx,
-                form.with_message(e.to_string()),
-                StatusCode::CONFLICT,
-            )
-            .await
+            let form = form.with_message(e.to_string());
+            members_view(&st, &p, form, StatusCode::CONFLICT).await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+pub struct MemberPath {
+    username: String,
 }
 
 pub async fn remove_member(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path((name, username)): Path<(String, String)>,
+    p: ProjectAdmin,
+    Path(MemberPath { username }): Path<MemberPath>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
-    match st.forge.remove_member(&page.viewer, &ctx, &username).await {
+    match st.forge.remove_member(p.viewer(), &p.ctx, &username).await {
         Ok(()) => Ok(redirect_with_flash(
             &st,
-            &format!("{}admin/members", ctx.project.url()),
+            &members_url(&p),
             &format!("{username} removed."),
         )),
         Err(e @ Error::Conflict { .. }) => {
-            members_view(
-                &st,
-                &page,
-                &ctx,
-                FormState::new(&[("role", "member")]).with_message(e.to_string()),
-                StatusCode::CONFLICT,
-            )
-            .await
+            let form = FormState::new(&[("role", "member")]).with_message(e.to_string());
+            members_view(&st, &p, form, StatusCode::CONFLICT).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn tools_view(
-    st: &AppState,
-    page: &PageCtx,
-    ctx: &ProjectCtx,
-    form: FormState,
-    status: StatusCode,
-) -> axum::response::Response {
+fn tools_view(st: &AppState, p: &ProjectAdmin, form: FormState, status: StatusCode) -> Response {
     let registry = st.forge.tools();
-    let tools = ctx
+    let tools = p
+        .ctx
         .tools
         .iter()
         .map(|t| ToolRow {
@@ -284,7 +204,7 @@ fn tools_view(
             mount: t.mount.clone(),
             label: t.label.clone(),
             ordinal: t.ordinal,
-            url: format!("{}{}/", ctx.project.url(), t.mount),
+            url: format!("{}{}/", p.url(), t.mount),
         })
         .collect();
     let kinds = registry
@@ -296,7 +216,7 @@ fn tools_view(
         })
         .collect();
     let tpl = ToolsTpl {
-        page: Page::new(page, "Tools").in_project(&st.forge, ctx, "admin"),
+        page: p.shell(&st.forge, "Tools", "admin"),
         tools,
         kinds,
         form,
@@ -304,20 +224,12 @@ fn tools_view(
     render_status(status, &tpl)
 }
 
-pub async fn tools_page(
-    State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
-) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
-    Ok(tools_view(
-        &st,
-        &page,
-        &ctx,
-        FormState::default(),
-        StatusCode::OK,
-    ))
+fn tools_url(p: &ProjectAdmin) -> String {
+    format!("{}admin/tools", p.url())
+}
+
+pub async fn tools_page(State(st): State<AppState>, p: ProjectAdmin) -> Response {
+    tools_view(&st, &p, FormState::default(), StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -334,21 +246,18 @@ pub struct InstallForm {
 
 pub async fn install_tool(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
+    p: ProjectAdmin,
     CsrfForm(f): CsrfForm<InstallForm>,
 ) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
     let options = serde_json::json!({"url": f.url});
-    match st
+    let installed = st
         .forge
-        .install_tool(&page.viewer, &ctx, &f.kind, &f.mount, &f.label, &options)
-        .await
-    {
+        .install_tool(p.viewer(), &p.ctx, &f.kind, &f.mount, &f.label, &options)
+        .await;
+    match installed {
         Ok(t) => Ok(redirect_with_flash(
             &st,
-            &format!("{}admin/tools", ctx.project.url()),
+            &tools_url(&p),
             &format!("Installed \"{}\".", t.label),
         )),
         Err(Error::Invalid(errs)) => {
@@ -359,13 +268,7 @@ pub async fn install_tool(
                 ("url", &f.url),
             ])
             .with_errors(errs);
-            Ok(tools_view(
-                &st,
-                &page,
-                &ctx,
-                form,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ))
+            Ok(tools_view(&st, &p, form, StatusCode::UNPROCESSABLE_ENTITY))
         }
         Err(e) => Err(e.into()),
     }
@@ -381,61 +284,50 @@ pub struct ToolForm {
     ordinal: String,
 }
 
+#[derive(Deserialize)]
+pub struct ToolPath {
+    mount: String,
+}
+
 pub async fn update_tool(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path((name, mount)): Path<(String, String)>,
+    p: ProjectAdmin,
+    Path(ToolPath { mount }): Path<ToolPath>,
     CsrfForm(f): CsrfForm<ToolForm>,
 ) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
+    let refused = |message: String| {
+        let form = FormState::default().with_message(message);
+        tools_view(&st, &p, form, StatusCode::UNPROCESSABLE_ENTITY)
+    };
     let Ok(ordinal) = f.ordinal.trim().parse::<i32>() else {
-        let form = FormState::default().with_message("Order must be a whole number");
-        return Ok(tools_view(
-            &st,
-            &page,
-            &ctx,
-            form,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ));
+        return Ok(refused("Order must be a whole number".into()));
     };
     let upd = ToolUpdate {
         label: f.label,
         mount: f.mount,
         ordinal,
     };
-    match st.forge.update_tool(&page.viewer, &ctx, &mount, upd).await {
+    match st.forge.update_tool(p.viewer(), &p.ctx, &mount, upd).await {
         Ok(t) => Ok(redirect_with_flash(
             &st,
-            &format!("{}admin/tools", ctx.project.url()),
+            &tools_url(&p),
             &format!("Saved \"{}\".", t.label),
         )),
-        Err(Error::Invalid(errs)) => {
-            let form = FormState::default().with_message(errs.to_string());
-            Ok(tools_view(
-                &st,
-                &page,
-                &ctx,
-                form,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            ))
-        }
+        Err(Error::Invalid(errs)) => Ok(refused(errs.to_string())),
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn uninstall_tool(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path((name, mount)): Path<(String, String)>,
+    p: ProjectAdmin,
+    Path(ToolPath { mount }): Path<ToolPath>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    let ctx = load_admin(&st, &page, nbhd, &name).await?;
-    st.forge.uninstall_tool(&page.viewer, &ctx, &mount).await?;
+    st.forge.uninstall_tool(p.viewer(), &p.ctx, &mount).await?;
     Ok(redirect_with_flash(
         &st,
-        &format!("{}admin/tools", ctx.project.url()),
+        &tools_url(&p),
         "Tool uninstalled.",
     ))
 }

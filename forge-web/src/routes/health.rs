@@ -2,9 +2,6 @@
 
 use axum::Json;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,58 +11,8 @@ use subtle::ConstantTimeEq;
 
 use crate::state::AppState;
 
-/// The store's health as last seen, refreshed in the background: `/healthz` answers from it
-/// at once, so an overloaded store or server cannot make the liveness check itself slow.
-#[derive(Default)]
-pub struct Health {
-    /// When the store last answered a ping, and whether it did.
-    last: Mutex<Option<(Instant, bool)>>,
-    checking: AtomicBool,
-}
-
-/// A result newer than this is served as it is.
-const FRESH: Duration = Duration::from_secs(1);
-/// A result older than this is not trusted: the request pings and waits.
-const STALE: Duration = Duration::from_secs(10);
-
-impl Health {
-    fn last(&self) -> Option<(Instant, bool)> {
-        self.last.lock().ok().and_then(|l| *l)
-    }
-
-    async fn check(&self, db: &mongodb::Database) -> bool {
-        let ok = matches!(
-            tokio::time::timeout(Duration::from_secs(2), forge_tools::store::ping(db)).await,
-            Ok(Ok(()))
-        );
-        if !ok {
-            tracing::warn!("health check: store unreachable");
-        }
-        if let Ok(mut l) = self.last.lock() {
-            *l = Some((Instant::now(), ok));
-        }
-        ok
-    }
-}
-
 pub async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
-    let health = st.health.clone();
-    let store_ok = match health.last() {
-        Some((at, ok)) if at.elapsed() < FRESH => ok,
-        Some((at, ok)) if at.elapsed() < STALE => {
-            // Refresh in the background (one check at a time); answer with what we know.
-            if !health.checking.swap(true, Ordering::AcqRel) {
-                let db = st.forge.db().clone();
-                tokio::spawn(async move {
-                    health.check(&db).await;
-                    health.checking.store(false, Ordering::Release);
-                });
-            }
-            ok
-        }
-        _ => health.check(st.forge.db()).await,
-    };
-    if store_ok {
+    if st.health.store_ok(st.forge.db()).await {
         (StatusCode::OK, Json(json!({"status": "ok", "store": "ok"})))
     } else {
         (

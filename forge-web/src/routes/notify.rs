@@ -1,18 +1,19 @@
 //! Watching and mail settings: the watch/unwatch form every watchable page posts, the signed
 //! unsubscribe link from mails (no login needed), and `/auth/notifications`.
 
-use crate::extract::Query;
-use axum::extract::{Extension, Path, State};
+use axum::extract::State;
 use forge_tools::Error;
 use forge_tools::notify::{self, Mode};
 use serde::Deserialize;
 
-use crate::auth::{CsrfForm, PageCtx, redirect_with_flash};
-use crate::error::{PageError, PageResult};
+use crate::auth::{CsrfForm, redirect_with_flash};
+use crate::ctx::{ProjectReq, SignedIn};
+use crate::error::PageResult;
+use crate::extract::Query;
+use crate::page::{Page, PageCtx, render};
 use crate::routes::accounts::safe_next;
-use crate::routes::{Nbhd, load};
 use crate::state::AppState;
-use crate::views::{NotificationsTpl, Page, SubscriptionRow, UnsubscribeTpl, render};
+use crate::views::{NotificationsTpl, SubscriptionRow, UnsubscribeTpl};
 
 #[derive(Debug, Deserialize)]
 pub struct WatchForm {
@@ -31,36 +32,24 @@ pub struct WatchForm {
 /// `POST /p/<project>/_watch`.
 pub async fn watch(
     State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
+    _: SignedIn,
+    p: ProjectReq,
     CsrfForm(form): CsrfForm<WatchForm>,
 ) -> PageResult {
-    page.viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next(&page.path))?;
-    let ctx = load(&st.forge, &page, nbhd, &name).await?;
     let on = match form.action.as_str() {
         "watch" => true,
         "unwatch" => false,
         _ => return Err(Error::invalid("action", "use watch or unwatch").into()),
     };
-    let what = notify::set_watching(
-        &st.forge,
-        &page.viewer,
-        &ctx,
-        &form.tool,
-        &form.artifact,
-        on,
-    )
-    .await?;
+    let (tool, artifact) = (&form.tool, &form.artifact);
+    let what = notify::set_watching(&st.forge, p.viewer(), &p.ctx, tool, artifact, on).await?;
     let message = if on {
         format!("You are watching {what}: changes by others will be mailed to you.")
     } else {
         format!("You no longer watch {what}.")
     };
     let next = if form.next.is_empty() {
-        ctx.project.url()
+        p.url()
     } else {
         safe_next(&form.next)
     };
@@ -114,11 +103,10 @@ pub async fn unsubscribe(
 }
 
 /// `/auth/notifications`: how mail arrives, and everything watched.
-pub async fn settings_page(State(st): State<AppState>, page: PageCtx) -> PageResult {
-    let user = page
-        .viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next(&page.path))?;
+pub async fn settings_page(
+    State(st): State<AppState>,
+    SignedIn { page, user }: SignedIn,
+) -> PageResult {
     let db = st.forge.db();
     let mode = notify::mode_of(db, user.id).await?;
     let subs = notify::subscriptions_of(db, user.id)
@@ -149,13 +137,9 @@ pub struct SettingsForm {
 
 pub async fn save_settings(
     State(st): State<AppState>,
-    page: PageCtx,
+    SignedIn { user, .. }: SignedIn,
     CsrfForm(form): CsrfForm<SettingsForm>,
 ) -> PageResult {
-    let user = page
-        .viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next(&page.path))?;
     let db = st.forge.db();
     let message = if !form.remove.is_empty() {
         let id = bson::oid::ObjectId::parse_str(&form.remove)

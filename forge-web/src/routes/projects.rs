@@ -8,13 +8,15 @@ use forge_tools::projects::{self, Neighborhood, NewProject};
 use forge_tools::{Error, markdown, users};
 use serde::Deserialize;
 
-use super::{Nbhd, load};
-use crate::auth::{CsrfForm, PageCtx, redirect_with_flash};
-use crate::error::{PageError, PageResult};
+use crate::auth::CsrfForm;
+use crate::auth::redirect_with_flash;
+use crate::ctx::{Nbhd, ProjectReq, SignedIn};
+use crate::error::PageResult;
+use crate::page::{Page, PageCtx, UserInfo, render, render_status};
 use crate::state::AppState;
 use crate::views::{
-    AddProjectTpl, DirectoryTpl, FormState, HomeTpl, MemberRow, Page, ProjectCard, ProjectHomeTpl,
-    UserInfo, render, render_status,
+    AddProjectTpl, DirectoryTpl, FormState, HomeTpl, MemberRow, ProjectCard, ProjectHomeTpl,
+    WatchButton,
 };
 
 pub async fn site_home(State(st): State<AppState>, page: PageCtx) -> PageResult {
@@ -39,14 +41,11 @@ pub async fn directory(State(st): State<AppState>, page: PageCtx) -> PageResult 
     }))
 }
 
-pub async fn add_page(page: PageCtx) -> PageResult {
-    page.viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next("/p/add"))?;
-    Ok(render(&AddProjectTpl {
+pub async fn add_page(SignedIn { page, .. }: SignedIn) -> Response {
+    render(&AddProjectTpl {
         page: Page::new(&page, "New project"),
         form: FormState::default(),
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -63,12 +62,9 @@ pub struct AddForm {
 
 pub async fn add(
     State(st): State<AppState>,
-    page: PageCtx,
+    SignedIn { page, .. }: SignedIn,
     CsrfForm(f): CsrfForm<AddForm>,
 ) -> PageResult {
-    page.viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next("/p/add"))?;
     let private = f.private.is_some();
     let new = NewProject {
         neighborhood: Neighborhood::Projects,
@@ -114,65 +110,51 @@ pub async fn add_slash(Extension(nbhd): Extension<Nbhd>, Path(name): Path<String
     Redirect::permanent(&format!("/{}/{}/", nbhd.0.prefix(), name)).into_response()
 }
 
-pub async fn project_home(
-    State(st): State<AppState>,
-    Extension(nbhd): Extension<Nbhd>,
-    page: PageCtx,
-    Path(name): Path<String>,
-) -> PageResult {
-    let ctx = load(&st.forge, &page, nbhd, &name).await?;
-    st.forge.page_view(&page.viewer, &ctx, None);
-    let members = st
-        .forge
-        .members(&ctx)
-        .await?
-        .into_iter()
-        .map(|(u, r)| MemberRow {
-            username: u.username,
-            display_name: u.display_name,
-            role: r.as_str().into(),
-        })
-        .collect();
-    let (profile, their_projects) = match nbhd.0 {
-        Neighborhood::Users => match users::by_username(st.forge.db(), &name).await? {
-            Some(u) => {
-                let theirs = projects::of_member(st.forge.db(), u.id).await?;
-                let visible = theirs
-                    .iter()
-                    .filter(|p| p.neighborhood == Neighborhood::Projects)
-                    .filter(|p| st.forge.can_read(&page.viewer, p))
-                    .map(ProjectCard::from)
-                    .collect();
-                (
-                    Some(UserInfo {
-                        username: u.username,
-                        display_name: u.display_name,
-                        site_admin: u.site_admin,
-                    }),
-                    visible,
-                )
+pub async fn project_home(State(st): State<AppState>, p: ProjectReq) -> PageResult {
+    let (forge, viewer, ctx) = (&st.forge, p.viewer(), &p.ctx);
+    forge.page_view(viewer, ctx, None);
+    let members = forge.members(ctx).await?;
+    let (profile, their_projects) = match ctx.project.neighborhood {
+        Neighborhood::Users => {
+            match users::by_username(forge.db(), &ctx.project.shortname).await? {
+                Some(u) => {
+                    let theirs = projects::of_member(forge.db(), u.id).await?;
+                    let visible = theirs
+                        .iter()
+                        .filter(|p| p.neighborhood == Neighborhood::Projects)
+                        .filter(|p| forge.can_read(viewer, p))
+                        .map(ProjectCard::from)
+                        .collect();
+                    (
+                        Some(UserInfo {
+                            username: u.username,
+                            display_name: u.display_name,
+                            site_admin: u.site_admin,
+                        }),
+                        visible,
+                    )
+                }
+                None => (None, Vec::new()),
             }
-            None => (None, Vec::new()),
-        },
+        }
         Neighborhood::Projects => (None, Vec::new()),
     };
-    let title = ctx.project.name.clone();
     let mut watches = Vec::new();
-    if page.viewer.user.is_some() {
+    if viewer.user.is_some() {
         let watching = forge_tools::notify::is_watching(
-            &st.forge,
-            &page.viewer,
-            &ctx,
+            forge,
+            viewer,
+            ctx,
             forge_tools::notify::Target::Project,
         )
         .await?;
-        watches.push(crate::views::WatchButton {
-            action: format!("{}_watch", ctx.project.url()),
+        watches.push(WatchButton {
+            action: format!("{}_watch", p.url()),
             tool: String::new(),
             artifact: String::new(),
             watching,
             label: "project".into(),
-            next: ctx.project.url(),
+            next: p.url(),
         });
     }
     let description_html = if ctx.project.description.is_empty() {
@@ -184,11 +166,11 @@ pub async fn project_home(
         watches,
         summary: ctx.project.summary.clone(),
         description_html,
-        members,
-        tools: st.forge.nav(&ctx),
+        members: members.into_iter().map(MemberRow::from).collect(),
+        tools: forge.nav(ctx),
         profile,
         their_projects,
-        page: Page::new(&page, title).in_project(&st.forge, &ctx, ""),
+        page: p.shell(forge, ctx.project.name.clone(), ""),
     };
     Ok(render(&tpl))
 }

@@ -2,42 +2,23 @@
 //! its OpenAPI description at `/rest/openapi.json`.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
+use forge_tools::Error;
 use forge_tools::acl::Role;
 use forge_tools::projects::{self, Neighborhood, NewProject, Project};
 use forge_tools::tool::ToolInstance;
-use forge_tools::{Error, ProjectCtx, Viewer};
-use serde::de::DeserializeOwned;
+use forge_tools::users::User;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::Auth;
+use crate::ctx::{ProjectAdmin, ProjectReq};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::routes::tools::MountPath;
 use crate::state::AppState;
-
-/// JSON body extractor whose rejections use the API error shape.
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::response(
-                "bad_request",
-                "Send a JSON body with Content-Type: application/json",
-            )),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::response("invalid", &e.body_text()))
-            }
-            Err(e) => Err(ApiError::response("bad_request", &e.body_text())),
-        }
-    }
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct ToolJson {
@@ -51,6 +32,15 @@ pub struct ToolJson {
 pub struct MemberJson {
     username: String,
     role: String,
+}
+
+impl From<(User, Role)> for MemberJson {
+    fn from((u, r): (User, Role)) -> Self {
+        Self {
+            username: u.username,
+            role: r.as_str().into(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -92,13 +82,6 @@ fn project_json(
         tools: tools.iter().map(|t| tool_json(p, t)).collect(),
         members,
     }
-}
-
-async fn load(st: &AppState, viewer: &Viewer, name: &str) -> Result<ProjectCtx, ApiError> {
-    Ok(st
-        .forge
-        .load_project(viewer, Neighborhood::Projects, name)
-        .await?)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -167,33 +150,22 @@ pub async fn create_project(
     responses((status = 200, body = ProjectJson), (status = 404)))]
 pub async fn get_project(
     State(st): State<AppState>,
-    Auth(viewer): Auth,
-    Path(name): Path<String>,
+    p: ProjectReq,
 ) -> ApiResult<Json<ProjectJson>> {
-    let ctx = load(&st, &viewer, &name).await?;
-    let members = st
-        .forge
-        .members(&ctx)
-        .await?
-        .into_iter()
-        .map(|(u, r)| MemberJson {
-            username: u.username,
-            role: r.as_str().into(),
-        })
-        .collect();
-    Ok(Json(project_json(&ctx.project, &ctx.tools, Some(members))))
+    let members = st.forge.members(&p.ctx).await?;
+    let members = members.into_iter().map(MemberJson::from).collect();
+    Ok(Json(project_json(
+        &p.ctx.project,
+        &p.ctx.tools,
+        Some(members),
+    )))
 }
 
 /// Deletes a project (admins). Its name stays reserved.
 #[utoipa::path(delete, path = "/rest/p/{project}", params(("project" = String, Path)),
     responses((status = 204), (status = 403), (status = 404)))]
-pub async fn delete_project(
-    State(st): State<AppState>,
-    Auth(viewer): Auth,
-    Path(name): Path<String>,
-) -> ApiResult {
-    let ctx = load(&st, &viewer, &name).await?;
-    st.forge.delete_project(&viewer, &ctx).await?;
+pub async fn delete_project(State(st): State<AppState>, p: ProjectAdmin) -> ApiResult {
+    st.forge.delete_project(p.viewer(), &p.ctx).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -215,23 +187,15 @@ pub struct InstallTool {
     responses((status = 201, body = ToolJson), (status = 403), (status = 404), (status = 422)))]
 pub async fn install_tool(
     State(st): State<AppState>,
-    Auth(viewer): Auth,
-    Path(name): Path<String>,
+    p: ProjectAdmin,
     ApiJson(body): ApiJson<InstallTool>,
 ) -> ApiResult {
-    let ctx = load(&st, &viewer, &name).await?;
+    let (kind, mount, label) = (&body.kind, &body.mount, &body.label);
     let t = st
         .forge
-        .install_tool(
-            &viewer,
-            &ctx,
-            &body.kind,
-            &body.mount,
-            &body.label,
-            &body.options,
-        )
+        .install_tool(p.viewer(), &p.ctx, kind, mount, label, &body.options)
         .await?;
-    Ok((StatusCode::CREATED, Json(tool_json(&ctx.project, &t))).into_response())
+    Ok((StatusCode::CREATED, Json(tool_json(&p.ctx.project, &t))).into_response())
 }
 
 /// Removes a tool and its content (admins).
@@ -239,11 +203,10 @@ pub async fn install_tool(
     responses((status = 204), (status = 403), (status = 404)))]
 pub async fn uninstall_tool(
     State(st): State<AppState>,
-    Auth(viewer): Auth,
-    Path((name, mount)): Path<(String, String)>,
+    p: ProjectAdmin,
+    Path(MountPath { mount }): Path<MountPath>,
 ) -> ApiResult {
-    let ctx = load(&st, &viewer, &name).await?;
-    st.forge.uninstall_tool(&viewer, &ctx, &mount).await?;
+    st.forge.uninstall_tool(p.viewer(), &p.ctx, &mount).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -259,17 +222,15 @@ pub struct SetMember {
     responses((status = 200, body = MemberJson), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn set_member(
     State(st): State<AppState>,
-    Auth(viewer): Auth,
-    Path(name): Path<String>,
+    p: ProjectAdmin,
     ApiJson(body): ApiJson<SetMember>,
 ) -> ApiResult<Json<MemberJson>> {
-    let ctx = load(&st, &viewer, &name).await?;
-    // Check the permission before looking at the body, so outsiders learn nothing from errors.
-    ctx.authorize(forge_tools::acl::perm::ADMIN)?;
+    // The admin permission is checked before the body is read (`ProjectAdmin`), so outsiders
+    // learn nothing from the body's errors.
     let role = Role::parse(&body.role)
         .ok_or_else(|| Error::invalid("role", "role must be admin, developer or member"))?;
     st.forge
-        .set_member(&viewer, &ctx, &body.username, role)
+        .set_member(p.viewer(), &p.ctx, &body.username, role)
         .await?;
     Ok(Json(MemberJson {
         username: body.username.trim().to_owned(),
@@ -277,16 +238,22 @@ pub async fn set_member(
     }))
 }
 
+#[derive(Deserialize)]
+pub struct MemberPath {
+    username: String,
+}
+
 /// Removes a member (admins).
 #[utoipa::path(delete, path = "/rest/p/{project}/admin/members/{username}", params(("project" = String, Path), ("username" = String, Path)),
     responses((status = 204), (status = 403), (status = 404), (status = 409)))]
 pub async fn remove_member(
     State(st): State<AppState>,
-    Auth(viewer): Auth,
-    Path((name, username)): Path<(String, String)>,
+    p: ProjectAdmin,
+    Path(MemberPath { username }): Path<MemberPath>,
 ) -> ApiResult {
-    let ctx = load(&st, &viewer, &name).await?;
-    st.forge.remove_member(&viewer, &ctx, &username).await?;
+    st.forge
+        .remove_member(p.viewer(), &p.ctx, &username)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -330,16 +297,12 @@ pub async fn openapi() -> impl IntoResponse {
 /// access, and hands the request to the tool kind's REST router.
 pub async fn tool_dispatch(
     State(st): State<AppState>,
-    page: crate::auth::PageCtx,
-    Path(params): Path<std::collections::HashMap<String, String>>,
+    project: ProjectReq,
+    Path(MountPath { mount }): Path<MountPath>,
     req: Request,
 ) -> ApiResult {
-    let (Some(name), Some(mount)) = (params.get("name"), params.get("mount")) else {
-        return Err(Error::NotFound("resource").into());
-    };
-    let ctx = load(&st, &page.viewer, name).await?;
     // Nested under `/rest`: the path here is `/p/<project>/<mount>/...`.
-    Ok(crate::tools::dispatch(&st.tool_api_routers, ctx, mount, page, req, 3).await?)
+    Ok(crate::tools::dispatch(&st.tool_api_routers, project, &mount, req, 3).await?)
 }
 
 /// Unknown `/rest/...` paths answer in the API's error shape.

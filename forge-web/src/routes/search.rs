@@ -9,11 +9,12 @@ use forge_tools::search::{Results, SearchRequest, indexer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Auth, PageCtx};
+use crate::auth::Auth;
 use crate::error::{ApiResult, PageResult};
 use crate::extract::Query;
+use crate::page::{Page, PageCtx, render, render_status};
 use crate::state::AppState;
-use crate::views::{Page, SearchTpl, render, render_status};
+use crate::views::SearchTpl;
 
 const PER_PAGE: usize = 20;
 

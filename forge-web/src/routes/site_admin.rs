@@ -1,31 +1,20 @@
-//! Site administration (`/nf/admin/`): users, projects and background tasks. Site admins only.
+//! Site administration (`/nf/admin/`): users, projects and background tasks. Site admins only:
+//! every handler takes a [`SiteAdmin`].
 
-use crate::extract::Query;
 use axum::extract::{Path, State};
 use forge_tasks::TaskId;
 use forge_tools::{Error, projects, users};
 use serde::Deserialize;
 
-use crate::auth::{CsrfForm, PageCtx, redirect_with_flash};
-use crate::error::{PageError, PageResult};
-use crate::routes::accounts::Empty;
+use crate::auth::{CsrfForm, Empty, redirect_with_flash};
+use crate::ctx::SiteAdmin;
+use crate::error::PageResult;
+use crate::extract::Query;
+use crate::page::{Page, render};
 use crate::state::AppState;
-use crate::views::{Page, ProjectCard, SiteAdminTpl, SiteTasksTpl, TaskRow, UserRow, date, render};
+use crate::views::{ProjectCard, SiteAdminTpl, SiteTasksTpl, TaskRow, UserRow, date};
 
-fn require_site_admin(page: &PageCtx) -> Result<(), PageError> {
-    let user = page
-        .viewer
-        .require_user()
-        .map_err(|e| PageError::from(e).with_next(&page.path))?;
-    if user.site_admin {
-        Ok(())
-    } else {
-        Err(Error::Forbidden.into())
-    }
-}
-
-pub async fn index(State(st): State<AppState>, page: PageCtx) -> PageResult {
-    require_site_admin(&page)?;
+pub async fn index(State(st): State<AppState>, SiteAdmin { page }: SiteAdmin) -> PageResult {
     let db = st.forge.db();
     let users = users::list(db, 200)
         .await?
@@ -71,10 +60,9 @@ pub struct TaskFilter {
 /// `/nf/admin/tasks`: every background task, filtered by state and name, with queue depth.
 pub async fn tasks(
     State(st): State<AppState>,
-    page: PageCtx,
+    SiteAdmin { page }: SiteAdmin,
     Query(filter): Query<TaskFilter>,
 ) -> PageResult {
-    require_site_admin(&page)?;
     let tasks = st.forge.tasks();
     let state = forge_tasks::TaskState::parse(&filter.state);
     let name = Some(filter.name.trim()).filter(|n| !n.is_empty());
@@ -105,11 +93,10 @@ pub async fn tasks(
 
 pub async fn retry_task(
     State(st): State<AppState>,
-    page: PageCtx,
+    _: SiteAdmin,
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
-    require_site_admin(&page)?;
     let id = bson::oid::ObjectId::parse_str(&id).map_err(|_| Error::NotFound("task"))?;
     if !st
         .forge

@@ -1,11 +1,10 @@
 //! Web side of the link tool: its page redirects to the configured URL.
 
 use axum::Router;
-use axum::extract::Extension;
 use axum::response::{IntoResponse, Redirect, Response};
 use forge_tools::link::LinkTool;
 
-use super::ToolRequest;
+use crate::ctx::ToolReq;
 use crate::error::PageError;
 use crate::state::AppState;
 
@@ -13,8 +12,8 @@ pub fn router() -> Router<AppState> {
     Router::new().fallback(follow)
 }
 
-async fn follow(Extension(req): Extension<ToolRequest>) -> Response {
-    match LinkTool::url(&req.tool) {
+async fn follow(t: ToolReq) -> Response {
+    match LinkTool::url(&t.tool) {
         Some(url) => Redirect::to(url).into_response(),
         None => PageError::from(forge_tools::Error::NotFound("link")).into_response(),
     }

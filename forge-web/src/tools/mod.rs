@@ -1,6 +1,7 @@
 //! The web side of each tool kind: a router per kind, mounted under the tool's mount point by
-//! `routes::tools::dispatch`. Each kind has its own module here, named like its domain folder
-//! in `forge-tools`.
+//! the dispatcher here (pages: `routes::tools`, REST: `routes::rest`). Each kind has its own
+//! module, named like its domain folder in `forge-tools`; its handlers take a
+//! [`ToolReq`](crate::ctx::ToolReq) declaring the permission each route needs.
 
 mod link;
 pub mod repo;
@@ -9,46 +10,17 @@ pub mod wiki;
 use std::collections::HashMap;
 
 use axum::Router;
-use forge_tools::ProjectCtx;
-use forge_tools::tool::ToolInstance;
+use axum::extract::Request;
+use axum::response::Response;
+use forge_tools::Error;
 
-use crate::auth::PageCtx;
+use crate::ctx::{ProjectReq, ToolReq};
 use crate::state::AppState;
 
-/// What the dispatcher hands a tool's handlers (as a request extension): the project as the
-/// viewer sees it, the tool instance, its base URL, and the page context.
-pub struct ToolRequest {
-    pub ctx: ProjectCtx,
-    pub tool: ToolInstance,
-    pub base: String,
-    pub page: PageCtx,
-}
-
-impl Clone for ToolRequest {
-    fn clone(&self) -> Self {
-        Self {
-            ctx: self.ctx.clone(),
-            tool: self.tool.clone(),
-            base: self.base.clone(),
-            page: PageCtx {
-                viewer: self.page.viewer.clone(),
-                token_auth: self.page.token_auth,
-                csrf: self.page.csrf.clone(),
-                flash: self.page.flash.clone(),
-                path: self.page.path.clone(),
-            },
-        }
-    }
-}
-
 /// The request a tool's router sees: the path below the tool's mount point, the original
-/// method, headers, body and connection info, and the [`ToolRequest`]. Built afresh so the
+/// method, headers, body and connection info, and the [`ToolReq`]. Built afresh so the
 /// outer route's path parameters do not leak into the tool's `Path` extractors.
-pub fn rebase(
-    req: axum::extract::Request,
-    skip: usize,
-    tool: ToolRequest,
-) -> Result<axum::extract::Request, forge_tools::Error> {
+fn rebase(req: Request, skip: usize, tool: ToolReq) -> Result<Request, Error> {
     // `skip`: how many leading segments of the (nest-relative) path address the tool. The
     // rest is taken from the raw path, still percent-encoded, so page names with spaces or
     // other escaped characters reach the tool intact.
@@ -62,9 +34,9 @@ pub fn rebase(
         .unwrap_or_default();
     let uri: axum::http::Uri = format!("/{below}{query}")
         .parse()
-        .map_err(|_| forge_tools::Error::NotFound("page"))?;
+        .map_err(|_| Error::NotFound("page"))?;
     let (parts, body) = req.into_parts();
-    let mut inner = axum::extract::Request::new(body);
+    let mut inner = Request::new(body);
     *inner.method_mut() = parts.method;
     *inner.uri_mut() = uri;
     *inner.version_mut() = parts.version;
@@ -98,37 +70,23 @@ pub fn rebase(
     Ok(inner)
 }
 
-/// Hands a request to the router of the tool mounted at `mount`, after checking the viewer
-/// may read it. `skip` is as for [`rebase`]. Used for pages and for REST alike.
+/// Hands a request to the router of the tool mounted at `mount` in a loaded project, after
+/// checking the viewer may read it. `skip` is as for [`rebase`]. Used for pages and for REST
+/// alike.
 pub async fn dispatch(
     routers: &HashMap<&'static str, Router>,
-    ctx: ProjectCtx,
+    project: ProjectReq,
     mount: &str,
-    page: PageCtx,
-    req: axum::extract::Request,
+    req: Request,
     skip: usize,
-) -> Result<axum::response::Response, forge_tools::Error> {
+) -> Result<Response, Error> {
     use tower::ServiceExt;
-    let tool = ctx
-        .tool(mount)
-        .cloned()
-        .ok_or(forge_tools::Error::NotFound("tool"))?;
-    ctx.authorize_tool(&tool, forge_tools::acl::perm::READ)?;
+    let tool = ToolReq::open(project, mount)?;
     let router = routers
-        .get(tool.kind.as_str())
+        .get(tool.tool.kind.as_str())
         .cloned()
-        .ok_or(forge_tools::Error::NotFound("tool"))?;
-    let base = format!("{}{}/", ctx.project.url(), tool.mount);
-    let req = rebase(
-        req,
-        skip,
-        ToolRequest {
-            ctx,
-            tool,
-            base,
-            page,
-        },
-    )?;
+        .ok_or(Error::NotFound("tool"))?;
+    let req = rebase(req, skip, tool)?;
     match router.oneshot(req).await {
         Ok(res) => Ok(res),
         Err(never) => match never {},
@@ -155,11 +113,11 @@ pub fn api_routers(state: &AppState) -> HashMap<&'static str, Router> {
     let mut m = HashMap::new();
     m.insert(
         forge_tools::wiki::KIND,
-        wiki::rest::router().with_state(state.clone()),
+        wiki::api_router().with_state(state.clone()),
     );
     m.insert(
         forge_tools::repo::KIND,
-        repo::rest::router().with_state(state.clone()),
+        repo::api_router().with_state(state.clone()),
     );
     m
 }

@@ -1,44 +1,46 @@
 //! Web side of the repository tool: summary with clone instructions and README, tree, file
 //! (highlighted, line anchors), raw, log, commit with diff, branches, tags, blame and archive
 //! downloads; and the REST API. Everything reads git through `forge_tools::repo::browse` on a
-//! blocking thread; archives and blame run git in one of the forge's git slots.
+//! blocking thread (the reads in `read`, shared by pages and REST); archives and blame run
+//! git in one of the forge's git slots.
+//!
+//! Pages: `browse` (summary, directories), `files` (file, raw, blame, archive), `history`
+//! (log, commit, branches, tags); all need read access only, which the dispatcher checked.
 
-mod pages;
-pub mod rest;
+mod browse;
+mod files;
+mod history;
+mod read;
+mod rest;
+mod templates;
 
 use axum::Router;
 use axum::routing::get;
-use forge_tools::Error;
-use forge_tools::repo::{self, browse};
 
 use crate::state::AppState;
-use crate::tools::ToolRequest;
 
+/// The repository's pages, below its mount point.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(pages::summary))
-        .route("/tree/{*rest}", get(pages::tree))
-        .route("/blob/{*rest}", get(pages::blob))
-        .route("/raw/{*rest}", get(pages::raw))
-        .route("/blame/{*rest}", get(pages::blame))
-        .route("/commits/{*rest}", get(pages::log))
-        .route("/commit/{sha}", get(pages::commit))
-        .route("/branches", get(pages::branches))
-        .route("/tags", get(pages::tags))
-        .route("/archive/{name}", get(pages::archive))
+        .route("/", get(browse::summary))
+        .route("/tree/{*rest}", get(browse::tree))
+        .route("/blob/{*rest}", get(files::blob))
+        .route("/raw/{*rest}", get(files::raw))
+        .route("/blame/{*rest}", get(files::blame))
+        .route("/commits/{*rest}", get(history::log))
+        .route("/commit/{sha}", get(history::commit))
+        .route("/branches", get(history::branches))
+        .route("/tags", get(history::tags))
+        .route("/archive/{name}", get(files::archive))
 }
 
-/// Runs a blocking read of the tool's repository.
-pub(crate) async fn with_repo<T: Send + 'static>(
-    st: &AppState,
-    req: &ToolRequest,
-    f: impl FnOnce(&git2::Repository) -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    let path = repo::repo_path(st.forge.config(), &req.tool);
-    tokio::task::spawn_blocking(move || {
-        let r = browse::open(&path)?;
-        f(&r)
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
+/// The repository's REST API, below `/rest/p/<project>/<mount>`.
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .route("/branches", get(rest::branches))
+        .route("/tags", get(rest::tags))
+        .route("/tree/{*rest}", get(rest::tree))
+        .route("/file/{*rest}", get(rest::file))
+        .route("/commits/{*rest}", get(rest::commits))
+        .route("/commit/{sha}", get(rest::commit))
 }

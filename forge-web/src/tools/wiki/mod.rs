@@ -1,61 +1,65 @@
 //! Web side of the wiki: pages (view, edit with preview and conflict handling, history, diff,
 //! revert, rename, delete), the page index, labels, recent changes, attachments, and the
 //! REST API under `/rest/p/<project>/<mount>/`.
+//!
+//! Each handler declares the permission it needs in its [`ToolReq`](crate::ctx::ToolReq)
+//! (checked before any body is read; the domain call checks again). Pages and REST share the
+//! domain calls in `ops`; only the rendering differs.
 
+mod admin;
 mod attach;
-mod pages;
-pub mod rest;
-mod views;
+mod common;
+mod edit;
+mod history;
+mod lifecycle;
+mod lists;
+mod ops;
+mod rest;
+mod templates;
+mod view;
 
 use axum::Router;
 use axum::routing::{get, post};
 
-use forge_tools::acl::perm;
-use forge_tools::wiki;
-
 use crate::state::AppState;
 
+/// The wiki's pages, below its mount point.
 pub fn router() -> Router<AppState> {
-    // Routes that change things check the permission in a route layer, before the body is
-    // read; handlers check again (the domain call is the authority).
-    let write = || crate::requires!(perm::WRITE);
     Router::new()
-        .route("/", get(pages::home))
-        .route("/_index", get(pages::index))
-        .route("/_recent", get(pages::recent))
-        .route("/_labels", get(pages::labels))
-        .route("/_new", get(pages::new_page))
+        .route("/", get(view::home))
+        .route("/_index", get(lists::index))
+        .route("/_recent", get(lists::recent))
+        .route("/_labels", get(lists::labels))
+        .route("/_new", get(edit::new_page))
+        .route("/_admin", get(admin::admin_page).post(admin::save_admin))
+        .route("/{page}", get(view::add_slash))
+        .route("/{page}/", get(view::view))
+        .route("/{page}/edit", get(edit::edit_page).post(edit::save))
+        .route("/{page}/history", get(history::history))
+        .route("/{page}/diff", get(history::diff))
+        .route("/{page}/revert", post(history::revert))
+        .route("/{page}/rename", post(lifecycle::rename))
+        .route("/{page}/delete", post(lifecycle::delete))
+        .route("/{page}/undelete", post(lifecycle::undelete))
+        .route("/{page}/attachments", post(attach::upload))
+        .route("/{page}/attachments/{file}", get(attach::download))
+        .route("/{page}/attachments/{file}/delete", post(attach::remove))
+}
+
+/// The wiki's REST API, below `/rest/p/<project>/<mount>`.
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(rest::list))
         .route(
-            "/_admin",
-            get(pages::admin_page)
-                .post(pages::save_admin)
-                .route_layer(crate::requires!(perm::ADMIN)),
+            "/{page}",
+            get(rest::get_page)
+                .put(rest::put_page)
+                .delete(rest::delete_page),
         )
-        .route("/{page}", get(pages::add_slash))
-        .route("/{page}/", get(pages::view))
-        .route(
-            "/{page}/edit",
-            get(pages::edit_page).post(pages::save).route_layer(write()),
-        )
-        .route("/{page}/history", get(pages::history))
-        .route("/{page}/diff", get(pages::diff))
-        .route("/{page}/revert", post(pages::revert).route_layer(write()))
-        .route("/{page}/rename", post(pages::rename).route_layer(write()))
-        .route(
-            "/{page}/delete",
-            post(pages::delete).route_layer(crate::requires!(wiki::DELETE)),
-        )
-        .route(
-            "/{page}/undelete",
-            post(pages::undelete).route_layer(crate::requires!(wiki::DELETE)),
-        )
+        .route("/{page}/history", get(rest::history))
         .route(
             "/{page}/attachments",
-            post(attach::upload).route_layer(write()),
+            get(rest::list_attachments).post(rest::upload),
         )
-        .route("/{page}/attachments/{file}", get(attach::download))
-        .route(
-            "/{page}/attachments/{file}/delete",
-            post(attach::remove).route_layer(write()),
-        )
+        .route("/{page}/attachments/{file}", get(rest::download))
 }

@@ -3,42 +3,23 @@
 //! `/<Page>/history`; `/<Page>/attachments` (list, multipart upload) and
 //! `/<Page>/attachments/<file>`.
 
+use axum::Json;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
-use axum::{Extension, Json, Router};
-use forge_tools::acl::perm;
-use forge_tools::wiki::{self, Edit, Saved, pages as store};
-use forge_tools::{Error, ProjectCtx};
+use axum::response::IntoResponse;
+use forge_tools::Error;
+use forge_tools::wiki::{self, Saved, pages as store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-use super::attach;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Query;
-use crate::routes::rest::ApiJson;
+use super::common::{Delete, FilePath};
+use super::ops::{self, Listing};
+use crate::ctx::{ToolReq, Write};
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, Query};
 use crate::state::AppState;
-use crate::tools::ToolRequest;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list))
-        .route(
-            "/{page}",
-            get(get_page)
-                .merge(put(put_page).route_layer(crate::requires!(perm::WRITE)))
-                .merge(delete(delete_page).route_layer(crate::requires!(wiki::DELETE))),
-        )
-        .route("/{page}/history", get(history))
-        .route(
-            "/{page}/attachments",
-            get(list_attachments).merge(post(upload).route_layer(crate::requires!(perm::WRITE))),
-        )
-        .route("/{page}/attachments/{file}", get(download))
-}
 
 fn rfc3339(d: bson::DateTime) -> String {
     d.try_to_rfc3339_string().unwrap_or_default()
@@ -67,39 +48,19 @@ pub struct PageJson {
     url: String,
 }
 
-fn authorize(req: &ToolRequest, permission: &str) -> Result<(), ApiError> {
-    Ok(req.ctx.authorize_tool(&req.tool, permission)?)
-}
-
-async fn load(st: &AppState, req: &ToolRequest, name: &str) -> Result<store::Page, ApiError> {
-    Ok(wiki::load_page(&st.forge, &req.ctx, &req.tool, name)
-        .await?
-        .ok_or(Error::NotFound("page"))?)
-}
-
-fn url(ctx: &ProjectCtx, req: &ToolRequest, name: &str) -> String {
-    wiki::page_url(&ctx.project, &req.tool, name)
+fn url<P>(t: &ToolReq<P>, name: &str) -> String {
+    wiki::page_url(&t.ctx.project, &t.tool, name)
 }
 
 /// Pages of the wiki.
 #[utoipa::path(get, path = "/rest/p/{project}/{mount}/", params(("project" = String, Path), ("mount" = String, Path)),
     responses((status = 200, body = Vec<PageSummary>)))]
-pub async fn list(
-    State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let pages = store::list(
-        st.forge.db(),
-        req.tool.id,
-        bson::doc! {"deleted": false},
-        false,
-        10_000,
-    )
-    .await?;
+pub async fn list(State(st): State<AppState>, t: ToolReq) -> ApiResult<Json<serde_json::Value>> {
+    let pages = ops::list(&st, &t, Listing::Live, 10_000).await?;
     let out: Vec<PageSummary> = pages
         .into_iter()
         .map(|p| PageSummary {
-            url: url(&req.ctx, &req, &p.name),
+            url: url(&t, &p.name),
             name: p.name,
             version: p.version,
             author: p.author,
@@ -120,38 +81,23 @@ pub struct VersionQuery {
     responses((status = 200, body = PageJson), (status = 404)))]
 pub async fn get_page(
     State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
+    t: ToolReq,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> ApiResult<Json<PageJson>> {
-    let page = load(&st, &req, &name).await?;
-    let wiki::PageVersion {
-        version,
-        text,
-        labels,
-        author,
-        updated,
-    } = wiki::version_of(&st.forge, &page, q.version).await?;
-    let html = wiki::render(
-        &st.forge,
-        &req.ctx,
-        &req.tool,
-        Some((page.id, version)),
-        &text,
-    )
-    .await?
-    .html
-    .to_string();
+    let page = ops::load(&st, &t, &name).await?;
+    let v = wiki::version_of(&st.forge, &page, q.version).await?;
+    let html = ops::html(&st, &t, &page, &v).await?;
     Ok(Json(PageJson {
-        url: url(&req.ctx, &req, &page.name),
+        url: url(&t, &page.name),
         name: page.name,
-        version,
+        version: v.version,
         latest_version: page.version,
-        text,
+        text: v.text,
         html,
-        labels,
-        author,
-        updated: rfc3339(updated),
+        labels: v.labels,
+        author: v.author,
+        updated: rfc3339(v.updated),
     }))
 }
 
@@ -173,32 +119,15 @@ pub struct PutPage {
     responses((status = 200, body = PageJson), (status = 201, body = PageJson), (status = 409), (status = 422)))]
 pub async fn put_page(
     State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
+    t: ToolReq<Write>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<PutPage>,
 ) -> ApiResult {
-    authorize(&req, perm::WRITE)?;
-    let labels = store::parse_labels(&body.labels.join(","))?;
-    let edit = Edit {
-        text: body.text,
-        labels,
-        comment: body.comment,
-        base_version: body.base_version,
-    };
-    match wiki::save(
-        &st.forge,
-        &req.page.viewer,
-        &req.ctx,
-        &req.tool,
-        &name,
-        edit,
-    )
-    .await?
-    {
-        Saved::Created(p) => {
-            Ok((StatusCode::CREATED, Json(summary_json(&req, &p))).into_response())
-        }
-        Saved::Updated(p) => Ok((StatusCode::OK, Json(summary_json(&req, &p))).into_response()),
+    let labels = body.labels.join(",");
+    let (text, comment, base) = (body.text, body.comment, body.base_version);
+    match ops::save(&st, &t, &name, text, &labels, comment, base).await? {
+        Saved::Created(p) => Ok((StatusCode::CREATED, Json(summary_json(&t, &p))).into_response()),
+        Saved::Updated(p) => Ok((StatusCode::OK, Json(summary_json(&t, &p))).into_response()),
         Saved::Conflict(c) => {
             let current = c.current.as_ref();
             let body = json!({"error": {
@@ -214,10 +143,10 @@ pub async fn put_page(
     }
 }
 
-fn summary_json(req: &ToolRequest, p: &store::Page) -> serde_json::Value {
+fn summary_json(t: &ToolReq<Write>, p: &store::Page) -> serde_json::Value {
     json!({
         "name": p.name, "version": p.version, "text": p.text, "labels": p.labels,
-        "author": p.author, "updated": rfc3339(p.updated), "url": url(&req.ctx, req, &p.name),
+        "author": p.author, "updated": rfc3339(p.updated), "url": url(t, &p.name),
     })
 }
 
@@ -226,20 +155,10 @@ fn summary_json(req: &ToolRequest, p: &store::Page) -> serde_json::Value {
     responses((status = 204), (status = 403), (status = 404)))]
 pub async fn delete_page(
     State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
+    t: ToolReq<Delete>,
     Path(name): Path<String>,
 ) -> ApiResult {
-    authorize(&req, wiki::DELETE)?;
-    let page = load(&st, &req, &name).await?;
-    wiki::set_deleted(
-        &st.forge,
-        &req.page.viewer,
-        &req.ctx,
-        &req.tool,
-        &page,
-        true,
-    )
-    .await?;
+    ops::set_deleted(&st, &t, &name, true).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -248,13 +167,11 @@ pub async fn delete_page(
     responses((status = 200)))]
 pub async fn history(
     State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
+    t: ToolReq,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let page = load(&st, &req, &name).await?;
-    let versions: Vec<_> = store::versions(st.forge.db())
-        .history(page.id)
-        .await?
+    let (page, versions) = ops::history(&st, &t, &name).await?;
+    let versions: Vec<_> = versions
         .into_iter()
         .map(|v| json!({"version": v.version, "author": v.author, "timestamp": rfc3339(v.timestamp), "comment": v.comment}))
         .collect();
@@ -263,15 +180,12 @@ pub async fn history(
 
 pub async fn list_attachments(
     State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
+    t: ToolReq,
     Path(name): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let page = load(&st, &req, &name).await?;
-    let base = format!("/rest{}", url(&req.ctx, &req, &page.name));
-    let list: Vec<_> = st
-        .forge
-        .attachments()
-        .list(st.forge.db(), req.tool.id, page.id)
+    let page = ops::load(&st, &t, &name).await?;
+    let base = format!("/rest{}", url(&t, &page.name));
+    let list: Vec<_> = ops::attachments(&st, &t, &page)
         .await?
         .into_iter()
         .map(|a| json!({"filename": a.filename, "size": a.size, "content_type": a.content_type, "sha256": a.sha256,
@@ -285,30 +199,27 @@ pub async fn list_attachments(
 /// can be sent cross-site).
 pub async fn upload(
     State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
+    t: ToolReq<Write>,
     headers: HeaderMap,
     Path(name): Path<String>,
     mp: Multipart,
 ) -> ApiResult {
-    authorize(&req, perm::WRITE)?;
     // Only a valid access token (which ignores cookies) spares the CSRF check; any other
     // Authorization header, valid or not, does not.
-    if !req.page.token_auth {
+    if !t.page.token_auth {
         let given = headers
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if req.page.csrf.is_empty() || !bool::from(given.as_bytes().ct_eq(req.page.csrf.as_bytes()))
-        {
+        let csrf = &t.page.csrf;
+        if csrf.is_empty() || !bool::from(given.as_bytes().ct_eq(csrf.as_bytes())) {
             return Err(Error::Forbidden.into());
         }
     }
-    let page = load(&st, &req, &name).await?;
-    let author = req.page.viewer.username().unwrap_or_default().to_owned();
-    let a = attach::receive(&st.forge, &req.tool, &page, &author, mp, None).await?;
+    let (page, a) = ops::upload(&st, &t, &name, mp, None).await?;
     let link = format!(
         "/rest{}attachments/{}",
-        url(&req.ctx, &req, &page.name),
+        url(&t, &page.name),
         wiki::encode_name(&a.filename)
     );
     Ok((StatusCode::CREATED, Json(json!({"filename": a.filename, "size": a.size, "content_type": a.content_type, "sha256": a.sha256, "url": link}))).into_response())
@@ -316,15 +227,9 @@ pub async fn upload(
 
 pub async fn download(
     State(st): State<AppState>,
-    Extension(req): Extension<ToolRequest>,
-    Path((name, file)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let page = load(&st, &req, &name).await?;
-    let a = st
-        .forge
-        .attachments()
-        .get(st.forge.db(), req.tool.id, page.id, &file)
-        .await?
-        .ok_or(Error::NotFound("attachment"))?;
-    Ok(attach::serve(&st.forge, &a).await?)
+    t: ToolReq,
+    Path(FilePath { page, file }): Path<FilePath>,
+) -> ApiResult {
+    let (_, a) = ops::attachment(&st, &t, &page, &file).await?;
+    Ok(ops::serve(&st, &a).await?)
 }

@@ -1,0 +1,84 @@
+//! The domain's actions, as the web layer and the command line call them: each checks the
+//! viewer's rights, changes the store, records an event and queues follow-up work (the search
+//! index). Split by what they act on: accounts, projects, members, installed tools. The handle
+//! itself is [`crate::handle::Handle`]; this module opens it.
+
+mod accounts;
+mod installs;
+mod members;
+mod projects;
+
+use bson::Bson;
+use forge_tasks::Tasks;
+use mongodb::Database;
+
+use crate::attachments::{self, AttachmentStore};
+use crate::config::Config;
+use crate::error::Result;
+use crate::events::{self, EventLog};
+use crate::handle::{Handle, Parts};
+use crate::mail::Mailer;
+use crate::projects::Project;
+use crate::search::SearchIndex;
+use crate::tool::{Forge, ToolRegistry, instance};
+use crate::viewer::Viewer;
+use crate::{links, notify, ratelimit, sessions, tokens, users};
+pub use installs::ToolUpdate;
+pub use projects::ProjectUpdate;
+
+impl Forge {
+    /// Opens the domain over a connected store: creates indexes (the platform's and each
+    /// tool's), starts the event writer, and lets each tool do its start-up work.
+    pub async fn open(
+        db: Database,
+        config: Config,
+        tasks: Tasks,
+        tools: ToolRegistry,
+        search_writer: bool,
+    ) -> Result<Self> {
+        users::ensure_indexes(&db).await?;
+        sessions::ensure_indexes(&db).await?;
+        tokens::ensure_indexes(&db).await?;
+        crate::projects::ensure_indexes(&db).await?;
+        instance::ensure_indexes(&db).await?;
+        events::ensure_indexes(&db).await?;
+        Tasks::ensure_indexes(&db).await?;
+        links::ensure_indexes(&db).await?;
+        attachments::ensure_indexes(&db).await?;
+        ratelimit::ensure_indexes(&db).await?;
+        notify::ensure_indexes(&db).await?;
+        for tool in tools.all() {
+            tool.ensure_indexes(&db).await?;
+        }
+        let events = EventLog::start(&db);
+        let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
+        let mailer = Mailer::from_config(&config)?;
+        let search = SearchIndex::open(&config.data_dir.join("search"), search_writer)?;
+        let forge = Handle::new(Parts {
+            db,
+            config,
+            events,
+            tasks,
+            tools,
+            attachments,
+            search,
+            mailer,
+        });
+        for tool in forge.tools().all() {
+            tool.start(&forge).await?;
+        }
+        Ok(forge)
+    }
+
+    fn event(
+        &self,
+        kind: &str,
+        viewer: &Viewer,
+        project: Option<&Project>,
+        tool: Option<&str>,
+        extra: Bson,
+    ) {
+        self.events()
+            .record(kind, viewer.event_context(project, tool), extra);
+    }
+}

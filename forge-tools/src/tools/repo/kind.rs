@@ -1,0 +1,194 @@
+//! [`GitTool`]: the git repository as a tool kind — creating and archiving repositories, the
+//! refresh task after pushes, the commits' search documents, the indexes of its collections —
+//! and the per-process state it holds: the bound on git processes ([`slots`]).
+
+use std::sync::OnceLock;
+
+use async_trait::async_trait;
+use mongodb::Database;
+
+use super::paths::repo_path;
+use super::refresh;
+use super::slots::GitSlots;
+use super::{DEFAULT_BRANCH, KIND};
+use crate::acl::perm;
+use crate::error::{Error, Result};
+use crate::projects::Project;
+use crate::tool::{Forge, SearchDoc, Tool, ToolInstance, ToolTask};
+
+/// The git tool. Holds this forge's [`GitSlots`] (set up at start from
+/// `FORGE_MAX_GIT_PROCESSES`).
+#[derive(Default)]
+pub struct GitTool {
+    slots: OnceLock<GitSlots>,
+}
+
+/// The bound on git processes (clone, push, archive, blame) of this forge: the one the git
+/// tool of its registry holds.
+pub fn slots(forge: &Forge) -> &GitSlots {
+    let max = forge.config().max_git_processes;
+    match forge.tools().find::<GitTool>() {
+        Some(tool) => tool.slots.get_or_init(|| GitSlots::new(max)),
+        None => {
+            // A registry without the git tool: git is still bounded, by one set of slots for
+            // the process.
+            static UNREGISTERED: OnceLock<GitSlots> = OnceLock::new();
+            UNREGISTERED.get_or_init(|| GitSlots::new(max))
+        }
+    }
+}
+
+impl Forge {
+    /// Transitional (the git slots moved to the git tool): use [`slots`]. Kept until
+    /// `forge-web` calls that; drop it then.
+    pub fn git_slots(&self) -> &GitSlots {
+        slots(self)
+    }
+}
+
+/// The tasks of the git tool.
+const TASKS: &[ToolTask] = &[ToolTask {
+    name: refresh::TASK,
+    exclusive: false,
+}];
+
+fn git_err(e: git2::Error) -> Error {
+    Error::Internal(format!("git: {}", e.message()))
+}
+
+#[async_trait]
+impl Tool for GitTool {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+    fn title(&self) -> &'static str {
+        "Git repository"
+    }
+    fn default_label(&self) -> &'static str {
+        "Code"
+    }
+    fn default_mount(&self) -> &'static str {
+        "code"
+    }
+    fn permissions(&self) -> &'static [&'static str] {
+        // read: clone and browse; write: push.
+        &[perm::READ, perm::WRITE, perm::ADMIN]
+    }
+    fn install_by_default(&self) -> bool {
+        true
+    }
+    async fn ensure_indexes(&self, db: &Database) -> Result<()> {
+        refresh::ensure_indexes(db).await
+    }
+    async fn start(&self, forge: &Forge) -> Result<()> {
+        let max = forge.config().max_git_processes;
+        self.slots.get_or_init(|| GitSlots::new(max));
+        Ok(())
+    }
+    fn tasks(&self) -> &'static [ToolTask] {
+        TASKS
+    }
+    async fn run_task(&self, forge: &Forge, task: &str, args: &serde_json::Value) -> Result<()> {
+        if task != refresh::TASK {
+            return Err(Error::invalid(
+                "task",
+                format!("the git tool has no task {task:?}"),
+            ));
+        }
+        let report = refresh::run(forge, args).await?;
+        tracing::info!(
+            new_commits = report.new_commits,
+            refs = report.refs,
+            "repository refreshed"
+        );
+        Ok(())
+    }
+    async fn install(&self, forge: &Forge, _project: &Project, tool: &ToolInstance) -> Result<()> {
+        let path = repo_path(forge.config(), tool);
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            std::fs::create_dir_all(&path)
+                .map_err(|e| Error::Internal(format!("creating repository: {e}")))?;
+            let repo = git2::Repository::init_bare(&path).map_err(git_err)?;
+            repo.set_head(&format!("refs/heads/{DEFAULT_BRANCH}"))
+                .map_err(git_err)?;
+            // Pushes over HTTP are authorized by the forge, not by git's own checks.
+            let mut cfg = repo.config().map_err(git_err)?;
+            cfg.set_bool("http.receivepack", true).map_err(git_err)?;
+            cfg.set_bool("uploadpack.allowFilter", true)
+                .map_err(git_err)?;
+            cfg.set_bool("uploadpack.allowAnySHA1InWant", true)
+                .map_err(git_err)?;
+            cfg.set_bool("repack.writeBitmaps", true).map_err(git_err)?;
+            cfg.set_bool("receive.denyNonFastForwards", false)
+                .map_err(git_err)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+    }
+    async fn search_documents(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+    ) -> Result<Vec<SearchDoc>> {
+        refresh::search_docs(forge.db(), project, tool).await
+    }
+    async fn search_document(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<SearchDoc>> {
+        let found = self
+            .search_documents_for(forge, project, tool, &[key.to_owned()])
+            .await?;
+        Ok(found.into_iter().next().flatten())
+    }
+    async fn search_documents_for(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        keys: &[String],
+    ) -> Result<Vec<Option<SearchDoc>>> {
+        let ids: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("commit:"))
+            .collect();
+        let mut found: std::collections::HashMap<String, SearchDoc> =
+            refresh::search_docs_by_ids(forge.db(), project, tool, &ids)
+                .await?
+                .into_iter()
+                .map(|d| (d.id.clone(), d))
+                .collect();
+        Ok(keys.iter().map(|k| found.remove(k)).collect())
+    }
+    async fn uninstall(
+        &self,
+        forge: &Forge,
+        _project: &Project,
+        tool: &ToolInstance,
+    ) -> Result<()> {
+        refresh::forget(forge.db(), tool.id).await?;
+        let path = repo_path(forge.config(), tool);
+        // Keep the data: move the repository aside instead of deleting it.
+        let removed = forge.config().data_dir.join("repos-removed");
+        let stamp = bson::DateTime::now().timestamp_millis();
+        tokio::task::spawn_blocking(move || {
+            if path.exists() {
+                std::fs::create_dir_all(&removed)?;
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                std::fs::rename(&path, removed.join(format!("{stamp}-{name}")))?;
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("archiving repository: {e}")))
+    }
+}

@@ -1,0 +1,137 @@
+//! The repository's reads, shared by its pages and its REST API: each opens the tool's
+//! repository on a blocking thread, resolves `<ref>/<path>` from the URL, and returns what
+//! `forge_tools::repo::browse` found; the callers only render it (HTML or JSON). Also the
+//! checked paging of commit logs, the same for both.
+
+use std::sync::Arc;
+
+use forge_tools::Error;
+use forge_tools::paging::Paging;
+use forge_tools::repo::{self, browse};
+
+use crate::ctx::ToolReq;
+use crate::state::AppState;
+
+/// Commits on a log page, unless the API asks for another number.
+pub const PER_PAGE: usize = 50;
+/// Deepest log page: each page walks every commit before it.
+pub const MAX_LOG_PAGE: u64 = 1_000;
+
+/// Runs a blocking read of the tool's repository.
+pub async fn with_repo<P, T: Send + 'static>(
+    st: &AppState,
+    t: &ToolReq<P>,
+    f: impl FnOnce(&git2::Repository) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let path = repo::repo_path(st.forge.config(), &t.tool);
+    tokio::task::spawn_blocking(move || {
+        let r = browse::open(&path)?;
+        f(&r)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Where a `<ref>/<path>` URL points: the ref as named, its commit, and the path.
+pub struct At {
+    pub rev: String,
+    pub oid: git2::Oid,
+    pub path: String,
+}
+
+fn at(r: &git2::Repository, rest: &str) -> Result<At, Error> {
+    let (rev, oid, path) = browse::split_ref_path(r, rest)?;
+    Ok(At { rev, oid, path })
+}
+
+/// Branches (`refs/heads/`) or tags (`refs/tags/`), newest first.
+pub async fn refs<P>(
+    st: &AppState,
+    t: &ToolReq<P>,
+    prefix: &'static str,
+) -> Result<Vec<browse::RefEntry>, Error> {
+    with_repo(st, t, move |r| browse::refs(r, prefix)).await
+}
+
+/// The newest commit that changed each entry of a directory, by entry name.
+pub type LastCommits = Arc<Vec<(String, browse::CommitInfo)>>;
+
+/// A directory's entries, with the newest commit that changed each when `last_depth` says
+/// how far back to look.
+pub async fn tree<P>(
+    st: &AppState,
+    t: &ToolReq<P>,
+    rest: String,
+    last_depth: Option<usize>,
+) -> Result<(At, Vec<browse::TreeEntry>, LastCommits), Error> {
+    with_repo(st, t, move |r| {
+        let at = at(r, &rest)?;
+        let list = browse::tree(r, at.oid, &at.path)?;
+        let last = match last_depth {
+            Some(depth) => browse::last_commits(r, at.oid, &at.path, depth)?,
+            None => LastCommits::default(),
+        };
+        Ok((at, list, last))
+    })
+    .await
+}
+
+/// A file (its content up to `browse::MAX_BLOB`).
+pub async fn blob<P>(
+    st: &AppState,
+    t: &ToolReq<P>,
+    rest: String,
+) -> Result<(At, browse::Blob), Error> {
+    with_repo(st, t, move |r| {
+        let at = at(r, &rest)?;
+        let b = browse::blob(r, at.oid, &at.path)?;
+        Ok((at, b))
+    })
+    .await
+}
+
+/// A page of the commits on a ref (touching a path, if the URL names one), and whether there
+/// are more.
+pub async fn log<P>(
+    st: &AppState,
+    t: &ToolReq<P>,
+    rest: String,
+    paging: Paging,
+) -> Result<(At, Vec<browse::CommitInfo>, bool), Error> {
+    with_repo(st, t, move |r| {
+        let at = at(r, &rest)?;
+        let per = paging.per_page;
+        let mut list = browse::log(r, at.oid, &at.path, paging.offset(), per)?;
+        let more = list.len() > per;
+        list.truncate(per);
+        Ok((at, list, more))
+    })
+    .await
+}
+
+/// A commit with its diff, within the diff caps.
+pub async fn commit<P>(
+    st: &AppState,
+    t: &ToolReq<P>,
+    sha: String,
+) -> Result<browse::CommitDetail, Error> {
+    with_repo(st, t, move |r| browse::commit(r, &sha)).await
+}
+
+/// A number from the query string, or a 400 saying what is allowed.
+fn number(name: &str, value: Option<&str>, max: u64) -> Result<Option<u64>, Error> {
+    value
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| {
+                Error::bad_request(format!("{name} must be a number between 1 and {max}"))
+            })
+        })
+        .transpose()
+}
+
+/// The page of a commit log, checked.
+pub fn log_paging(page: Option<&str>, limit: Option<&str>) -> Result<Paging, Error> {
+    let page = number("page", page, MAX_LOG_PAGE)?;
+    let limit = number("limit", limit, forge_tools::paging::MAX_LIMIT)?;
+    Paging::new(page, limit, PER_PAGE as u64, MAX_LOG_PAGE)
+}
