@@ -93,31 +93,44 @@ pub async fn dispatch(
     }
 }
 
+/// The web side of one tool kind: its page router and, if it has an API, its REST router.
+struct WebTool {
+    kind: &'static str,
+    pages: fn() -> Router<AppState>,
+    api: Option<fn() -> Router<AppState>>,
+}
+
+/// Every tool kind with a web side: one line each.
+const TOOLS: &[WebTool] = &[
+    WebTool {
+        kind: forge_tools::tools::wiki::KIND,
+        pages: wiki::router,
+        api: Some(wiki::api_router),
+    },
+    WebTool {
+        kind: forge_tools::tools::repo::KIND,
+        pages: repo::router,
+        api: Some(repo::api_router),
+    },
+    WebTool {
+        kind: forge_tools::tools::link::KIND,
+        pages: link::router,
+        api: None,
+    },
+];
+
 /// Page routers for every tool kind with a web side.
 pub fn routers(state: &AppState) -> HashMap<&'static str, Router> {
-    let mut m = HashMap::new();
-    m.insert("link", link::router().with_state(state.clone()));
-    m.insert(
-        forge_tools::wiki::KIND,
-        wiki::router().with_state(state.clone()),
-    );
-    m.insert(
-        forge_tools::repo::KIND,
-        repo::router().with_state(state.clone()),
-    );
-    m
+    TOOLS
+        .iter()
+        .map(|t| (t.kind, (t.pages)().with_state(state.clone())))
+        .collect()
 }
 
 /// REST routers (under `/rest/p/<project>/<mount>/`) for tool kinds with an API.
 pub fn api_routers(state: &AppState) -> HashMap<&'static str, Router> {
-    let mut m = HashMap::new();
-    m.insert(
-        forge_tools::wiki::KIND,
-        wiki::api_router().with_state(state.clone()),
-    );
-    m.insert(
-        forge_tools::repo::KIND,
-        repo::api_router().with_state(state.clone()),
-    );
-    m
+    TOOLS
+        .iter()
+        .filter_map(|t| t.api.map(|api| (t.kind, api().with_state(state.clone()))))
+        .collect()
 }

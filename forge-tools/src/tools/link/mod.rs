@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 use crate::projects::Project;
 use crate::tool::{NavEntry, Tool, ToolInstance};
 
+/// The kind name stored on instances.
+pub const KIND: &str = "link";
+
 pub struct LinkTool;
 
 impl LinkTool {
@@ -19,7 +22,7 @@ impl LinkTool {
 #[async_trait]
 impl Tool for LinkTool {
     fn kind(&self) -> &'static str {
-        "link"
+        KIND
     }
     fn title(&self) -> &'static str {
         "External link"
