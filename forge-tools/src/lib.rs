@@ -45,9 +45,3 @@ pub use forge::{ProjectUpdate, ToolUpdate};
 pub use project_ctx::ProjectCtx;
 pub use tool::Forge;
 pub use viewer::Viewer;
-
-// Transitional: the tools moved to `tools::<kind>`; these keep the old paths working until
-// `forge-web` and the tests import from `forge_tools::tools::...`. Drop them then.
-pub use tools::link;
-pub use tools::repo;
-pub use tools::wiki;

@@ -42,7 +42,7 @@ pub fn respond(body: Body, d: Download<'_>) -> Response {
         HeaderValue::from_static("private, max-age=300"),
     );
     let disposition = if d.inline { "inline" } else { "attachment" };
-    let encoded = forge_tools::wiki::encode_name(d.filename);
+    let encoded = forge_tools::tools::wiki::encode_name(d.filename);
     h.insert(
         header::CONTENT_DISPOSITION,
         value(&format!("{disposition}; filename*=UTF-8''{encoded}")),

@@ -6,7 +6,7 @@
 //! decoded on the fly), so memory does not grow with repository size.
 //!
 //! Bounds: the command section at the start of each RPC body (ref updates, wants) is read and
-//! checked by `forge_tools::repo::pktline` before git runs (400 for bad input); every git
+//! checked by `forge_tools::tools::repo::pktline` before git runs (400 for bad input); every git
 //! process holds one of the forge's git slots (`FORGE_MAX_GIT_PROCESSES`; when none frees up
 //! within a second, 503 with `Retry-After`) until it exits; a client that goes away before the
 //! end of the response has its git killed; pushes are capped at `FORGE_MAX_PUSH_BYTES` after
@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use forge_tools::acl::perm;
 use forge_tools::projects::Neighborhood;
-use forge_tools::repo::{self, pktline, refresh};
+use forge_tools::tools::repo::{self, pktline, refresh};
 use forge_tools::{Error, Forge, ProjectCtx, Viewer};
 use futures::TryStreamExt;
 use serde::Deserialize;

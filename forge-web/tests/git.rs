@@ -97,9 +97,9 @@ async fn wait_refreshed(
     app: &TestApp,
     tool: forge_tools::ids::ToolId,
     refs: usize,
-) -> forge_tools::repo::refresh::RefCache {
+) -> forge_tools::tools::repo::refresh::RefCache {
     for _ in 0..200 {
-        if let Some(c) = forge_tools::repo::refresh::cached_refs(app.forge.db(), tool)
+        if let Some(c) = forge_tools::tools::repo::refresh::cached_refs(app.forge.db(), tool)
             .await
             .unwrap()
             && c.refs.len() >= refs
@@ -172,7 +172,7 @@ async fn clone_push_with_password_and_token_then_clone_again() {
     let tid = tool_id(&app, &ann, "proj").await;
     let cache = wait_refreshed(&app, tid, 1).await;
     for _ in 0..100 {
-        if forge_tools::repo::refresh::count_commits(app.forge.db(), tid)
+        if forge_tools::tools::repo::refresh::count_commits(app.forge.db(), tid)
             .await
             .unwrap()
             == 2
@@ -182,7 +182,7 @@ async fn clone_push_with_password_and_token_then_clone_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        forge_tools::repo::refresh::count_commits(app.forge.db(), tid)
+        forge_tools::tools::repo::refresh::count_commits(app.forge.db(), tid)
             .await
             .unwrap(),
         2
@@ -476,7 +476,7 @@ async fn branches_tags_and_refresh() {
         ]
     );
     for _ in 0..100 {
-        if forge_tools::repo::refresh::count_commits(app.forge.db(), tid)
+        if forge_tools::tools::repo::refresh::count_commits(app.forge.db(), tid)
             .await
             .unwrap()
             == 3
@@ -485,16 +485,16 @@ async fn branches_tags_and_refresh() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let recorded = forge_tools::repo::refresh::recorded_commits(app.forge.db(), tid, 10)
+    let recorded = forge_tools::tools::repo::refresh::recorded_commits(app.forge.db(), tid, 10)
         .await
         .unwrap();
     let mut summaries: Vec<_> = recorded.iter().map(|c| c.summary.clone()).collect();
     summaries.sort();
     assert_eq!(summaries, ["on dev", "on feature", "on main"]);
     // A second refresh of the same state records nothing new (idempotent).
-    let again = forge_tools::repo::refresh::run(
+    let again = forge_tools::tools::repo::refresh::run(
         &app.forge,
-        &forge_tools::repo::refresh::args(tid, None, None),
+        &forge_tools::tools::repo::refresh::args(tid, None, None),
     )
     .await
     .unwrap();
@@ -910,8 +910,8 @@ async fn git_processes_are_bounded_and_freed_when_clients_leave() {
     // A fetch whose client stops sending and leaves: git (waiting for more input) is killed
     // when the response is dropped, not left for the hour-long time limit.
     let (mut tx, rx) = futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
-    let mut want = forge_tools::repo::pktline::encode(format!("want {head}\n").as_bytes());
-    want.extend_from_slice(forge_tools::repo::pktline::FLUSH);
+    let mut want = forge_tools::tools::repo::pktline::encode(format!("want {head}\n").as_bytes());
+    want.extend_from_slice(forge_tools::tools::repo::pktline::FLUSH);
     futures::SinkExt::send(&mut tx, Ok(bytes::Bytes::from(want)))
         .await
         .unwrap();
@@ -940,7 +940,7 @@ async fn gzip(data: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn bad_git_requests_are_refused_before_git_runs() {
-    use forge_tools::repo::pktline::{self, RefUpdate};
+    use forge_tools::tools::repo::pktline::{self, RefUpdate};
     let app = TestApp::new("gitbadreq").await;
     let git = Git::new();
     let (base, token, head) = pushed(&app, &git).await;
@@ -1057,7 +1057,7 @@ async fn bad_git_requests_are_refused_before_git_runs() {
 
 #[tokio::test]
 async fn repository_pages_are_capped() {
-    use forge_tools::repo::browse;
+    use forge_tools::tools::repo::browse;
     let app = TestApp::new("gitcaps").await;
     let git = Git::new();
     let (base, token, _) = pushed(&app, &git).await;

@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use common::{Browser, TestApp};
 use forge_tools::acl::Role;
 use forge_tools::projects::Neighborhood;
-use forge_tools::wiki::{self, Edit, Saved};
+use forge_tools::tools::wiki::{self, Edit, Saved};
 use forge_tools::{ProjectCtx, Viewer};
 use serde_json::json;
 

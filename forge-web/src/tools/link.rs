@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::response::{IntoResponse, Redirect, Response};
-use forge_tools::link::LinkTool;
+use forge_tools::tools::link::LinkTool;
 
 use crate::ctx::ToolReq;
 use crate::error::PageError;

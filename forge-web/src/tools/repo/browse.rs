@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use forge_tools::acl::perm;
 use forge_tools::markdown;
-use forge_tools::repo::{self, browse};
+use forge_tools::tools::repo::{self, browse};
 use forge_tools::{Error, heavy};
 
 use super::read::{self, with_repo};

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use forge_tools::markdown::highlight;
-use forge_tools::repo::{self, browse};
+use forge_tools::tools::repo::{self, browse};
 use forge_tools::{Error, heavy};
 
 use super::read::{self, At, with_repo};

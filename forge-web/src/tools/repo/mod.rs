@@ -1,6 +1,6 @@
 //! Web side of the repository tool: summary with clone instructions and README, tree, file
 //! (highlighted, line anchors), raw, log, commit with diff, branches, tags, blame and archive
-//! downloads; and the REST API. Everything reads git through `forge_tools::repo::browse` on a
+//! downloads; and the REST API. Everything reads git through `forge_tools::tools::repo::browse` on a
 //! blocking thread (the reads in `read`, shared by pages and REST); archives and blame run
 //! git in one of the forge's git slots.
 //!

@@ -1,13 +1,13 @@
 //! The repository's reads, shared by its pages and its REST API: each opens the tool's
 //! repository on a blocking thread, resolves `<ref>/<path>` from the URL, and returns what
-//! `forge_tools::repo::browse` found; the callers only render it (HTML or JSON). Also the
+//! `forge_tools::tools::repo::browse` found; the callers only render it (HTML or JSON). Also the
 //! checked paging of commit logs, the same for both.
 
 use std::sync::Arc;
 
 use forge_tools::Error;
 use forge_tools::paging::Paging;
-use forge_tools::repo::{self, browse};
+use forge_tools::tools::repo::{self, browse};
 
 use crate::ctx::ToolReq;
 use crate::state::AppState;

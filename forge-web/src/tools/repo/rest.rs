@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use base64::Engine;
-use forge_tools::repo::browse;
+use forge_tools::tools::repo::browse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

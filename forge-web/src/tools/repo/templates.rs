@@ -2,8 +2,8 @@
 //! (URLs, dates, sizes).
 
 use askama::Template;
-use forge_tools::repo::browse;
-use forge_tools::wiki::encode_name;
+use forge_tools::tools::repo::browse;
+use forge_tools::tools::wiki::encode_name;
 
 use crate::page::Page;
 

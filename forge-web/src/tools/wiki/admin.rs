@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use forge_tools::{Error, wiki};
+use forge_tools::Error;
+use forge_tools::tools::wiki;
 use serde::Deserialize;
 
 use super::common::nav;

@@ -2,7 +2,7 @@
 //! the path of an attachment.
 
 use forge_tools::acl::perm;
-use forge_tools::wiki;
+use forge_tools::tools::wiki;
 use serde::Deserialize;
 
 use super::templates::WikiNav;

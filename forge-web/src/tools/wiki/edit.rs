@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use forge_tools::Error;
-use forge_tools::wiki::{self, Saved, pages as store};
+use forge_tools::tools::wiki::{self, Saved, pages as store};
 use serde::Deserialize;
 
 use super::common::{edit_url, nav, page_url};

@@ -1,7 +1,7 @@
 //! A wiki page's past: its versions, the diff between two, and reverting to one.
 
 use axum::extract::{Path, State};
-use forge_tools::wiki::{self, Saved, pages as store};
+use forge_tools::tools::wiki::{self, Saved, pages as store};
 use forge_tools::{Error, diff};
 use serde::Deserialize;
 

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use forge_tools::Error;
-use forge_tools::wiki::{self, Saved};
+use forge_tools::tools::wiki::{self, Saved};
 use serde::Deserialize;
 
 use super::common::{Delete, page_url};

@@ -2,7 +2,7 @@
 //! changes, and labels.
 
 use axum::extract::State;
-use forge_tools::wiki::pages as store;
+use forge_tools::tools::wiki::pages as store;
 use serde::Deserialize;
 
 use super::common::{Delete, author_or_forge, nav, page_url};

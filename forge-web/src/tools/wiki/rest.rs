@@ -8,7 +8,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use forge_tools::Error;
-use forge_tools::wiki::{self, Saved, pages as store};
+use forge_tools::tools::wiki::{self, Saved, pages as store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq;

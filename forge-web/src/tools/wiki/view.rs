@@ -8,7 +8,7 @@ use forge_tools::Forge;
 use forge_tools::acl::perm;
 use forge_tools::attachments::human_size;
 use forge_tools::notify::{self, Target};
-use forge_tools::wiki::{self, pages as store};
+use forge_tools::tools::wiki::{self, pages as store};
 use serde::Deserialize;
 
 use super::common::{Delete, author_or_forge, edit_url, nav, page_url};

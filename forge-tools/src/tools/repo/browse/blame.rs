@@ -1,4 +1,4 @@
-//! Reading `git blame --porcelain` output (running git is `super::super::blame`).
+//! Reading `git blame --porcelain` output (running `git blame` itself is `repo::blame`).
 
 use super::history::CommitInfo;
 use super::{MAX_BLAME_LINES, lossy};
