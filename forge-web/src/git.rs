@@ -273,7 +273,7 @@ pub async fn info_refs(
         };
     let protocol = git_protocol(req.headers());
     let path = repo::repo_path(st.forge.config(), &tool);
-    let _slot = match st.forge.git_slots().acquire().await {
+    let _slot = match forge_tools::tools::repo::slots(&st.forge).acquire().await {
         Ok(slot) => slot,
         Err(e) => return refused(&e),
     };
@@ -440,7 +440,7 @@ pub async fn rpc(
             return plain(StatusCode::BAD_REQUEST, &format!("Bad git request: {e}"));
         }
     };
-    let slot = match st.forge.git_slots().acquire().await {
+    let slot = match forge_tools::tools::repo::slots(&st.forge).acquire().await {
         Ok(slot) => slot,
         Err(e) => return refused(&e),
     };

@@ -823,14 +823,14 @@ async fn open_response(
 /// Waits until every git slot is free again.
 async fn slots_free(app: &TestApp, total: usize) {
     for _ in 0..100 {
-        if app.forge.git_slots().available() == total {
+        if forge_tools::tools::repo::slots(&app.forge).available() == total {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!(
         "git slots still taken: {} of {total} free",
-        app.forge.git_slots().available()
+        forge_tools::tools::repo::slots(&app.forge).available()
     );
 }
 
@@ -874,7 +874,7 @@ async fn git_processes_are_bounded_and_freed_when_clients_leave() {
     // A download held open keeps its slot: the next git request waits briefly, then 503.
     let held = open_response(&app, archive()).await;
     assert_eq!(held.status(), StatusCode::OK);
-    assert_eq!(app.forge.git_slots().available(), 0);
+    assert_eq!(forge_tools::tools::repo::slots(&app.forge).available(), 0);
     let started = std::time::Instant::now();
     let second = app.get("/p/proj/code/archive/main.zip", &anon).await;
     assert_eq!(second.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -902,7 +902,7 @@ async fn git_processes_are_bounded_and_freed_when_clients_leave() {
     );
     // The client goes away: the process is killed and the slot is free at once.
     drop(held);
-    assert_eq!(app.forge.git_slots().available(), 1);
+    assert_eq!(forge_tools::tools::repo::slots(&app.forge).available(), 1);
     let again = app.get("/p/proj/code/archive/main.tar.gz", &anon).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(&again.bytes[..2], b"\x1f\x8b", "a gzip stream");
@@ -922,7 +922,11 @@ async fn git_processes_are_bounded_and_freed_when_clients_leave() {
     let res = open_response(&app, req).await;
     assert_eq!(res.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.forge.git_slots().available(), 0, "git is waiting");
+    assert_eq!(
+        forge_tools::tools::repo::slots(&app.forge).available(),
+        0,
+        "git is waiting"
+    );
     drop(res);
     slots_free(&app, 1).await;
     drop(tx);

@@ -38,14 +38,6 @@ pub fn slots(forge: &Forge) -> &GitSlots {
     }
 }
 
-impl Forge {
-    /// Transitional (the git slots moved to the git tool): use [`slots`]. Kept until
-    /// `forge-web` calls that; drop it then.
-    pub fn git_slots(&self) -> &GitSlots {
-        slots(self)
-    }
-}
-
 /// The tasks of the git tool.
 const TASKS: &[ToolTask] = &[ToolTask {
     name: refresh::TASK,
