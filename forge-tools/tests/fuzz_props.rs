@@ -9,6 +9,11 @@
 //! recurses per level of nesting fails here the way it would abort the server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support {
+    pub mod html_safety;
+}
+use support::html_safety;
+
 use std::sync::OnceLock;
 
 use forge_tools::Error;
@@ -239,102 +244,10 @@ fn markdownish() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.concat())
 }
 
-/// The tags of an HTML text (`<name ...>`), as a browser would see them: escaped text
-/// (`&lt;img onerror=...&gt;`) is not a tag.
-fn tags(html: &str) -> impl Iterator<Item = &str> {
-    html.match_indices('<').filter_map(move |(i, _)| {
-        let rest = &html[i + 1..];
-        rest.starts_with(|c: char| c.is_ascii_alphabetic())
-            .then(|| &rest[..rest.find('>').unwrap_or(rest.len())])
-    })
-}
-
-/// Attributes of a tag's inside (`a href="x" title='y' hidden`) as (lower-case name, value),
-/// quotes respected.
-fn attributes(tag: &str) -> Vec<(String, String)> {
-    let b = tag.as_bytes();
-    let text =
-        |from: usize, to: usize| String::from_utf8_lossy(&b[from..to.min(b.len())]).into_owned();
-    let mut i = b
-        .iter()
-        .position(|c| !c.is_ascii_alphanumeric())
-        .unwrap_or(b.len());
-    let mut out = Vec::new();
-    while i < b.len() {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b'=' | b'/') {
-            i += 1;
-        }
-        let name = text(start, i).to_ascii_lowercase();
-        let mut value = String::new();
-        if i < b.len() && b[i] == b'=' {
-            i += 1;
-            match b.get(i) {
-                Some(q @ (b'"' | b'\'')) => {
-                    let q = *q;
-                    let from = i + 1;
-                    i = from;
-                    while i < b.len() && b[i] != q {
-                        i += 1;
-                    }
-                    value = text(from, i);
-                    i += 1;
-                }
-                _ => {
-                    let from = i;
-                    while i < b.len() && !b[i].is_ascii_whitespace() {
-                        i += 1;
-                    }
-                    value = text(from, i);
-                }
-            }
-        } else if i == start {
-            i += 1;
-        }
-        if !name.is_empty() {
-            out.push((name, value));
-        }
-    }
-    out
-}
-
-/// No script, frame, event handler or `javascript:` URL in any tag of the output.
+/// No script, frame, event handler or script URL in any tag of the output.
 fn assert_safe(html: &str) {
-    for tag in tags(html) {
-        let t = tag.to_ascii_lowercase();
-        let name = t
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .next()
-            .unwrap_or("");
-        assert!(
-            !matches!(
-                name,
-                "script" | "iframe" | "object" | "embed" | "style" | "svg"
-            ),
-            "<{tag}> in output"
-        );
-        for (attr, value) in attributes(tag) {
-            assert!(!attr.starts_with("on"), "event handler in <{tag}>");
-            if matches!(
-                attr.as_str(),
-                "href" | "src" | "action" | "formaction" | "xlink:href"
-            ) {
-                let v: String = value
-                    .chars()
-                    .filter(|c| !c.is_whitespace() && !c.is_control())
-                    .collect::<String>()
-                    .to_ascii_lowercase();
-                assert!(
-                    !v.starts_with("javascript:")
-                        && !v.starts_with("vbscript:")
-                        && !v.starts_with("data:text/html"),
-                    "script URL in <{tag}>"
-                );
-            }
-        }
+    if let Some(tag) = html_safety::unsafe_tag(html) {
+        panic!("unsafe tag in output: <{tag}>");
     }
 }
 
