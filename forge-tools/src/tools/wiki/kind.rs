@@ -83,11 +83,11 @@ impl Tool for WikiTool {
         project: &Project,
         tool: &ToolInstance,
     ) -> Result<Vec<SearchDoc>> {
-        Ok(pages::all_with_text(forge.db(), tool.id)
-            .await?
-            .iter()
-            .map(|p| search_doc(project, tool, p))
-            .collect())
+        let all = pages::all_with_text(forge.db(), tool.id).await?;
+        // Markdown to plain text is CPU work proportional to the pages: off the async threads.
+        let (project, tool) = (project.clone(), tool.clone());
+        crate::heavy::run(move || all.iter().map(|p| search_doc(&project, &tool, p)).collect())
+            .await
     }
     async fn search_document(
         &self,
@@ -102,10 +102,14 @@ impl Tool for WikiTool {
         else {
             return Ok(None);
         };
-        Ok(pages::by_id(forge.db(), id)
+        let Some(page) = pages::by_id(forge.db(), id)
             .await?
             .filter(|p| !p.deleted && p.tool_id == tool.id)
-            .map(|p| search_doc(project, tool, &p)))
+        else {
+            return Ok(None);
+        };
+        let (project, tool) = (project.clone(), tool.clone());
+        crate::heavy::run(move || Some(search_doc(&project, &tool, &page))).await
     }
 }
 
