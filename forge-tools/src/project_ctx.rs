@@ -4,7 +4,7 @@
 use crate::acl::{self, Subject};
 use crate::error::Result;
 use crate::projects::Project;
-use crate::tool::instance::ToolInstance;
+use crate::instances::ToolInstance;
 
 /// A project as a viewer sees it: loaded, with its tools and the viewer's rights.
 #[derive(Debug, Clone)]

@@ -19,11 +19,17 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
 /// Counts one `action` by `user` in the current hour; `RateLimited` once more than
 /// `per_hour` were counted. `per_hour` 0 means no limit.
 pub async fn hit(db: &Database, action: &str, user: UserId, per_hour: u32) -> Result<()> {
+    hit_key(db, action, &user.to_string(), per_hour).await
+}
+
+/// Counts one `action` by whoever `key` names (an account, an IP address) in the current
+/// hour; `RateLimited` once more than `per_hour` were counted.
+pub async fn hit_key(db: &Database, action: &str, key: &str, per_hour: u32) -> Result<()> {
     if per_hour == 0 {
         return Ok(());
     }
     let hour = DateTime::now().timestamp_millis() / HOUR_MS;
-    let id = format!("{action}:{user}:{hour}");
+    let id = format!("{action}:{key}:{hour}");
     let counted = db
         .collection::<Document>(COLLECTION)
         .find_one_and_update(

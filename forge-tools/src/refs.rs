@@ -22,6 +22,17 @@ pub enum RefTarget {
     Commit { mount: Option<String>, id: String },
 }
 
+/// The sorts of reference a tool kind may answer (see `crate::tool::Tool::ref_kinds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// Named artifacts (`[Page]`).
+    Artifact,
+    /// Numbered tickets (`[#12]`).
+    Ticket,
+    /// Commits by id (`[abc1234]`).
+    Commit,
+}
+
 /// How a reference renders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {

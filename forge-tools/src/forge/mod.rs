@@ -44,6 +44,7 @@ impl Forge {
         events::ensure_indexes(&db).await?;
         Tasks::ensure_indexes(&db).await?;
         links::ensure_indexes(&db).await?;
+        crate::discussion::ensure_indexes(&db).await?;
         attachments::ensure_indexes(&db).await?;
         ratelimit::ensure_indexes(&db).await?;
         notify::ensure_indexes(&db).await?;

@@ -8,7 +8,9 @@
 //! tools, so the handle ([`crate::handle::Handle`]) is generic and this module fixes its tool
 //! set.
 
-pub mod instance;
+/// Tool instances are stored below the tool framework (the project context uses them).
+pub use crate::instances as instance;
+pub mod xref;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -21,7 +23,9 @@ use crate::acl::{Ace, perm};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::handle::Handle;
+use crate::project_ctx::ProjectCtx;
 use crate::projects::Project;
+use crate::refs::{RefKind, RefTarget, Resolution};
 pub use instance::ToolInstance;
 
 /// The domain handle: the store, the event log, the task queue, the search index... and the
@@ -46,6 +50,16 @@ pub struct SearchDoc {
     pub url: String,
     pub author: Option<String>,
     pub updated: DateTime,
+}
+
+/// A commit pushed to a repository, as other tools hear of it.
+#[derive(Debug, Clone)]
+pub struct PushedCommit {
+    pub sha: String,
+    pub message: String,
+    pub author: String,
+    /// Path of the commit's page.
+    pub url: String,
 }
 
 /// A background task a tool defines. The task runner registers it by name (see
@@ -111,6 +125,51 @@ pub trait Tool: Any + Send + Sync {
     fn ref_key(&self, tool: &ToolInstance, name: &str) -> Option<String> {
         let _ = (tool, name);
         None
+    }
+    /// The sorts of reference (`[Page]`, `[#12]`, `[abc1234]`) this tool's artifacts answer.
+    fn ref_kinds(&self) -> &'static [RefKind] {
+        &[]
+    }
+    /// Resolves references addressed to instance `tool` (one of [`Tool::ref_kinds`]), in
+    /// order: how each renders for the viewer `ctx` describes, and the backlink key of what it
+    /// names. `can_write`: the viewer may create missing artifacts where the text is written.
+    async fn resolve_refs(
+        &self,
+        forge: &Forge,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        targets: &[RefTarget],
+        can_write: bool,
+    ) -> Result<Vec<(Resolution, Option<String>)>> {
+        let _ = (forge, ctx, tool, can_write);
+        Ok(targets.iter().map(|_| (Resolution::Text, None)).collect())
+    }
+    /// Whether the viewer `ctx` describes may read the artifact with this key (one of the
+    /// tool's search keys, which discussions are attached to). Tools with artifacts hidden
+    /// from some readers (private tickets) say no for them; the rest are readable by anyone
+    /// who may read the tool.
+    async fn can_read_artifact(
+        &self,
+        forge: &Forge,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<bool> {
+        let _ = (forge, key);
+        Ok(ctx.can_tool(tool, perm::READ))
+    }
+    /// Told of commits pushed to the default branch of a repository in the same project
+    /// (`pusher` is the account that pushed), e.g. to close tickets a message says it fixes.
+    async fn on_commits(
+        &self,
+        forge: &Forge,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        pusher: Option<&str>,
+        commits: &[PushedCommit],
+    ) -> Result<()> {
+        let _ = (forge, ctx, tool, pusher, commits);
+        Ok(())
     }
     /// Checks and normalises the options given at install time.
     fn options(&self, given: &serde_json::Value) -> Result<Document> {

@@ -7,6 +7,7 @@
 
 pub mod link;
 pub mod repo;
+pub mod tracker;
 pub mod wiki;
 
 use crate::tool::ToolRegistry;

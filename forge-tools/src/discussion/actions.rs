@@ -1,0 +1,552 @@
+//! What people do with discussions, each action checking the viewer's permission on the tool
+//! first: open an artifact's thread, post (with spam checks and the moderation status), read a
+//! thread as the viewer may see it, edit (keeping the earlier text), delete, and moderate.
+//! Changes record an event, refresh the post's backlinks, re-index the artifact and tell its
+//! watchers.
+
+use bson::oid::ObjectId;
+use bson::{Bson, DateTime, Document, doc};
+use futures::TryStreamExt;
+use mongodb::options::ReturnDocument;
+
+use super::model::{self, MAX_DEPTH, MAX_EDITS, Post, PostEdit, Status, Thread};
+use super::perm;
+use super::spam;
+use crate::error::{Error, Result};
+use crate::paging::Paging;
+use crate::project_ctx::ProjectCtx;
+use crate::tool::{Forge, ToolInstance};
+use crate::viewer::Viewer;
+
+/// The artifact a thread belongs to, as its tool names it.
+#[derive(Debug, Clone)]
+pub struct ThreadRef {
+    /// The tool's key for the artifact (its search key).
+    pub artifact: String,
+    /// "ticket #12", "page Home".
+    pub title: String,
+    /// Path of the artifact's page.
+    pub url: String,
+}
+
+/// A post as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct NewPost {
+    pub text: String,
+    pub parent: Option<ObjectId>,
+    /// The honeypot field's value (see [`super::HONEYPOT`]).
+    pub honeypot: Option<String>,
+}
+
+/// Reading order of a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Replies under their parent.
+    #[default]
+    Threaded,
+    /// Oldest first.
+    Flat,
+}
+
+/// What a moderator does with posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderation {
+    Approve,
+    Spam,
+    Delete,
+}
+
+impl Moderation {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "approve" => Some(Self::Approve),
+            "spam" => Some(Self::Spam),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+fn event(forge: &Forge, kind: &str, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, extra: Document) {
+    forge.events().record(
+        kind,
+        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
+        Bson::Document(extra),
+    );
+}
+
+/// The thread of an artifact, created on first use.
+pub async fn thread(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, r: &ThreadRef) -> Result<Thread> {
+    if let Some(t) = model::thread_by_artifact(forge.db(), tool.id, &r.artifact).await? {
+        return Ok(t);
+    }
+    let fresh = Thread {
+        id: ObjectId::new(),
+        project_id: ctx.project.id,
+        tool_id: tool.id,
+        artifact: r.artifact.clone(),
+        title: r.title.clone(),
+        url: r.url.clone(),
+        num_posts: 0,
+        last_post: None,
+        last_author: None,
+        created: DateTime::now(),
+    };
+    let set_on_insert = bson::serialize_to_document(&fresh).map_err(|e| Error::Internal(e.to_string()))?;
+    // Two first posts at once both land in one thread: the upsert is keyed by the unique
+    // (tool, artifact) index; the loser of a race retries as an update.
+    let coll = model::threads(forge.db());
+    let upsert = || {
+        coll.find_one_and_update(
+                doc! {"tool_id": tool.id, "artifact": &r.artifact},
+                doc! {"$setOnInsert": set_on_insert.clone()},
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+    };
+    let found = match upsert().await {
+        Ok(t) => t,
+        Err(e) if Error::is_duplicate_key(&e) => upsert().await?,
+        Err(e) => return Err(e.into()),
+    };
+    found.ok_or(Error::NotFound("thread"))
+}
+
+/// The thread of an artifact, if anyone has posted.
+pub async fn existing_thread(forge: &Forge, tool: &ToolInstance, artifact: &str) -> Result<Option<Thread>> {
+    model::thread_by_artifact(forge.db(), tool.id, artifact).await
+}
+
+fn check_text(forge: &Forge, text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid("text", "Write something first"));
+    }
+    let max = forge.config().max_text_bytes;
+    if text.len() as u64 > max {
+        return Err(Error::invalid(
+            "text",
+            format!("The post is too long ({} at most)", crate::attachments::human_size(max)),
+        ));
+    }
+    Ok(())
+}
+
+/// Posts to a thread. The post is `ok`, or `pending` when the viewer may not post unmoderated
+/// (or trips the new-account link rule).
+pub async fn post(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    new: NewPost,
+) -> Result<Post> {
+    ctx.authorize_tool(tool, perm::POST)?;
+    if thread.tool_id != tool.id {
+        return Err(Error::NotFound("thread"));
+    }
+    check_text(forge, &new.text)?;
+    let moderator = ctx.can_tool(tool, perm::MODERATE);
+    spam::admit(forge, viewer, ctx, tool, new.honeypot.as_deref(), moderator).await?;
+    let (parent_path, depth) = match new.parent {
+        None => (String::new(), 0),
+        Some(pid) => {
+            let parent = model::post_by_id(forge.db(), pid)
+                .await?
+                .filter(|p| p.thread_id == thread.id)
+                .ok_or_else(|| Error::invalid("parent", "The post you reply to is not in this thread"))?;
+            if parent.depth as usize >= MAX_DEPTH {
+                // Too deep: answer beside the parent instead of under it.
+                let up = parent.path.rsplit_once('/').map_or("", |(a, _)| a).to_owned();
+                (up, parent.depth)
+            } else {
+                (parent.path.clone(), parent.depth + 1)
+            }
+        }
+    };
+    let unmoderated = ctx.can_tool(tool, perm::UNMODERATED_POST);
+    let status = spam::status_for(forge, viewer, ctx, tool, &new.text, unmoderated);
+    let id = ObjectId::new();
+    let created = DateTime::now();
+    let segment = Post::segment(created, id);
+    let path = if parent_path.is_empty() { segment } else { format!("{parent_path}/{segment}") };
+    let post = Post {
+        id,
+        thread_id: thread.id,
+        project_id: ctx.project.id,
+        tool_id: tool.id,
+        parent: new.parent,
+        path,
+        depth,
+        author: viewer.username().unwrap_or_default().to_owned(),
+        text: new.text,
+        status,
+        created,
+        edited: None,
+        edits: Vec::new(),
+        deleted: false,
+    };
+    model::posts(forge.db()).insert_one(&post).await?;
+    event(
+        forge,
+        "discussion.post",
+        viewer,
+        ctx,
+        tool,
+        doc! {"thread": thread.id, "post": id, "artifact": &thread.artifact, "status": status.as_str()},
+    );
+    if status == Status::Ok {
+        went_live(forge, viewer, ctx, tool, thread, &post, "commented on").await?;
+    } else {
+        event(forge, "discussion.post.held", viewer, ctx, tool, doc! {"post": id, "status": status.as_str()});
+    }
+    Ok(post)
+}
+
+/// Work once a post is visible to everyone: counters, backlinks, the index, mail.
+async fn went_live(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    post: &Post,
+    action: &str,
+) -> Result<()> {
+    model::threads(forge.db())
+        .update_one(
+            doc! {"_id": thread.id},
+            vec![doc! {"$set": {
+                "num_posts": {"$add": [{"$ifNull": ["$num_posts", 0_i64]}, 1_i64]},
+                "last_post": {"$max": [{"$ifNull": ["$last_post", post.created]}, post.created]},
+                "last_author": {"$cond": [
+                    {"$gte": [post.created, {"$ifNull": ["$last_post", post.created]}]},
+                    &post.author,
+                    "$last_author",
+                ]},
+            }}],
+        )
+        .await?;
+    refresh_links(forge, ctx, tool, thread, post).await?;
+    reindex(forge, ctx, tool, thread).await?;
+    crate::notify::queue_change(
+        forge,
+        viewer,
+        ctx,
+        tool,
+        &thread.artifact,
+        &thread.title,
+        &format!("{}#{}", thread.url, post.anchor()),
+        action,
+        &excerpt(&post.text),
+    )
+    .await
+}
+
+fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(500).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+async fn refresh_links(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, thread: &Thread, post: &Post) -> Result<()> {
+    let from = format!("post:{}", post.id);
+    if post.deleted || post.status != Status::Ok {
+        return crate::links::remove_from(forge.db(), &from).await;
+    }
+    let (_, keys) = crate::tool::xref::resolve(forge, ctx, tool, &post.text, false).await?;
+    crate::links::replace(
+        forge.db(),
+        &from,
+        &thread.title,
+        &format!("{}#{}", thread.url, post.anchor()),
+        &keys,
+    )
+    .await
+}
+
+async fn reindex(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, thread: &Thread) -> Result<()> {
+    crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, vec![thread.artifact.clone()]).await
+}
+
+/// Whether the viewer may see a post: live ones, their own, and all of them for moderators.
+fn visible(p: &Post, viewer: &Viewer, moderator: bool) -> bool {
+    !p.deleted && (p.status == Status::Ok || moderator || (!p.author.is_empty() && viewer.username() == Some(p.author.as_str())))
+}
+
+/// A thread's posts as the viewer may see them, in reading order; a page of them when
+/// `paging` is given.
+pub async fn posts(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    order: Order,
+    paging: Option<Paging>,
+) -> Result<Vec<Post>> {
+    ctx.authorize_tool(tool, crate::acl::perm::READ)?;
+    let moderator = ctx.can_tool(tool, perm::MODERATE);
+    let mut filter = doc! {"thread_id": thread.id, "deleted": false};
+    if !moderator {
+        match viewer.username() {
+            Some(me) => {
+                filter.insert("$or", vec![doc! {"status": "ok"}, doc! {"author": me}]);
+            }
+            None => {
+                filter.insert("status", "ok");
+            }
+        }
+    }
+    let sort = match order {
+        Order::Threaded => doc! {"path": 1},
+        Order::Flat => doc! {"created": 1, "_id": 1},
+    };
+    let coll = model::posts(forge.db());
+    let mut find = coll.find(filter).sort(sort);
+    match paging {
+        Some(p) => {
+            find = find.skip(p.offset() as u64).limit(p.per_page as i64);
+        }
+        // A whole thread at once is bounded too: the rest is reached by paging.
+        None => {
+            find = find.limit(5_000);
+        }
+    }
+    let all: Vec<Post> = find.await?.try_collect().await?;
+    Ok(all.into_iter().filter(|p| visible(p, viewer, moderator)).collect())
+}
+
+/// Posts of a thread the viewer may see (for page counts).
+pub async fn count_visible(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, thread: &Thread) -> Result<u64> {
+    if ctx.can_tool(tool, perm::MODERATE) {
+        return Ok(model::posts(forge.db())
+            .count_documents(doc! {"thread_id": thread.id, "deleted": false})
+            .await?);
+    }
+    let mine = match viewer.username() {
+        Some(me) => model::posts(forge.db())
+            .count_documents(doc! {"thread_id": thread.id, "deleted": false, "status": {"$ne": "ok"}, "author": me})
+            .await?,
+        None => 0,
+    };
+    Ok(thread.num_posts.max(0) as u64 + mine)
+}
+
+/// One post the viewer may see.
+pub async fn get_post(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, id: ObjectId) -> Result<Post> {
+    let moderator = ctx.can_tool(tool, perm::MODERATE);
+    model::post_by_id(forge.db(), id)
+        .await?
+        .filter(|p| p.tool_id == tool.id && visible(p, viewer, moderator))
+        .ok_or(Error::NotFound("post"))
+}
+
+async fn own_or_moderate(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, id: ObjectId) -> Result<(Post, Thread)> {
+    let post = get_post(forge, viewer, ctx, tool, id).await?;
+    let mine = !post.author.is_empty() && viewer.username() == Some(post.author.as_str());
+    if !(mine && ctx.can_tool(tool, perm::POST)) && !ctx.can_tool(tool, perm::MODERATE) {
+        return Err(if viewer.user.is_none() { Error::Unauthenticated } else { Error::Forbidden });
+    }
+    let thread = model::threads(forge.db())
+        .find_one(doc! {"_id": post.thread_id})
+        .await?
+        .ok_or(Error::NotFound("thread"))?;
+    Ok((post, thread))
+}
+
+/// Replaces a post's text (its author or a moderator); the earlier text stays in the post's
+/// history for readers to see.
+pub async fn edit_post(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    id: ObjectId,
+    text: String,
+) -> Result<Post> {
+    let (post, thread) = own_or_moderate(forge, viewer, ctx, tool, id).await?;
+    check_text(forge, &text)?;
+    if text == post.text {
+        return Ok(post);
+    }
+    let edit = PostEdit {
+        author: viewer.username().unwrap_or_default().to_owned(),
+        when: DateTime::now(),
+        text: post.text.clone(),
+    };
+    let edit = bson::serialize_to_document(&edit).map_err(|e| Error::Internal(e.to_string()))?;
+    let updated = model::posts(forge.db())
+        .find_one_and_update(
+            // Only from the text the editor saw: two edits at once both keep their history.
+            doc! {"_id": id, "text": &post.text},
+            doc! {
+                "$set": {"text": &text, "edited": DateTime::now()},
+                "$push": {"edits": {"$each": [edit], "$slice": -(MAX_EDITS as i64)}},
+            },
+        )
+        .return_document(ReturnDocument::After)
+        .await?
+        .ok_or_else(|| Error::conflict("edit_conflict", "Someone changed this post meanwhile; reload it and edit again"))?;
+    event(forge, "discussion.post.edit", viewer, ctx, tool, doc! {"post": id});
+    if updated.status == Status::Ok {
+        refresh_links(forge, ctx, tool, &thread, &updated).await?;
+        reindex(forge, ctx, tool, &thread).await?;
+    }
+    Ok(updated)
+}
+
+/// Deletes a post (its author or a moderator). Replies stay; the post shows as deleted.
+pub async fn delete_post(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, id: ObjectId) -> Result<Post> {
+    let (post, thread) = own_or_moderate(forge, viewer, ctx, tool, id).await?;
+    remove(forge, &thread, &post).await?;
+    event(forge, "discussion.post.delete", viewer, ctx, tool, doc! {"post": id});
+    let mut post = post;
+    post.deleted = true;
+    refresh_links(forge, ctx, tool, &thread, &post).await?;
+    reindex(forge, ctx, tool, &thread).await?;
+    Ok(post)
+}
+
+async fn remove(forge: &Forge, thread: &Thread, post: &Post) -> Result<()> {
+    let res = model::posts(forge.db())
+        .update_one(doc! {"_id": post.id, "deleted": false}, doc! {"$set": {"deleted": true}})
+        .await?;
+    if res.modified_count == 1 && post.status == Status::Ok {
+        model::threads(forge.db())
+            .update_one(doc! {"_id": thread.id}, doc! {"$inc": {"num_posts": -1_i64}})
+            .await?;
+    }
+    Ok(())
+}
+
+/// Approves, marks as spam or deletes posts of this tool (moderators); the number changed.
+pub async fn moderate(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    ids: &[ObjectId],
+    action: Moderation,
+) -> Result<usize> {
+    ctx.authorize_tool(tool, perm::MODERATE)?;
+    if ids.len() > 500 {
+        return Err(Error::bad_request("at most 500 posts at a time"));
+    }
+    let found: Vec<Post> = model::posts(forge.db())
+        .find(doc! {"_id": {"$in": ids}, "tool_id": tool.id, "deleted": false})
+        .await?
+        .try_collect()
+        .await?;
+    let thread_ids: Vec<ObjectId> = found.iter().map(|p| p.thread_id).collect();
+    let threads = model::threads_by_ids(forge.db(), &thread_ids).await?;
+    let mut changed = 0;
+    for post in found {
+        let Some(thread) = threads.iter().find(|t| t.id == post.thread_id) else {
+            continue;
+        };
+        match action {
+            Moderation::Approve if post.status != Status::Ok => {
+                let res = model::posts(forge.db())
+                    .update_one(doc! {"_id": post.id, "status": post.status.as_str()}, doc! {"$set": {"status": "ok"}})
+                    .await?;
+                if res.modified_count == 1 {
+                    let mut live = post.clone();
+                    live.status = Status::Ok;
+                    let author = Viewer {
+                        user: crate::users::by_username(forge.db(), &post.author).await?,
+                        ip: None,
+                    };
+                    went_live(forge, &author, ctx, tool, thread, &live, "commented on").await?;
+                    changed += 1;
+                }
+            }
+            Moderation::Spam if post.status != Status::Spam => {
+                let res = model::posts(forge.db())
+                    .update_one(doc! {"_id": post.id, "status": post.status.as_str()}, doc! {"$set": {"status": "spam"}})
+                    .await?;
+                if res.modified_count == 1 {
+                    if post.status == Status::Ok {
+                        model::threads(forge.db())
+                            .update_one(doc! {"_id": thread.id}, doc! {"$inc": {"num_posts": -1_i64}})
+                            .await?;
+                        crate::links::remove_from(forge.db(), &format!("post:{}", post.id)).await?;
+                        reindex(forge, ctx, tool, thread).await?;
+                    }
+                    changed += 1;
+                }
+            }
+            Moderation::Delete => {
+                remove(forge, thread, &post).await?;
+                crate::links::remove_from(forge.db(), &format!("post:{}", post.id)).await?;
+                changed += 1;
+            }
+            _ => continue,
+        }
+        let kind = match action {
+            Moderation::Approve => "discussion.moderate.approve",
+            Moderation::Spam => "discussion.moderate.spam",
+            Moderation::Delete => "discussion.moderate.delete",
+        };
+        event(forge, kind, viewer, ctx, tool, doc! {"post": post.id, "author": &post.author});
+    }
+    Ok(changed)
+}
+
+/// The tool's moderation queue: posts waiting (`pending`) or held as spam, newest first, with
+/// their threads.
+pub async fn queue(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    status: Status,
+    paging: Paging,
+) -> Result<(Vec<(Post, Thread)>, u64)> {
+    ctx.authorize_tool(tool, perm::MODERATE)?;
+    let filter = doc! {"tool_id": tool.id, "status": status.as_str(), "deleted": false};
+    let total = model::posts(forge.db()).count_documents(filter.clone()).await?;
+    let posts: Vec<Post> = model::posts(forge.db())
+        .find(filter)
+        .sort(doc! {"created": -1})
+        .skip(paging.offset() as u64)
+        .limit(paging.per_page as i64)
+        .await?
+        .try_collect()
+        .await?;
+    let ids: Vec<ObjectId> = posts.iter().map(|p| p.thread_id).collect();
+    let threads = model::threads_by_ids(forge.db(), &ids).await?;
+    let out = posts
+        .into_iter()
+        .filter_map(|p| {
+            let t = threads.iter().find(|t| t.id == p.thread_id)?.clone();
+            Some((p, t))
+        })
+        .collect();
+    Ok((out, total))
+}
+
+/// The live posts' texts of a thread, for the artifact's search document (bounded).
+pub async fn texts(forge: &Forge, tool: &ToolInstance, artifact: &str, max_bytes: usize) -> Result<String> {
+    let Some(thread) = model::thread_by_artifact(forge.db(), tool.id, artifact).await? else {
+        return Ok(String::new());
+    };
+    let mut cursor = model::posts(forge.db())
+        .clone_with_type::<Document>()
+        .find(doc! {"thread_id": thread.id, "status": "ok", "deleted": false})
+        .sort(doc! {"created": 1})
+        .projection(doc! {"text": 1})
+        .limit(5_000)
+        .await?;
+    let mut out = String::new();
+    while let Some(d) = cursor.try_next().await? {
+        let text = d.get_str("text").unwrap_or_default();
+        if out.len() + text.len() > max_bytes {
+            break;
+        }
+        out.push_str(text);
+        out.push('\n');
+    }
+    Ok(out)
+}

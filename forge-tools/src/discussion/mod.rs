@@ -1,0 +1,44 @@
+//! The discussion component every tool shares: threads of posts attached to any artifact (a
+//! ticket, a wiki page, a commit, a forum topic). Posts reply to each other (threaded by a
+//! sortable `path`, so a whole thread is one sorted query), render through the sanitizing
+//! markdown renderer, keep their edit history, and carry a moderation status (`ok`,
+//! `pending`, `spam`): posts by someone without the tool's `unmoderated_post` permission wait
+//! in the tool's moderation queue, visible only to their author and moderators.
+//!
+//! Spam defence lives here too (`spam`): per-user and per-IP rate limits, a honeypot form
+//! field, and a link-count rule for new accounts; each decision is logged as an event.
+//!
+//! A tool names its threads by artifact key (the same key its search documents use, so a new
+//! post re-indexes the artifact), and grants the permissions in [`perm`].
+
+mod actions;
+mod model;
+mod spam;
+
+pub use actions::{
+    Moderation, NewPost, Order, ThreadRef, count_visible, delete_post, edit_post,
+    existing_thread, get_post, moderate, post, posts, queue, texts, thread,
+};
+pub use model::{POSTS, PostEdit, Post, Status, THREADS, Thread, delete_tool, ensure_indexes};
+pub use spam::HONEYPOT;
+
+/// The access entries a tool using discussions starts with (Allura's): anyone logged in may
+/// post, and their posts go live at once; moderators are the project's developers.
+pub fn default_acl() -> Vec<crate::acl::Ace> {
+    use crate::acl::{Ace, Principal};
+    vec![
+        Ace::allow(Principal::Authenticated, perm::POST),
+        Ace::allow(Principal::Authenticated, perm::UNMODERATED_POST),
+        Ace::allow(Principal::Developer, perm::MODERATE),
+    ]
+}
+
+/// Permissions of the component, granted by each tool that uses it.
+pub mod perm {
+    /// Write a post (a comment, a reply).
+    pub const POST: &str = "post";
+    /// Posts go live at once instead of waiting for a moderator.
+    pub const UNMODERATED_POST: &str = "unmoderated_post";
+    /// Approve, mark as spam, edit and delete anyone's posts.
+    pub const MODERATE: &str = crate::acl::perm::MODERATE;
+}
