@@ -39,6 +39,29 @@ fn member_token(project: ProjectId, role: Role) -> String {
 /// (anonymous, any logged-in user, and each role of the project). Decisions depend only on the
 /// class, so a viewer's tokens (see [`viewer_access`]) select exactly what they may read.
 pub fn read_tokens(project: &Project, chain: &[&[Ace]]) -> Vec<String> {
+    tokens_for(project, chain, perm::READ)
+}
+
+fn user_token(user: UserId) -> String {
+    format!("u:{user}")
+}
+
+/// The tokens of a restricted document: the classes holding both read and the restriction's
+/// permission, and the named accounts when people outside the project may read the tool
+/// (members removed from a private project lose their access with their membership).
+fn restricted_tokens(project: &Project, chain: &[&[Ace]], r: &crate::tool::Restricted) -> Vec<String> {
+    let read = tokens_for(project, chain, perm::READ);
+    let mut out: Vec<String> = tokens_for(project, chain, r.permission)
+        .into_iter()
+        .filter(|t| read.contains(t))
+        .collect();
+    if read.iter().any(|t| t == ANONYMOUS || t == AUTHENTICATED) {
+        out.extend(r.users.iter().map(|u| user_token(*u)));
+    }
+    out
+}
+
+fn tokens_for(project: &Project, chain: &[&[Ace]], permission: &str) -> Vec<String> {
     let someone = Some(UserId::new());
     let mut out = Vec::new();
     let classes = [
@@ -52,7 +75,7 @@ pub fn read_tokens(project: &Project, chain: &[&[Ace]]) -> Vec<String> {
         ),
     ];
     for (subject, token) in classes {
-        if acl::allows(&subject, chain, perm::READ) {
+        if acl::allows(&subject, chain, permission) {
             out.push(token);
         }
     }
@@ -62,7 +85,7 @@ pub fn read_tokens(project: &Project, chain: &[&[Ace]]) -> Vec<String> {
             site_admin: false,
             role: Some(role),
         };
-        if acl::allows(&subject, chain, perm::READ) {
+        if acl::allows(&subject, chain, permission) {
             out.push(member_token(project.id, role));
         }
     }
@@ -77,6 +100,7 @@ pub async fn viewer_access(forge: &Forge, viewer: &Viewer) -> Result<Access> {
     let mut tokens = vec![ANONYMOUS.to_owned()];
     if let Some(uid) = viewer.user_id() {
         tokens.push(AUTHENTICATED.to_owned());
+        tokens.push(user_token(uid));
         for p in projects::of_member(forge.db(), uid).await? {
             if let Some(role) = p.role_of(uid) {
                 tokens.push(member_token(p.id, role));
@@ -114,6 +138,10 @@ fn project_doc(p: &Project) -> IndexDoc {
 }
 
 fn tool_doc(p: &Project, t: &ToolInstance, read: &[String], d: SearchDoc) -> IndexDoc {
+    let read = match &d.restricted {
+        Some(r) => restricted_tokens(p, &[&t.acl, &p.acl], r),
+        None => read.to_vec(),
+    };
     IndexDoc {
         key: d.id,
         kind: d.kind,
@@ -126,7 +154,7 @@ fn tool_doc(p: &Project, t: &ToolInstance, read: &[String], d: SearchDoc) -> Ind
         author: d.author.unwrap_or_default(),
         date: d.updated,
         url: d.url,
-        read: read.to_vec(),
+        read,
     }
 }
 

@@ -50,6 +50,16 @@ pub struct SearchDoc {
     pub url: String,
     pub author: Option<String>,
     pub updated: DateTime,
+    /// Narrower readers than the tool's (a private ticket); `None`: whoever may read the tool.
+    pub restricted: Option<Restricted>,
+}
+
+/// Who may find a restricted search document: those holding `permission` on the tool, and
+/// these accounts (when they may read the tool).
+#[derive(Debug, Clone)]
+pub struct Restricted {
+    pub permission: &'static str,
+    pub users: Vec<crate::ids::UserId>,
 }
 
 /// A commit pushed to a repository, as other tools hear of it.

@@ -321,6 +321,7 @@ pub async fn count_commits(db: &Database, tool: ToolId) -> Result<u64> {
 /// The search document of one recorded commit.
 pub fn search_doc(project: &Project, tool: &ToolInstance, c: &CommitDoc) -> crate::tool::SearchDoc {
     crate::tool::SearchDoc {
+        restricted: None,
         id: format!("commit:{}", c.id),
         kind: "commit".into(),
         title: format!("{} {}", &c.sha[..c.sha.len().min(10)], c.summary),

@@ -117,6 +117,7 @@ impl Tool for WikiTool {
 /// (`kind` is the type users filter on: `wiki`.)
 pub fn search_doc(project: &Project, tool: &ToolInstance, page: &Page) -> SearchDoc {
     SearchDoc {
+        restricted: None,
         id: format!("wiki:{}", page.id),
         kind: "wiki".into(),
         title: page.name.clone(),
