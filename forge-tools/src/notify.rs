@@ -98,6 +98,20 @@ pub struct Change {
     pub author: String,
     #[serde(default)]
     pub comment: String,
+    /// More artifacts the change is about (a bulk edit): their watchers get this one mail.
+    #[serde(default)]
+    pub also: Vec<String>,
+    /// Narrower readers (a private ticket): only those holding this permission on the tool,
+    /// or named here, are told.
+    #[serde(default)]
+    pub readers: Option<Readers>,
+}
+
+/// Who may hear of a restricted change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Readers {
+    pub permission: String,
+    pub usernames: Vec<String>,
 }
 
 fn subs(db: &Database) -> Collection<Subscription> {
@@ -220,6 +234,9 @@ pub async fn set_watching(
         (Some(t), "") => Target::Tool(t),
         (Some(t), key) => {
             let kind = forge.tools().get(&t.kind).ok_or(Error::NotFound("tool"))?;
+            if !kind.can_read_artifact(forge, ctx, t, key).await? {
+                return Err(Error::NotFound("page"));
+            }
             let doc = kind
                 .search_document(forge, &ctx.project, t, key)
                 .await?
@@ -354,7 +371,26 @@ pub async fn queue_change(
     action: &str,
     comment: &str,
 ) -> Result<()> {
-    let change = Change {
+    queue(
+        forge,
+        change(viewer, ctx, tool, artifact, title, url, action, comment),
+    )
+    .await
+}
+
+/// A change to tell watchers about (see [`queue`]); `also` and `readers` start empty.
+#[allow(clippy::too_many_arguments)]
+pub fn change(
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    artifact: &str,
+    title: &str,
+    url: &str,
+    action: &str,
+    comment: &str,
+) -> Change {
+    Change {
         id: ObjectId::new().to_hex(),
         project: ctx.project.id.to_string(),
         tool: tool.id.to_string(),
@@ -368,7 +404,13 @@ pub async fn queue_change(
             .map(|u| u.username.clone())
             .unwrap_or_default(),
         comment: comment.to_owned(),
-    };
+        also: Vec::new(),
+        readers: None,
+    }
+}
+
+/// Queues mail about a change: one mail (or digest line) per watcher.
+pub async fn queue(forge: &Forge, change: Change) -> Result<()> {
     forge
         .tasks()
         .enqueue(
@@ -398,6 +440,7 @@ pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
             {"tool_id": null, "artifact": null},
             {"tool_id": tid, "artifact": null},
             {"tool_id": tid, "artifact": &change.artifact},
+            {"tool_id": tid, "artifact": {"$in": &change.also}},
         ]})
         .await?
         .try_collect()
@@ -432,6 +475,12 @@ pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
             role: project.role_of(uid),
         };
         if !acl::allows(&subject, &[&tool.acl, &project.acl], perm::READ) {
+            continue;
+        }
+        if let Some(r) = &change.readers
+            && !r.usernames.contains(&user.username)
+            && !acl::allows(&subject, &[&tool.acl, &project.acl], &r.permission)
+        {
             continue;
         }
         match sent

@@ -17,6 +17,7 @@ impl ToolRegistry {
     pub fn builtin() -> Self {
         let mut r = Self::default();
         r.register(wiki::WikiTool);
+        r.register(tracker::TrackerTool);
         r.register(repo::GitTool::default());
         r.register(link::LinkTool);
         r

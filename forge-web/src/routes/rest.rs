@@ -290,7 +290,11 @@ pub async fn remove_member(
 pub struct ApiDoc;
 
 pub async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    for tool in crate::tools::openapi_docs() {
+        doc.merge(tool);
+    }
+    Json(doc)
 }
 
 /// `/rest/p/<project>/<mount>/...`: loads the project and tool as the caller, checks read

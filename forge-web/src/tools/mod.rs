@@ -5,6 +5,7 @@
 
 mod link;
 pub mod repo;
+pub mod tracker;
 pub mod wiki;
 
 use std::collections::HashMap;
@@ -98,6 +99,8 @@ struct WebTool {
     kind: &'static str,
     pages: fn() -> Router<AppState>,
     api: Option<fn() -> Router<AppState>>,
+    /// Its REST calls' OpenAPI description, merged into `/rest/openapi.json`.
+    openapi: Option<fn() -> utoipa::openapi::OpenApi>,
 }
 
 /// Every tool kind with a web side: one line each.
@@ -106,16 +109,25 @@ const TOOLS: &[WebTool] = &[
         kind: forge_tools::tools::wiki::KIND,
         pages: wiki::router,
         api: Some(wiki::api_router),
+        openapi: Some(wiki::openapi),
+    },
+    WebTool {
+        kind: forge_tools::tools::tracker::KIND,
+        pages: tracker::router,
+        api: Some(tracker::api_router),
+        openapi: Some(tracker::openapi),
     },
     WebTool {
         kind: forge_tools::tools::repo::KIND,
         pages: repo::router,
         api: Some(repo::api_router),
+        openapi: None,
     },
     WebTool {
         kind: forge_tools::tools::link::KIND,
         pages: link::router,
         api: None,
+        openapi: None,
     },
 ];
 
@@ -133,4 +145,9 @@ pub fn api_routers(state: &AppState) -> HashMap<&'static str, Router> {
         .iter()
         .filter_map(|t| t.api.map(|api| (t.kind, api().with_state(state.clone()))))
         .collect()
+}
+
+/// The OpenAPI descriptions of the tools' REST calls.
+pub fn openapi_docs() -> impl Iterator<Item = utoipa::openapi::OpenApi> {
+    TOOLS.iter().filter_map(|t| t.openapi.map(|f| f()))
 }

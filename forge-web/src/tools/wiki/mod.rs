@@ -63,3 +63,16 @@ pub fn api_router() -> Router<AppState> {
         )
         .route("/{page}/attachments/{file}", get(rest::download))
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(rest::list, rest::get_page, rest::put_page, rest::delete_page, rest::history),
+    components(schemas(rest::PageSummary, rest::PageJson, rest::PutPage))
+)]
+struct WikiApi;
+
+/// The OpenAPI description of the wiki's REST calls.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    WikiApi::openapi()
+}

@@ -1,0 +1,393 @@
+//! Storage of tickets: `tracker_tickets` (the current state of each ticket), the per-tracker
+//! number counter (`tracker_counters`), the change history (`tracker_changes`), votes
+//! (`tracker_votes`) and the redirects moved tickets leave (`tracker_moved`).
+
+use bson::oid::ObjectId;
+use bson::{Bson, DateTime, Document, doc};
+use futures::TryStreamExt;
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ids::ToolId;
+
+pub const TICKETS: &str = "tracker_tickets";
+pub const COUNTERS: &str = "tracker_counters";
+pub const CHANGES: &str = "tracker_changes";
+pub const VOTES: &str = "tracker_votes";
+pub const MOVED: &str = "tracker_moved";
+
+/// Moderation state of a ticket: anonymous tickets wait for a moderator.
+pub const LIVE: &str = "ok";
+pub const PENDING: &str = "pending";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub tool_id: ToolId,
+    pub ticket_num: i64,
+    pub summary: String,
+    #[serde(default)]
+    pub description: String,
+    pub status: String,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub assigned_to: Option<String>,
+    /// Username; empty for an anonymous report.
+    #[serde(default)]
+    pub reported_by: String,
+    #[serde(default)]
+    pub milestone: Option<String>,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub votes_up: i64,
+    #[serde(default)]
+    pub votes_down: i64,
+    /// `votes_up - votes_down`, for sorting.
+    #[serde(default)]
+    pub votes: i64,
+    #[serde(default)]
+    pub custom_fields: Document,
+    pub created: DateTime,
+    pub modified: DateTime,
+    pub version: i64,
+    #[serde(default = "live")]
+    pub moderation: String,
+    #[serde(default)]
+    pub deleted: bool,
+    /// The comments' text, for free-text filters (kept by the search indexer's refresh).
+    #[serde(default)]
+    pub comments_text: String,
+    /// Files an imported ticket had where it came from (name, address, size).
+    #[serde(default)]
+    pub imported_attachments: Vec<ImportedFile>,
+}
+
+/// An attachment of an imported ticket, by name and original address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedFile {
+    pub filename: String,
+    pub url: String,
+    pub bytes: i64,
+}
+
+fn live() -> String {
+    LIVE.to_owned()
+}
+
+impl Ticket {
+    /// The artifact key of the ticket: its search key and discussion thread.
+    pub fn key(&self) -> String {
+        key_of(self.id)
+    }
+}
+
+pub fn key_of(id: ObjectId) -> String {
+    format!("ticket:{}", id.to_hex())
+}
+
+/// One field's change in a ticket's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// A change to a ticket: who, when, and each field's old and new value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Change {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub ticket_id: ObjectId,
+    pub tool_id: ToolId,
+    pub author: String,
+    pub when: DateTime,
+    /// The ticket's version after the change.
+    pub version: i64,
+    pub changes: Vec<FieldChange>,
+    /// Why, when a change says (the commit that closed it...), as markdown.
+    #[serde(default)]
+    pub note: String,
+}
+
+pub(super) fn tickets(db: &Database) -> Collection<Ticket> {
+    db.collection(TICKETS)
+}
+
+pub(super) fn changes(db: &Database) -> Collection<Change> {
+    db.collection(CHANGES)
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    tickets(db)
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "ticket_num": 1})
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "status": 1, "ticket_num": -1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "modified": -1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "assigned_to": 1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "labels": 1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "milestone": 1})
+                .build(),
+        ])
+        .await?;
+    changes(db)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! {"ticket_id": 1, "version": 1})
+                .build(),
+        )
+        .await?;
+    db.collection::<Document>(VOTES)
+        .create_index(IndexModel::builder().keys(doc! {"ticket_id": 1}).build())
+        .await?;
+    db.collection::<Document>(MOVED)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "ticket_num": 1})
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The next ticket number of a tracker: one atomic increment, so numbers are unique and,
+/// as long as inserts succeed, gapless under any concurrency.
+pub async fn next_number(db: &Database, tool: ToolId) -> Result<i64> {
+    let d = db
+        .collection::<Document>(COUNTERS)
+        .find_one_and_update(doc! {"_id": tool}, doc! {"$inc": {"seq": 1_i64}})
+        .upsert(true)
+        .return_document(ReturnDocument::After)
+        .await?
+        .ok_or(Error::NotFound("counter"))?;
+    Ok(d.get_i64("seq").unwrap_or(1))
+}
+
+/// Moves the counter past `num` (imports keep their numbers).
+pub async fn counter_at_least(db: &Database, tool: ToolId, num: i64) -> Result<()> {
+    db.collection::<Document>(COUNTERS)
+        .update_one(doc! {"_id": tool}, doc! {"$max": {"seq": num}})
+        .upsert(true)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert(db: &Database, t: &Ticket) -> Result<()> {
+    match tickets(db).insert_one(t).await {
+        Ok(_) => Ok(()),
+        Err(e) if Error::is_duplicate_key(&e) => Err(Error::conflict(
+            "duplicate_ticket",
+            format!("Ticket #{} already exists in this tracker", t.ticket_num),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn by_num(db: &Database, tool: ToolId, num: i64) -> Result<Option<Ticket>> {
+    Ok(tickets(db)
+        .find_one(doc! {"tool_id": tool, "ticket_num": num, "deleted": false})
+        .await?)
+}
+
+pub async fn by_id(db: &Database, id: ObjectId) -> Result<Option<Ticket>> {
+    Ok(tickets(db).find_one(doc! {"_id": id}).await?)
+}
+
+pub async fn by_nums(db: &Database, tool: ToolId, nums: &[i64]) -> Result<Vec<Ticket>> {
+    Ok(tickets(db)
+        .find(doc! {"tool_id": tool, "ticket_num": {"$in": nums}, "deleted": false})
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// Saves `new` over the ticket if it is still at `from_version`; false when someone saved
+/// meanwhile (nothing written).
+pub async fn replace_if(db: &Database, new: &Ticket, from_version: i64) -> Result<bool> {
+    let res = tickets(db)
+        .replace_one(doc! {"_id": new.id, "version": from_version}, new)
+        .await?;
+    Ok(res.matched_count == 1)
+}
+
+pub async fn record_change(db: &Database, c: &Change) -> Result<()> {
+    changes(db).insert_one(c).await?;
+    Ok(())
+}
+
+/// A ticket's history, oldest first (bounded).
+pub async fn history(db: &Database, ticket: ObjectId) -> Result<Vec<Change>> {
+    Ok(changes(db)
+        .find(doc! {"ticket_id": ticket})
+        .sort(doc! {"version": 1})
+        .limit(5_000)
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// Changes recorded after `version`.
+pub async fn changes_since(db: &Database, ticket: ObjectId, version: i64) -> Result<Vec<Change>> {
+    Ok(changes(db)
+        .find(doc! {"ticket_id": ticket, "version": {"$gt": version}})
+        .sort(doc! {"version": 1})
+        .limit(5_000)
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// Records a vote (+1, -1, or 0 to withdraw); returns the ticket's new (up, down).
+pub async fn vote(db: &Database, ticket: ObjectId, user: &str, vote: i32) -> Result<(i64, i64)> {
+    let votes = db.collection::<Document>(VOTES);
+    let id = format!("{}:{user}", ticket.to_hex());
+    if vote == 0 {
+        votes.delete_one(doc! {"_id": &id}).await?;
+    } else {
+        votes
+            .update_one(
+                doc! {"_id": &id},
+                doc! {"$set": {"ticket_id": ticket, "vote": vote}},
+            )
+            .upsert(true)
+            .await?;
+    }
+    // Counted from the votes themselves, so a retry or a race cannot skew the totals.
+    let mut up = 0;
+    let mut down = 0;
+    let mut cursor = votes.find(doc! {"ticket_id": ticket}).await?;
+    while let Some(d) = cursor.try_next().await? {
+        match d.get_i32("vote").unwrap_or(0) {
+            v if v > 0 => up += 1,
+            v if v < 0 => down += 1,
+            _ => {}
+        }
+    }
+    tickets(db)
+        .update_one(
+            doc! {"_id": ticket},
+            doc! {"$set": {"votes_up": up, "votes_down": down, "votes": up - down}},
+        )
+        .await?;
+    Ok((up, down))
+}
+
+pub async fn vote_of(db: &Database, ticket: ObjectId, user: &str) -> Result<i32> {
+    let id = format!("{}:{user}", ticket.to_hex());
+    Ok(db
+        .collection::<Document>(VOTES)
+        .find_one(doc! {"_id": id})
+        .await?
+        .and_then(|d| d.get_i32("vote").ok())
+        .unwrap_or(0))
+}
+
+/// Where a moved ticket went (a path).
+pub async fn moved_to(db: &Database, tool: ToolId, num: i64) -> Result<Option<String>> {
+    Ok(db
+        .collection::<Document>(MOVED)
+        .find_one(doc! {"tool_id": tool, "ticket_num": num})
+        .await?
+        .and_then(|d| d.get_str("to").ok().map(str::to_owned)))
+}
+
+pub async fn record_move(db: &Database, tool: ToolId, num: i64, to: &str) -> Result<()> {
+    db.collection::<Document>(MOVED)
+        .update_one(
+            doc! {"tool_id": tool, "ticket_num": num},
+            doc! {"$set": {"to": to}},
+        )
+        .upsert(true)
+        .await?;
+    Ok(())
+}
+
+/// A page of tickets matching `filter`, sorted, and how many match in all.
+pub async fn find(
+    db: &Database,
+    filter: Document,
+    sort: Document,
+    skip: u64,
+    limit: i64,
+) -> Result<(Vec<Ticket>, u64)> {
+    let total = tickets(db).count_documents(filter.clone()).await?;
+    let list = tickets(db)
+        .find(filter)
+        .sort(sort)
+        .skip(skip)
+        .limit(limit)
+        .projection(doc! {"comments_text": 0})
+        .await?
+        .try_collect()
+        .await?;
+    Ok((list, total))
+}
+
+pub async fn count(db: &Database, filter: Document) -> Result<u64> {
+    Ok(tickets(db).count_documents(filter).await?)
+}
+
+/// Every ticket of a tracker (export, reindex), oldest first.
+pub async fn all(db: &Database, tool: ToolId) -> Result<Vec<Ticket>> {
+    Ok(tickets(db)
+        .find(doc! {"tool_id": tool, "deleted": false})
+        .sort(doc! {"ticket_num": 1})
+        .await?
+        .try_collect()
+        .await?)
+}
+
+pub async fn set_comments_text(db: &Database, id: ObjectId, text: &str) -> Result<()> {
+    tickets(db)
+        .update_one(doc! {"_id": id}, doc! {"$set": {"comments_text": text}})
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_tool(db: &Database, tool: ToolId) -> Result<()> {
+    let ids: Vec<ObjectId> = tickets(db)
+        .clone_with_type::<Document>()
+        .find(doc! {"tool_id": tool})
+        .projection(doc! {"_id": 1})
+        .await?
+        .try_collect::<Vec<Document>>()
+        .await?
+        .into_iter()
+        .filter_map(|d| d.get_object_id("_id").ok())
+        .collect();
+    tickets(db).delete_many(doc! {"tool_id": tool}).await?;
+    changes(db).delete_many(doc! {"tool_id": tool}).await?;
+    db.collection::<Document>(VOTES)
+        .delete_many(doc! {"ticket_id": {"$in": ids}})
+        .await?;
+    db.collection::<Document>(COUNTERS)
+        .delete_one(doc! {"_id": tool})
+        .await?;
+    db.collection::<Document>(MOVED)
+        .delete_many(doc! {"tool_id": tool})
+        .await?;
+    Ok(())
+}
+
+/// A value for the history: text as shown.
+pub fn show(v: &Bson) -> String {
+    super::config::value_text(v)
+}
