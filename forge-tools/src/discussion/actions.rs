@@ -67,7 +67,14 @@ impl Moderation {
     }
 }
 
-fn event(forge: &Forge, kind: &str, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, extra: Document) {
+fn event(
+    forge: &Forge,
+    kind: &str,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    extra: Document,
+) {
     forge.events().record(
         kind,
         viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
@@ -76,7 +83,12 @@ fn event(forge: &Forge, kind: &str, viewer: &Viewer, ctx: &ProjectCtx, tool: &To
 }
 
 /// The thread of an artifact, created on first use.
-pub async fn thread(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, r: &ThreadRef) -> Result<Thread> {
+pub async fn thread(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    r: &ThreadRef,
+) -> Result<Thread> {
     if let Some(t) = model::thread_by_artifact(forge.db(), tool.id, &r.artifact).await? {
         return Ok(t);
     }
@@ -92,17 +104,18 @@ pub async fn thread(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, r: &Th
         last_author: None,
         created: DateTime::now(),
     };
-    let set_on_insert = bson::serialize_to_document(&fresh).map_err(|e| Error::Internal(e.to_string()))?;
+    let set_on_insert =
+        bson::serialize_to_document(&fresh).map_err(|e| Error::Internal(e.to_string()))?;
     // Two first posts at once both land in one thread: the upsert is keyed by the unique
     // (tool, artifact) index; the loser of a race retries as an update.
     let coll = model::threads(forge.db());
     let upsert = || {
         coll.find_one_and_update(
-                doc! {"tool_id": tool.id, "artifact": &r.artifact},
-                doc! {"$setOnInsert": set_on_insert.clone()},
-            )
-            .upsert(true)
-            .return_document(ReturnDocument::After)
+            doc! {"tool_id": tool.id, "artifact": &r.artifact},
+            doc! {"$setOnInsert": set_on_insert.clone()},
+        )
+        .upsert(true)
+        .return_document(ReturnDocument::After)
     };
     let found = match upsert().await {
         Ok(t) => t,
@@ -113,7 +126,11 @@ pub async fn thread(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, r: &Th
 }
 
 /// The thread of an artifact, if anyone has posted.
-pub async fn existing_thread(forge: &Forge, tool: &ToolInstance, artifact: &str) -> Result<Option<Thread>> {
+pub async fn existing_thread(
+    forge: &Forge,
+    tool: &ToolInstance,
+    artifact: &str,
+) -> Result<Option<Thread>> {
     model::thread_by_artifact(forge.db(), tool.id, artifact).await
 }
 
@@ -125,7 +142,10 @@ fn check_text(forge: &Forge, text: &str) -> Result<()> {
     if text.len() as u64 > max {
         return Err(Error::invalid(
             "text",
-            format!("The post is too long ({} at most)", crate::attachments::human_size(max)),
+            format!(
+                "The post is too long ({} at most)",
+                crate::attachments::human_size(max)
+            ),
         ));
     }
     Ok(())
@@ -154,10 +174,16 @@ pub async fn post(
             let parent = model::post_by_id(forge.db(), pid)
                 .await?
                 .filter(|p| p.thread_id == thread.id)
-                .ok_or_else(|| Error::invalid("parent", "The post you reply to is not in this thread"))?;
+                .ok_or_else(|| {
+                    Error::invalid("parent", "The post you reply to is not in this thread")
+                })?;
             if parent.depth as usize >= MAX_DEPTH {
                 // Too deep: answer beside the parent instead of under it.
-                let up = parent.path.rsplit_once('/').map_or("", |(a, _)| a).to_owned();
+                let up = parent
+                    .path
+                    .rsplit_once('/')
+                    .map_or("", |(a, _)| a)
+                    .to_owned();
                 (up, parent.depth)
             } else {
                 (parent.path.clone(), parent.depth + 1)
@@ -169,7 +195,11 @@ pub async fn post(
     let id = ObjectId::new();
     let created = DateTime::now();
     let segment = Post::segment(created, id);
-    let path = if parent_path.is_empty() { segment } else { format!("{parent_path}/{segment}") };
+    let path = if parent_path.is_empty() {
+        segment
+    } else {
+        format!("{parent_path}/{segment}")
+    };
     let post = Post {
         id,
         thread_id: thread.id,
@@ -198,7 +228,14 @@ pub async fn post(
     if status == Status::Ok {
         went_live(forge, viewer, ctx, tool, thread, &post, "commented on").await?;
     } else {
-        event(forge, "discussion.post.held", viewer, ctx, tool, doc! {"post": id, "status": status.as_str()});
+        event(
+            forge,
+            "discussion.post.held",
+            viewer,
+            ctx,
+            tool,
+            doc! {"post": id, "status": status.as_str()},
+        );
     }
     Ok(post)
 }
@@ -251,7 +288,13 @@ fn excerpt(text: &str) -> String {
     out
 }
 
-async fn refresh_links(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, thread: &Thread, post: &Post) -> Result<()> {
+async fn refresh_links(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    post: &Post,
+) -> Result<()> {
     let from = format!("post:{}", post.id);
     if post.deleted || post.status != Status::Ok {
         return crate::links::remove_from(forge.db(), &from).await;
@@ -267,13 +310,27 @@ async fn refresh_links(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, thr
     .await
 }
 
-async fn reindex(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, thread: &Thread) -> Result<()> {
-    crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, vec![thread.artifact.clone()]).await
+async fn reindex(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+) -> Result<()> {
+    crate::search::indexer::queue_artifacts(
+        forge,
+        &ctx.project,
+        tool,
+        vec![thread.artifact.clone()],
+    )
+    .await
 }
 
 /// Whether the viewer may see a post: live ones, their own, and all of them for moderators.
 fn visible(p: &Post, viewer: &Viewer, moderator: bool) -> bool {
-    !p.deleted && (p.status == Status::Ok || moderator || (!p.author.is_empty() && viewer.username() == Some(p.author.as_str())))
+    !p.deleted
+        && (p.status == Status::Ok
+            || moderator
+            || (!p.author.is_empty() && viewer.username() == Some(p.author.as_str())))
 }
 
 /// A thread's posts as the viewer may see them, in reading order; a page of them when
@@ -316,11 +373,20 @@ pub async fn posts(
         }
     }
     let all: Vec<Post> = find.await?.try_collect().await?;
-    Ok(all.into_iter().filter(|p| visible(p, viewer, moderator)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|p| visible(p, viewer, moderator))
+        .collect())
 }
 
 /// Posts of a thread the viewer may see (for page counts).
-pub async fn count_visible(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, thread: &Thread) -> Result<u64> {
+pub async fn count_visible(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+) -> Result<u64> {
     if ctx.can_tool(tool, perm::MODERATE) {
         return Ok(model::posts(forge.db())
             .count_documents(doc! {"thread_id": thread.id, "deleted": false})
@@ -336,7 +402,13 @@ pub async fn count_visible(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, too
 }
 
 /// One post the viewer may see.
-pub async fn get_post(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, id: ObjectId) -> Result<Post> {
+pub async fn get_post(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    id: ObjectId,
+) -> Result<Post> {
     let moderator = ctx.can_tool(tool, perm::MODERATE);
     model::post_by_id(forge.db(), id)
         .await?
@@ -344,11 +416,21 @@ pub async fn get_post(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &T
         .ok_or(Error::NotFound("post"))
 }
 
-async fn own_or_moderate(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, id: ObjectId) -> Result<(Post, Thread)> {
+async fn own_or_moderate(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    id: ObjectId,
+) -> Result<(Post, Thread)> {
     let post = get_post(forge, viewer, ctx, tool, id).await?;
     let mine = !post.author.is_empty() && viewer.username() == Some(post.author.as_str());
     if !(mine && ctx.can_tool(tool, perm::POST)) && !ctx.can_tool(tool, perm::MODERATE) {
-        return Err(if viewer.user.is_none() { Error::Unauthenticated } else { Error::Forbidden });
+        return Err(if viewer.user.is_none() {
+            Error::Unauthenticated
+        } else {
+            Error::Forbidden
+        });
     }
     let thread = model::threads(forge.db())
         .find_one(doc! {"_id": post.thread_id})
@@ -389,8 +471,20 @@ pub async fn edit_post(
         )
         .return_document(ReturnDocument::After)
         .await?
-        .ok_or_else(|| Error::conflict("edit_conflict", "Someone changed this post meanwhile; reload it and edit again"))?;
-    event(forge, "discussion.post.edit", viewer, ctx, tool, doc! {"post": id});
+        .ok_or_else(|| {
+            Error::conflict(
+                "edit_conflict",
+                "Someone changed this post meanwhile; reload it and edit again",
+            )
+        })?;
+    event(
+        forge,
+        "discussion.post.edit",
+        viewer,
+        ctx,
+        tool,
+        doc! {"post": id},
+    );
     if updated.status == Status::Ok {
         refresh_links(forge, ctx, tool, &thread, &updated).await?;
         reindex(forge, ctx, tool, &thread).await?;
@@ -399,10 +493,23 @@ pub async fn edit_post(
 }
 
 /// Deletes a post (its author or a moderator). Replies stay; the post shows as deleted.
-pub async fn delete_post(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, id: ObjectId) -> Result<Post> {
+pub async fn delete_post(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    id: ObjectId,
+) -> Result<Post> {
     let (post, thread) = own_or_moderate(forge, viewer, ctx, tool, id).await?;
     remove(forge, &thread, &post).await?;
-    event(forge, "discussion.post.delete", viewer, ctx, tool, doc! {"post": id});
+    event(
+        forge,
+        "discussion.post.delete",
+        viewer,
+        ctx,
+        tool,
+        doc! {"post": id},
+    );
     let mut post = post;
     post.deleted = true;
     refresh_links(forge, ctx, tool, &thread, &post).await?;
@@ -412,11 +519,17 @@ pub async fn delete_post(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool:
 
 async fn remove(forge: &Forge, thread: &Thread, post: &Post) -> Result<()> {
     let res = model::posts(forge.db())
-        .update_one(doc! {"_id": post.id, "deleted": false}, doc! {"$set": {"deleted": true}})
+        .update_one(
+            doc! {"_id": post.id, "deleted": false},
+            doc! {"$set": {"deleted": true}},
+        )
         .await?;
     if res.modified_count == 1 && post.status == Status::Ok {
         model::threads(forge.db())
-            .update_one(doc! {"_id": thread.id}, doc! {"$inc": {"num_posts": -1_i64}})
+            .update_one(
+                doc! {"_id": thread.id},
+                doc! {"$inc": {"num_posts": -1_i64}},
+            )
             .await?;
     }
     Ok(())
@@ -450,7 +563,10 @@ pub async fn moderate(
         match action {
             Moderation::Approve if post.status != Status::Ok => {
                 let res = model::posts(forge.db())
-                    .update_one(doc! {"_id": post.id, "status": post.status.as_str()}, doc! {"$set": {"status": "ok"}})
+                    .update_one(
+                        doc! {"_id": post.id, "status": post.status.as_str()},
+                        doc! {"$set": {"status": "ok"}},
+                    )
                     .await?;
                 if res.modified_count == 1 {
                     let mut live = post.clone();
@@ -465,12 +581,18 @@ pub async fn moderate(
             }
             Moderation::Spam if post.status != Status::Spam => {
                 let res = model::posts(forge.db())
-                    .update_one(doc! {"_id": post.id, "status": post.status.as_str()}, doc! {"$set": {"status": "spam"}})
+                    .update_one(
+                        doc! {"_id": post.id, "status": post.status.as_str()},
+                        doc! {"$set": {"status": "spam"}},
+                    )
                     .await?;
                 if res.modified_count == 1 {
                     if post.status == Status::Ok {
                         model::threads(forge.db())
-                            .update_one(doc! {"_id": thread.id}, doc! {"$inc": {"num_posts": -1_i64}})
+                            .update_one(
+                                doc! {"_id": thread.id},
+                                doc! {"$inc": {"num_posts": -1_i64}},
+                            )
                             .await?;
                         crate::links::remove_from(forge.db(), &format!("post:{}", post.id)).await?;
                         reindex(forge, ctx, tool, thread).await?;
@@ -490,7 +612,14 @@ pub async fn moderate(
             Moderation::Spam => "discussion.moderate.spam",
             Moderation::Delete => "discussion.moderate.delete",
         };
-        event(forge, kind, viewer, ctx, tool, doc! {"post": post.id, "author": &post.author});
+        event(
+            forge,
+            kind,
+            viewer,
+            ctx,
+            tool,
+            doc! {"post": post.id, "author": &post.author},
+        );
     }
     Ok(changed)
 }
@@ -506,7 +635,9 @@ pub async fn queue(
 ) -> Result<(Vec<(Post, Thread)>, u64)> {
     ctx.authorize_tool(tool, perm::MODERATE)?;
     let filter = doc! {"tool_id": tool.id, "status": status.as_str(), "deleted": false};
-    let total = model::posts(forge.db()).count_documents(filter.clone()).await?;
+    let total = model::posts(forge.db())
+        .count_documents(filter.clone())
+        .await?;
     let posts: Vec<Post> = model::posts(forge.db())
         .find(filter)
         .sort(doc! {"created": -1})
@@ -528,7 +659,12 @@ pub async fn queue(
 }
 
 /// The live posts' texts of a thread, for the artifact's search document (bounded).
-pub async fn texts(forge: &Forge, tool: &ToolInstance, artifact: &str, max_bytes: usize) -> Result<String> {
+pub async fn texts(
+    forge: &Forge,
+    tool: &ToolInstance,
+    artifact: &str,
+    max_bytes: usize,
+) -> Result<String> {
     let Some(thread) = model::thread_by_artifact(forge.db(), tool.id, artifact).await? else {
         return Ok(String::new());
     };

@@ -16,10 +16,10 @@ mod model;
 mod spam;
 
 pub use actions::{
-    Moderation, NewPost, Order, ThreadRef, count_visible, delete_post, edit_post,
-    existing_thread, get_post, moderate, post, posts, queue, texts, thread,
+    Moderation, NewPost, Order, ThreadRef, count_visible, delete_post, edit_post, existing_thread,
+    get_post, moderate, post, posts, queue, texts, thread,
 };
-pub use model::{POSTS, PostEdit, Post, Status, THREADS, Thread, delete_tool, ensure_indexes};
+pub use model::{POSTS, Post, PostEdit, Status, THREADS, Thread, delete_tool, ensure_indexes};
 pub use spam::HONEYPOT;
 
 /// The access entries a tool using discussions starts with (Allura's): anyone logged in may

@@ -95,7 +95,9 @@ pub(super) fn status_for(
 /// Links in markdown text: URLs written out and `[..](..)` links (an over-count is fine).
 pub fn count_links(text: &str) -> usize {
     let lower = text.to_ascii_lowercase();
-    lower.matches("http://").count() + lower.matches("https://").count() + lower.matches("www.").count()
+    lower.matches("http://").count()
+        + lower.matches("https://").count()
+        + lower.matches("www.").count()
         - lower.matches("://www.").count()
 }
 

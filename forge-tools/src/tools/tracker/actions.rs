@@ -56,15 +56,16 @@ pub fn visibility_filter(viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance)
     let me = viewer.username();
     if !ctx.can_tool(tool, perm::MODERATE) {
         match me {
-            Some(me) => and.push(doc! {"$or": [{"moderation": tickets::LIVE}, {"reported_by": me}]}),
+            Some(me) => {
+                and.push(doc! {"$or": [{"moderation": tickets::LIVE}, {"reported_by": me}]})
+            }
             None => and.push(doc! {"moderation": tickets::LIVE}),
         }
     }
     if !sees_private(ctx, tool) {
         match me {
-            Some(me) => and.push(
-                doc! {"$or": [{"private": false}, {"reported_by": me}, {"assigned_to": me}]},
-            ),
+            Some(me) => and
+                .push(doc! {"$or": [{"private": false}, {"reported_by": me}, {"assigned_to": me}]}),
             None => and.push(doc! {"private": false}),
         }
     }
@@ -175,9 +176,17 @@ fn check_description(forge: &Forge, text: &str, errors: &mut FieldErrors) {
     }
 }
 
-async fn check_user(forge: &Forge, field: &str, name: &str, errors: &mut FieldErrors) -> Result<()> {
+async fn check_user(
+    forge: &Forge,
+    field: &str,
+    name: &str,
+    errors: &mut FieldErrors,
+) -> Result<()> {
     if crate::users::by_username(forge.db(), name).await?.is_none() {
-        errors.add(field, format!("No user \"{}\"", crate::markdown::escape(name)));
+        errors.add(
+            field,
+            format!("No user \"{}\"", crate::markdown::escape(name)),
+        );
     }
     Ok(())
 }
@@ -200,7 +209,10 @@ fn custom_values(
                 }
                 Err(m) => errors.add(&f.name, m),
             },
-            None => errors.add("custom_fields", format!("No custom field \"{}\"", crate::markdown::escape(name))),
+            None => errors.add(
+                "custom_fields",
+                format!("No custom field \"{}\"", crate::markdown::escape(name)),
+            ),
         }
     }
     if fill_defaults {
@@ -218,7 +230,14 @@ fn custom_values(
     out
 }
 
-fn event(forge: &Forge, kind: &str, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, extra: Document) {
+fn event(
+    forge: &Forge,
+    kind: &str,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    extra: Document,
+) {
     forge.events().record(
         kind,
         viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
@@ -236,13 +255,28 @@ pub async fn create(
     new: NewTicket,
 ) -> Result<Ticket> {
     let config = TrackerConfig::of(tool);
-    let anonymous_ok = viewer.user.is_none() && config.anonymous_tickets && ctx.can_tool(tool, perm::READ);
+    let anonymous_ok =
+        viewer.user.is_none() && config.anonymous_tickets && ctx.can_tool(tool, perm::READ);
     if !anonymous_ok {
         ctx.authorize_tool(tool, tperm::CREATE)?;
     }
-    if new.honeypot.as_deref().is_some_and(|h| !h.trim().is_empty()) {
-        event(forge, "discussion.spam.honeypot", viewer, ctx, tool, doc! {});
-        return Err(Error::invalid("summary", "This ticket was refused as automated. If you are a person, leave the \"website\" field empty."));
+    if new
+        .honeypot
+        .as_deref()
+        .is_some_and(|h| !h.trim().is_empty())
+    {
+        event(
+            forge,
+            "discussion.spam.honeypot",
+            viewer,
+            ctx,
+            tool,
+            doc! {},
+        );
+        return Err(Error::invalid(
+            "summary",
+            "This ticket was refused as automated. If you are a person, leave the \"website\" field empty.",
+        ));
     }
     let updater = ctx.can_tool(tool, tperm::UPDATE);
     let mut errors = FieldErrors::new();
@@ -253,7 +287,10 @@ pub async fn create(
         // Only those who may update tickets choose a status other than the first.
         Some(s) if updater => {
             if !config.has_status(s) {
-                errors.add("status", format!("Unknown status \"{}\"", crate::markdown::escape(s)));
+                errors.add(
+                    "status",
+                    format!("Unknown status \"{}\"", crate::markdown::escape(s)),
+                );
             }
             s.to_owned()
         }
@@ -267,23 +304,35 @@ pub async fn create(
     if let Some(m) = &milestone
         && config.milestone(m).is_none()
     {
-        errors.add("milestone", format!("No milestone \"{}\"", crate::markdown::escape(m)));
+        errors.add(
+            "milestone",
+            format!("No milestone \"{}\"", crate::markdown::escape(m)),
+        );
     }
-    let custom = custom_values(&config, &new.custom_fields, &Document::new(), true, &mut errors);
+    let custom = custom_values(
+        &config,
+        &new.custom_fields,
+        &Document::new(),
+        true,
+        &mut errors,
+    );
     errors.into_result()?;
     if !updater {
         match &viewer.user {
             Some(u) => crate::ratelimit::hit(forge.db(), "ticket", u.id, TICKETS_PER_HOUR).await?,
             None => {
                 if let Some(ip) = &viewer.ip {
-                    crate::ratelimit::hit_key(forge.db(), "ticket-ip", ip, TICKETS_PER_HOUR).await?;
+                    crate::ratelimit::hit_key(forge.db(), "ticket-ip", ip, TICKETS_PER_HOUR)
+                        .await?;
                 }
             }
         }
     }
     let num = tickets::next_number(forge.db(), tool.id).await?;
     let now = DateTime::now();
-    let moderated = viewer.user.is_none() || !ctx.can_tool(tool, discussion::perm::UNMODERATED_POST) && !ctx.can_tool(tool, tperm::UPDATE);
+    let moderated = viewer.user.is_none()
+        || !ctx.can_tool(tool, discussion::perm::UNMODERATED_POST)
+            && !ctx.can_tool(tool, tperm::UPDATE);
     let ticket = Ticket {
         id: ObjectId::new(),
         tool_id: tool.id,
@@ -303,7 +352,12 @@ pub async fn create(
         created: now,
         modified: now,
         version: 1,
-        moderation: if moderated { tickets::PENDING } else { tickets::LIVE }.to_owned(),
+        moderation: if moderated {
+            tickets::PENDING
+        } else {
+            tickets::LIVE
+        }
+        .to_owned(),
         deleted: false,
         comments_text: String::new(),
         imported_attachments: Vec::new(),
@@ -312,44 +366,96 @@ pub async fn create(
     if ticket.moderation == tickets::LIVE {
         went_live(forge, viewer, ctx, tool, &ticket).await?;
     } else {
-        event(forge, "tracker.ticket.held", viewer, ctx, tool, doc! {"ticket": num});
+        event(
+            forge,
+            "tracker.ticket.held",
+            viewer,
+            ctx,
+            tool,
+            doc! {"ticket": num},
+        );
     }
     Ok(ticket)
 }
 
 /// Follow-up of a ticket becoming visible: event, watchers, backlinks, index, mail.
-async fn went_live(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, t: &Ticket) -> Result<()> {
-    event(forge, "tracker.ticket.open", viewer, ctx, tool, doc! {"ticket": t.ticket_num, "private": t.private});
+async fn went_live(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    t: &Ticket,
+) -> Result<()> {
+    event(
+        forge,
+        "tracker.ticket.open",
+        viewer,
+        ctx,
+        tool,
+        doc! {"ticket": t.ticket_num, "private": t.private},
+    );
     let title = title_of(t);
-    for who in [Some(t.reported_by.as_str()), t.assigned_to.as_deref()].into_iter().flatten() {
+    for who in [Some(t.reported_by.as_str()), t.assigned_to.as_deref()]
+        .into_iter()
+        .flatten()
+    {
         auto_watch(forge, ctx, tool, t, &title, who).await?;
     }
     refresh_links(forge, ctx, tool, t).await?;
-    changed(forge, viewer, ctx, tool, t, "created", &t.summary, Vec::new()).await
+    changed(
+        forge,
+        viewer,
+        ctx,
+        tool,
+        t,
+        "created",
+        &t.summary,
+        Vec::new(),
+    )
+    .await
 }
 
 pub fn title_of(t: &Ticket) -> String {
     format!("ticket #{} {}", t.ticket_num, t.summary)
 }
 
-async fn auto_watch(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, t: &Ticket, title: &str, username: &str) -> Result<()> {
+async fn auto_watch(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    t: &Ticket,
+    title: &str,
+    username: &str,
+) -> Result<()> {
     if username.is_empty() {
         return Ok(());
     }
     let Some(user) = crate::users::by_username(forge.db(), username).await? else {
         return Ok(());
     };
-    let as_them = Viewer { user: Some(user), ip: None };
+    let as_them = Viewer {
+        user: Some(user),
+        ip: None,
+    };
     crate::notify::watch(
         forge,
         &as_them,
         ctx,
-        crate::notify::Target::Artifact { tool, key: t.key(), title: title.to_owned() },
+        crate::notify::Target::Artifact {
+            tool,
+            key: t.key(),
+            title: title.to_owned(),
+        },
     )
     .await
 }
 
-async fn refresh_links(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, t: &Ticket) -> Result<()> {
+async fn refresh_links(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    t: &Ticket,
+) -> Result<()> {
     let (_, keys) = crate::tool::xref::resolve(forge, ctx, tool, &t.description, false).await?;
     crate::links::replace(
         forge.db(),
@@ -433,7 +539,11 @@ async fn apply(
     let mut out: Vec<FieldChange> = Vec::new();
     let mut note = |field: &str, old: String, new: String| {
         if old != new {
-            out.push(FieldChange { field: field.to_owned(), old, new });
+            out.push(FieldChange {
+                field: field.to_owned(),
+                old,
+                new,
+            });
         }
     };
     if let Some(s) = &p.summary {
@@ -451,7 +561,10 @@ async fn apply(
     }
     if let Some(s) = &p.status {
         if !config.has_status(s) {
-            errors.add("status", format!("Unknown status \"{}\"", crate::markdown::escape(s)));
+            errors.add(
+                "status",
+                format!("Unknown status \"{}\"", crate::markdown::escape(s)),
+            );
         }
         n.status = s.clone();
         note("status", t.status.clone(), n.status.clone());
@@ -469,14 +582,21 @@ async fn apply(
             check_user(forge, "assigned_to", name, &mut errors).await?;
         }
         n.assigned_to = a;
-        note("assigned_to", opt_text(&t.assigned_to), opt_text(&n.assigned_to));
+        note(
+            "assigned_to",
+            opt_text(&t.assigned_to),
+            opt_text(&n.assigned_to),
+        );
     }
     if let Some(m) = &p.milestone {
         let m = m.clone().filter(|m| !m.trim().is_empty());
         if let Some(name) = &m
             && config.milestone(name).is_none()
         {
-            errors.add("milestone", format!("No milestone \"{}\"", crate::markdown::escape(name)));
+            errors.add(
+                "milestone",
+                format!("No milestone \"{}\"", crate::markdown::escape(name)),
+            );
         }
         n.milestone = m;
         note("milestone", opt_text(&t.milestone), opt_text(&n.milestone));
@@ -486,10 +606,24 @@ async fn apply(
         note("private", t.private.to_string(), private.to_string());
     }
     if !p.custom_fields.is_empty() {
-        n.custom_fields = custom_values(config, &p.custom_fields, &t.custom_fields, false, &mut errors);
+        n.custom_fields = custom_values(
+            config,
+            &p.custom_fields,
+            &t.custom_fields,
+            false,
+            &mut errors,
+        );
         for f in &config.custom_fields {
-            let old = t.custom_fields.get(&f.name).map(value_text).unwrap_or_default();
-            let new = n.custom_fields.get(&f.name).map(value_text).unwrap_or_default();
+            let old = t
+                .custom_fields
+                .get(&f.name)
+                .map(value_text)
+                .unwrap_or_default();
+            let new = n
+                .custom_fields
+                .get(&f.name)
+                .map(value_text)
+                .unwrap_or_default();
             note(&f.name, old, new);
         }
     }
@@ -522,7 +656,10 @@ pub async fn update(
         {
             let since = tickets::changes_since(forge.db(), current.id, base).await?;
             let mut clash: Vec<String> = Vec::new();
-            for c in since.iter().flat_map(|c| c.changes.iter().map(move |f| (c, f))) {
+            for c in since
+                .iter()
+                .flat_map(|c| c.changes.iter().map(move |f| (c, f)))
+            {
                 let (who, f) = c;
                 if fields.iter().any(|mine| mine.field == f.field) && !clash.contains(&f.field) {
                     clash.push(f.field.clone());
@@ -547,10 +684,23 @@ pub async fn update(
         if !tickets::replace_if(forge.db(), &next, current.version).await? {
             continue;
         }
-        record(forge, viewer, ctx, tool, &current, &next, fields, String::new(), Vec::new()).await?;
+        record(
+            forge,
+            viewer,
+            ctx,
+            tool,
+            &current,
+            &next,
+            fields,
+            String::new(),
+            Vec::new(),
+        )
+        .await?;
         return Ok(next);
     }
-    Err(Error::Busy("the ticket is being changed by others right now; try again".into()))
+    Err(Error::Busy(
+        "the ticket is being changed by others right now; try again".into(),
+    ))
 }
 
 /// History, events, watchers and links after a saved change.
@@ -584,12 +734,33 @@ async fn record(
     let was_open = config.is_open(&old.status);
     let is_open = config.is_open(&new.status);
     if was_open && !is_open {
-        event(forge, "tracker.ticket.close", viewer, ctx, tool, doc! {"ticket": new.ticket_num, "status": &new.status});
+        event(
+            forge,
+            "tracker.ticket.close",
+            viewer,
+            ctx,
+            tool,
+            doc! {"ticket": new.ticket_num, "status": &new.status},
+        );
     } else if !was_open && is_open {
-        event(forge, "tracker.ticket.reopen", viewer, ctx, tool, doc! {"ticket": new.ticket_num, "status": &new.status});
+        event(
+            forge,
+            "tracker.ticket.reopen",
+            viewer,
+            ctx,
+            tool,
+            doc! {"ticket": new.ticket_num, "status": &new.status},
+        );
     }
     let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-    event(forge, "tracker.ticket.change", viewer, ctx, tool, doc! {"ticket": new.ticket_num, "fields": names});
+    event(
+        forge,
+        "tracker.ticket.change",
+        viewer,
+        ctx,
+        tool,
+        doc! {"ticket": new.ticket_num, "fields": names},
+    );
     if let Some(a) = &new.assigned_to
         && old.assigned_to.as_ref() != Some(a)
     {
@@ -600,7 +771,13 @@ async fn record(
     }
     let summary: Vec<String> = fields
         .iter()
-        .map(|f| if f.field == "description" { "description edited".to_owned() } else { format!("{}: {} → {}", f.field, or_none(&f.old), or_none(&f.new)) })
+        .map(|f| {
+            if f.field == "description" {
+                "description edited".to_owned()
+            } else {
+                format!("{}: {} → {}", f.field, or_none(&f.old), or_none(&f.new))
+            }
+        })
         .collect();
     let mut comment = summary.join("\n");
     if !note.is_empty() {
@@ -635,7 +812,14 @@ pub async fn comment(
     let thread = discussion::thread(forge, ctx, tool, &thread_ref(ctx, tool, &t)).await?;
     let post = discussion::post(forge, viewer, ctx, tool, &thread, new).await?;
     if post.status == discussion::Status::Ok {
-        event(forge, "tracker.ticket.comment", viewer, ctx, tool, doc! {"ticket": num});
+        event(
+            forge,
+            "tracker.ticket.comment",
+            viewer,
+            ctx,
+            tool,
+            doc! {"ticket": num},
+        );
     }
     Ok(post)
 }
@@ -683,9 +867,23 @@ pub async fn list(
     ctx.authorize_tool(tool, perm::READ)?;
     let config = TrackerConfig::of(tool);
     let parsed = query::parse(q, &config, viewer.username())?;
-    let sort = query::sort(if sort.is_empty() { "ticket_num desc" } else { sort }, &config)?;
+    let sort = query::sort(
+        if sort.is_empty() {
+            "ticket_num desc"
+        } else {
+            sort
+        },
+        &config,
+    )?;
     let filter = doc! {"$and": [visibility_filter(viewer, ctx, tool), parsed.filter()]};
-    tickets::find(forge.db(), filter, sort, paging.offset() as u64, paging.per_page as i64).await
+    tickets::find(
+        forge.db(),
+        filter,
+        sort,
+        paging.offset() as u64,
+        paging.per_page as i64,
+    )
+    .await
 }
 
 /// How many tickets match a query, as the viewer may see them.
@@ -698,7 +896,11 @@ pub async fn count(
 ) -> Result<u64> {
     let config = TrackerConfig::of(tool);
     let parsed = query::parse(q, &config, viewer.username())?;
-    tickets::count(forge.db(), doc! {"$and": [visibility_filter(viewer, ctx, tool), parsed.filter()]}).await
+    tickets::count(
+        forge.db(),
+        doc! {"$and": [visibility_filter(viewer, ctx, tool), parsed.filter()]},
+    )
+    .await
 }
 
 /// A change to many tickets at once.
@@ -728,11 +930,17 @@ pub async fn bulk(
         return Err(Error::invalid("tickets", "Select some tickets first"));
     }
     if nums.len() > MAX_BULK {
-        return Err(Error::invalid("tickets", format!("At most {MAX_BULK} tickets at a time")));
+        return Err(Error::invalid(
+            "tickets",
+            format!("At most {MAX_BULK} tickets at a time"),
+        ));
     }
     let config = TrackerConfig::of(tool);
     let found = tickets::by_nums(forge.db(), tool.id, nums).await?;
-    let found: Vec<Ticket> = found.into_iter().filter(|t| visible(t, viewer, ctx, tool)).collect();
+    let found: Vec<Ticket> = found
+        .into_iter()
+        .filter(|t| visible(t, viewer, ctx, tool))
+        .collect();
     // Validate once against the first ticket, so a bad value fails before anything is written.
     let mut done: Vec<(Ticket, Ticket, Vec<FieldChange>)> = Vec::new();
     for t in &found {
@@ -786,11 +994,32 @@ pub async fn bulk(
         let was_open = config.is_open(&old.status);
         let is_open = config.is_open(&next.status);
         if was_open && !is_open {
-            event(forge, "tracker.ticket.close", viewer, ctx, tool, doc! {"ticket": next.ticket_num});
+            event(
+                forge,
+                "tracker.ticket.close",
+                viewer,
+                ctx,
+                tool,
+                doc! {"ticket": next.ticket_num},
+            );
         } else if !was_open && is_open {
-            event(forge, "tracker.ticket.reopen", viewer, ctx, tool, doc! {"ticket": next.ticket_num});
+            event(
+                forge,
+                "tracker.ticket.reopen",
+                viewer,
+                ctx,
+                tool,
+                doc! {"ticket": next.ticket_num},
+            );
         }
-        event(forge, "tracker.ticket.change", viewer, ctx, tool, doc! {"ticket": next.ticket_num, "bulk": true});
+        event(
+            forge,
+            "tracker.ticket.change",
+            viewer,
+            ctx,
+            tool,
+            doc! {"ticket": next.ticket_num, "bulk": true},
+        );
         if let Some(a) = &next.assigned_to
             && old.assigned_to.as_ref() != Some(a)
         {
@@ -800,7 +1029,10 @@ pub async fn bulk(
     let keys: Vec<String> = saved.iter().map(|(_, n, _)| n.key()).collect();
     crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, keys.clone()).await?;
     // One mail per watcher for the whole edit: the tool's watchers and every ticket's.
-    let list: Vec<String> = saved.iter().map(|(_, n, _)| format!("#{} {}", n.ticket_num, n.summary)).collect();
+    let list: Vec<String> = saved
+        .iter()
+        .map(|(_, n, _)| format!("#{} {}", n.ticket_num, n.summary))
+        .collect();
     let fields: Vec<String> = saved[0].2.iter().map(|f| f.field.clone()).collect();
     let mut change = crate::notify::change(
         viewer,
@@ -815,14 +1047,23 @@ pub async fn bulk(
     change.also = keys;
     // Private tickets among them: only those who see private tickets hear of the lot.
     if saved.iter().any(|(_, n, _)| n.private) {
-        change.readers = Some(crate::notify::Readers { permission: tperm::UPDATE.to_owned(), usernames: Vec::new() });
+        change.readers = Some(crate::notify::Readers {
+            permission: tperm::UPDATE.to_owned(),
+            usernames: Vec::new(),
+        });
     }
     crate::notify::queue(forge, change).await?;
     Ok(count)
 }
 
 /// Deletes a ticket (it stays in the store, hidden).
-pub async fn delete(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, num: i64) -> Result<()> {
+pub async fn delete(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    num: i64,
+) -> Result<()> {
     ctx.authorize_tool(tool, tperm::DELETE)?;
     let t = get(forge, viewer, ctx, tool, num).await?;
     let mut next = t.clone();
@@ -830,15 +1071,31 @@ pub async fn delete(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
     next.version += 1;
     next.modified = DateTime::now();
     if !tickets::replace_if(forge.db(), &next, t.version).await? {
-        return Err(Error::conflict("edit_conflict", "The ticket changed meanwhile; try again"));
+        return Err(Error::conflict(
+            "edit_conflict",
+            "The ticket changed meanwhile; try again",
+        ));
     }
-    event(forge, "tracker.ticket.delete", viewer, ctx, tool, doc! {"ticket": num});
+    event(
+        forge,
+        "tracker.ticket.delete",
+        viewer,
+        ctx,
+        tool,
+        doc! {"ticket": num},
+    );
     crate::links::remove_from(forge.db(), &t.key()).await?;
     crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, vec![t.key()]).await
 }
 
 /// Approves a ticket waiting for a moderator.
-pub async fn approve(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, num: i64) -> Result<Ticket> {
+pub async fn approve(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    num: i64,
+) -> Result<Ticket> {
     ctx.authorize_tool(tool, perm::MODERATE)?;
     let t = get(forge, viewer, ctx, tool, num).await?;
     if t.moderation == tickets::LIVE {
@@ -848,7 +1105,10 @@ pub async fn approve(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &To
     next.moderation = tickets::LIVE.to_owned();
     next.version += 1;
     if !tickets::replace_if(forge.db(), &next, t.version).await? {
-        return Err(Error::conflict("edit_conflict", "The ticket changed meanwhile; try again"));
+        return Err(Error::conflict(
+            "edit_conflict",
+            "The ticket changed meanwhile; try again",
+        ));
     }
     let reporter = Viewer {
         user: crate::users::by_username(forge.db(), &t.reported_by).await?,
@@ -859,7 +1119,12 @@ pub async fn approve(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &To
 }
 
 /// Tickets waiting for a moderator, newest first.
-pub async fn pending(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, paging: Paging) -> Result<(Vec<Ticket>, u64)> {
+pub async fn pending(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    paging: Paging,
+) -> Result<(Vec<Ticket>, u64)> {
     ctx.authorize_tool(tool, perm::MODERATE)?;
     tickets::find(
         forge.db(),
@@ -899,7 +1164,11 @@ pub async fn move_ticket(
     if !to_config.has_status(&next.status) {
         next.status = to_config.initial_status().to_owned();
     }
-    if next.milestone.as_ref().is_some_and(|m| to_config.milestone(m).is_none()) {
+    if next
+        .milestone
+        .as_ref()
+        .is_some_and(|m| to_config.milestone(m).is_none())
+    {
         next.milestone = None;
     }
     next.custom_fields = next
@@ -909,11 +1178,17 @@ pub async fn move_ticket(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if !tickets::replace_if(forge.db(), &next, t.version).await? {
-        return Err(Error::conflict("edit_conflict", "The ticket changed meanwhile; try again"));
+        return Err(Error::conflict(
+            "edit_conflict",
+            "The ticket changed meanwhile; try again",
+        ));
     }
     let db = forge.db();
     db.collection::<Document>(tickets::CHANGES)
-        .update_many(doc! {"ticket_id": t.id}, doc! {"$set": {"tool_id": to_tool.id}})
+        .update_many(
+            doc! {"ticket_id": t.id},
+            doc! {"$set": {"tool_id": to_tool.id}},
+        )
         .await?;
     db.collection::<Document>(discussion::THREADS)
         .update_many(
@@ -923,11 +1198,17 @@ pub async fn move_ticket(
         .await?;
     if let Some(thread) = discussion::existing_thread(forge, to_tool, &t.key()).await? {
         db.collection::<Document>(discussion::POSTS)
-            .update_many(doc! {"thread_id": thread.id}, doc! {"$set": {"tool_id": to_tool.id, "project_id": to_ctx.project.id}})
+            .update_many(
+                doc! {"thread_id": thread.id},
+                doc! {"$set": {"tool_id": to_tool.id, "project_id": to_ctx.project.id}},
+            )
             .await?;
     }
     db.collection::<Document>(crate::attachments::COLLECTION)
-        .update_many(doc! {"tool_id": tool.id, "artifact_id": t.id}, doc! {"$set": {"tool_id": to_tool.id}})
+        .update_many(
+            doc! {"tool_id": tool.id, "artifact_id": t.id},
+            doc! {"$set": {"tool_id": to_tool.id}},
+        )
         .await?;
     let to_url = ticket_url(to_ctx, to_tool, new_num);
     tickets::record_move(db, tool.id, num, &to_url).await?;
@@ -936,9 +1217,27 @@ pub async fn move_ticket(
         old: format!("{}{}/{num}", ctx.project.shortname, tool.mount),
         new: format!("{}/{}/{new_num}", to_ctx.project.shortname, to_tool.mount),
     }];
-    event(forge, "tracker.ticket.move", viewer, ctx, tool, doc! {"ticket": num, "to": &to_url});
+    event(
+        forge,
+        "tracker.ticket.move",
+        viewer,
+        ctx,
+        tool,
+        doc! {"ticket": num, "to": &to_url},
+    );
     crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, vec![t.key()]).await?;
-    record(forge, viewer, to_ctx, to_tool, &t, &next, fields, String::new(), Vec::new()).await?;
+    record(
+        forge,
+        viewer,
+        to_ctx,
+        to_tool,
+        &t,
+        &next,
+        fields,
+        String::new(),
+        Vec::new(),
+    )
+    .await?;
     Ok(next)
 }
 
@@ -954,7 +1253,11 @@ pub async fn milestones(
     let base = visibility_filter(viewer, ctx, tool);
     let mut out = Vec::new();
     for m in config.milestones.iter().take(200) {
-        let total = tickets::count(forge.db(), doc! {"$and": [base.clone(), {"milestone": &m.name}]}).await?;
+        let total = tickets::count(
+            forge.db(),
+            doc! {"$and": [base.clone(), {"milestone": &m.name}]},
+        )
+        .await?;
         let closed = tickets::count(
             forge.db(),
             doc! {"$and": [base.clone(), {"milestone": &m.name, "status": {"$in": &config.closed_statuses}}]},
@@ -966,10 +1269,21 @@ pub async fn milestones(
 }
 
 /// Saves a tracker's settings (admins).
-pub async fn save_config(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, config: &TrackerConfig) -> Result<()> {
+pub async fn save_config(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    config: &TrackerConfig,
+) -> Result<()> {
     ctx.authorize_tool(tool, perm::ADMIN)?;
     config.validate()?;
-    crate::tool::instance::set_option(forge.db(), tool.id, super::config::OPTION, config.to_bson()?).await
+    crate::tool::instance::set_option(
+        forge.db(),
+        tool.id,
+        super::config::OPTION,
+        config.to_bson()?,
+    )
+    .await
 }
 
 /// Closes the tickets commit messages say they fix (`fixes [#12]`, `closes #12`,
@@ -986,12 +1300,23 @@ pub async fn close_from_commits(
     let Some(user) = crate::users::by_username(forge.db(), pusher).await? else {
         return Ok(());
     };
-    let subject = crate::acl::Subject { user: Some(user.id), site_admin: user.site_admin, role: ctx.project.role_of(user.id) };
-    let as_pusher = ProjectCtx { project: ctx.project.clone(), tools: ctx.tools.clone(), subject };
+    let subject = crate::acl::Subject {
+        user: Some(user.id),
+        site_admin: user.site_admin,
+        role: ctx.project.role_of(user.id),
+    };
+    let as_pusher = ProjectCtx {
+        project: ctx.project.clone(),
+        tools: ctx.tools.clone(),
+        subject,
+    };
     if !as_pusher.can_tool(tool, tperm::UPDATE) {
         return Ok(());
     }
-    let viewer = Viewer { user: Some(user), ip: None };
+    let viewer = Viewer {
+        user: Some(user),
+        ip: None,
+    };
     let config = TrackerConfig::of(tool);
     let first_tracker = ctx.tools.iter().find(|t| t.kind == tool.kind).map(|t| t.id);
     for c in commits.iter().take(1_000) {
@@ -1017,9 +1342,24 @@ pub async fn close_from_commits(
                 continue;
             }
             let short: String = c.sha.chars().take(10).collect();
-            let fields = vec![FieldChange { field: "status".into(), old: t.status.clone(), new: next.status.clone() }];
+            let fields = vec![FieldChange {
+                field: "status".into(),
+                old: t.status.clone(),
+                new: next.status.clone(),
+            }];
             let note = format!("Closed by commit [{short}]({})", c.url);
-            record(forge, &viewer, &as_pusher, tool, &t, &next, fields, note, Vec::new()).await?;
+            record(
+                forge,
+                &viewer,
+                &as_pusher,
+                tool,
+                &t,
+                &next,
+                fields,
+                note,
+                Vec::new(),
+            )
+            .await?;
         }
     }
     Ok(())
@@ -1028,7 +1368,9 @@ pub async fn close_from_commits(
 /// The tickets a commit message says it fixes: `fixes #12`, `closes [#12]`,
 /// `resolves [tickets:#12]`, also `fixed`/`closed`/`resolved`/`fix`/`close`/`resolve`.
 pub fn fixes(message: &str) -> Vec<(Option<String>, i64)> {
-    const VERBS: &[&str] = &["fixes", "fixed", "fix", "closes", "closed", "close", "resolves", "resolved", "resolve"];
+    const VERBS: &[&str] = &[
+        "fixes", "fixed", "fix", "closes", "closed", "close", "resolves", "resolved", "resolve",
+    ];
     let mut out = Vec::new();
     let words: Vec<&str> = message.split_whitespace().take(10_000).collect();
     for pair in words.windows(2) {
@@ -1037,7 +1379,10 @@ pub fn fixes(message: &str) -> Vec<(Option<String>, i64)> {
             continue;
         }
         let target = pair[1].trim_end_matches([',', '.', ';', ')']);
-        let inner = target.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(target);
+        let inner = target
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(target);
         let (mount, num) = match inner.split_once(":#") {
             Some((m, n)) => (Some(m.to_owned()), n),
             None => (None, inner.strip_prefix('#').unwrap_or("")),
@@ -1058,7 +1403,10 @@ mod tests {
     #[test]
     fn finds_fixed_tickets() {
         assert_eq!(fixes("Fixes #12"), vec![(None, 12)]);
-        assert_eq!(fixes("this closes [#3], resolves [bugs:#4]."), vec![(None, 3), (Some("bugs".into()), 4)]);
+        assert_eq!(
+            fixes("this closes [#3], resolves [bugs:#4]."),
+            vec![(None, 3), (Some("bugs".into()), 4)]
+        );
         assert_eq!(fixes("see #5; fix: #6"), vec![(None, 6)]);
         assert!(fixes("fixes #abc and prefix #7").is_empty());
         assert!(fixes("fixes #-1 fixes #0").is_empty());
@@ -1066,7 +1414,10 @@ mod tests {
 
     #[test]
     fn labels_are_trimmed_and_unique() {
-        assert_eq!(parse_labels(" bug, ui ,bug,,"), vec!["bug".to_owned(), "ui".to_owned()]);
+        assert_eq!(
+            parse_labels(" bug, ui ,bug,,"),
+            vec!["bug".to_owned(), "ui".to_owned()]
+        );
     }
 }
 
@@ -1088,7 +1439,10 @@ pub async fn save_bin(
     }
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 80 {
-        return Err(Error::invalid("name", "A saved search needs a name of 1 to 80 characters"));
+        return Err(Error::invalid(
+            "name",
+            "A saved search needs a name of 1 to 80 characters",
+        ));
     }
     // Checked now, so a saved search always runs.
     let config = TrackerConfig::of(tool);
@@ -1127,9 +1481,17 @@ pub async fn bins_with_counts(
 }
 
 /// Deletes a saved search: one's own, or the tracker's with `save_searches`.
-pub async fn delete_bin(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, id: ObjectId) -> Result<()> {
+pub async fn delete_bin(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    id: ObjectId,
+) -> Result<()> {
     let user = viewer.require_user()?;
-    let bin = super::bins::get(forge.db(), tool.id, id).await?.ok_or(Error::NotFound("saved search"))?;
+    let bin = super::bins::get(forge.db(), tool.id, id)
+        .await?
+        .ok_or(Error::NotFound("saved search"))?;
     match &bin.owner {
         Some(o) if *o == user.username => {}
         Some(_) => return Err(Error::NotFound("saved search")),

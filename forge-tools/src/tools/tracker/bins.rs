@@ -68,7 +68,10 @@ pub async fn insert(db: &Database, bin: &Bin) -> Result<()> {
         .count_documents(doc! {"tool_id": bin.tool_id, "owner": &bin.owner})
         .await?;
     if n >= MAX_BINS {
-        return Err(Error::invalid("name", format!("At most {MAX_BINS} saved searches")));
+        return Err(Error::invalid(
+            "name",
+            format!("At most {MAX_BINS} saved searches"),
+        ));
     }
     if bins(db)
         .find_one(doc! {"tool_id": bin.tool_id, "owner": &bin.owner, "name": &bin.name})

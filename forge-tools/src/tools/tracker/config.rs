@@ -160,7 +160,9 @@ impl TrackerConfig {
 
     /// The status a ticket closed by a commit gets: the first closed one.
     pub fn closing_status(&self) -> &str {
-        self.closed_statuses.first().map_or("closed", String::as_str)
+        self.closed_statuses
+            .first()
+            .map_or("closed", String::as_str)
     }
 
     pub fn field(&self, name: &str) -> Option<&CustomField> {
@@ -213,7 +215,10 @@ impl TrackerConfig {
             seen.push(s);
         }
         if self.custom_fields.len() > MAX_FIELDS {
-            errors.add("custom_fields", format!("At most {MAX_FIELDS} custom fields"));
+            errors.add(
+                "custom_fields",
+                format!("At most {MAX_FIELDS} custom fields"),
+            );
         }
         let mut names: Vec<&str> = Vec::new();
         for f in &self.custom_fields {
@@ -227,7 +232,10 @@ impl TrackerConfig {
                 );
             }
             if names.contains(&f.name.as_str()) {
-                errors.add("custom_fields", format!("Field \"{}\" is defined twice", f.name));
+                errors.add(
+                    "custom_fields",
+                    format!("Field \"{}\" is defined twice", f.name),
+                );
             }
             names.push(&f.name);
             if f.label.trim().is_empty() || f.label.chars().count() > 80 {
@@ -245,7 +253,10 @@ impl TrackerConfig {
             if f.options.len() > MAX_OPTIONS || f.options.iter().any(|o| o.len() > 100) {
                 errors.add(
                     "custom_fields",
-                    format!("Field \"{}\": at most {MAX_OPTIONS} options of 100 characters", f.name),
+                    format!(
+                        "Field \"{}\": at most {MAX_OPTIONS} options of 100 characters",
+                        f.name
+                    ),
                 );
             }
             if !f.default.is_empty()
@@ -259,12 +270,17 @@ impl TrackerConfig {
         }
         let mut ms: Vec<&str> = Vec::new();
         for m in &self.milestones {
-            if m.name.trim().is_empty() || m.name.chars().count() > 80 || m.name.trim() != m.name
-            {
-                errors.add("milestones", "A milestone needs a name of 1 to 80 characters");
+            if m.name.trim().is_empty() || m.name.chars().count() > 80 || m.name.trim() != m.name {
+                errors.add(
+                    "milestones",
+                    "A milestone needs a name of 1 to 80 characters",
+                );
             }
             if ms.contains(&m.name.as_str()) {
-                errors.add("milestones", format!("Milestone \"{}\" is defined twice", m.name));
+                errors.add(
+                    "milestones",
+                    format!("Milestone \"{}\" is defined twice", m.name),
+                );
             }
             ms.push(&m.name);
             if !m.due.is_empty() && parse_date(&m.due).is_none() {
@@ -274,7 +290,10 @@ impl TrackerConfig {
                 );
             }
             if m.description.len() > 10_000 {
-                errors.add("milestones", "A milestone description is 10,000 characters at most");
+                errors.add(
+                    "milestones",
+                    "A milestone description is 10,000 characters at most",
+                );
             }
         }
         if self.template.len() > 64 * 1024 {
@@ -315,7 +334,13 @@ impl TrackerConfig {
                 .iter()
                 .find(|o| o.as_str() == text)
                 .map(|o| Bson::String(o.clone()))
-                .ok_or_else(|| format!("{} must be one of: {}", field.label, field.options.join(", "))),
+                .ok_or_else(|| {
+                    format!(
+                        "{} must be one of: {}",
+                        field.label,
+                        field.options.join(", ")
+                    )
+                }),
             FieldType::Milestone => self
                 .milestone(text)
                 .map(|m| Bson::String(m.name.clone()))

@@ -157,33 +157,42 @@ fn iso(d: DateTime) -> String {
 
 fn parse_iso(s: &Option<String>) -> Option<DateTime> {
     let s = s.as_deref()?;
-    DateTime::parse_rfc3339_str(s)
-        .ok()
-        .or_else(|| {
-            // Allura writes naive UTC times ("2012-01-02 03:04:05.678000").
-            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
-                .ok()
-                .map(|n| DateTime::from_millis(n.and_utc().timestamp_millis()))
-        })
+    DateTime::parse_rfc3339_str(s).ok().or_else(|| {
+        // Allura writes naive UTC times ("2012-01-02 03:04:05.678000").
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+            .ok()
+            .map(|n| DateTime::from_millis(n.and_utc().timestamp_millis()))
+    })
 }
 
 fn json_of(v: &Bson) -> serde_json::Value {
     match v {
         Bson::Null => serde_json::Value::Null,
         Bson::Boolean(b) => serde_json::Value::Bool(*b),
-        Bson::Double(d) => serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Bson::Double(d) => serde_json::Number::from_f64(*d)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         other => serde_json::Value::String(value_text(other)),
     }
 }
 
 /// The tracker in Allura's format (admins): every ticket the admin sees, with comments.
-pub async fn export(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance) -> Result<Export> {
+pub async fn export(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+) -> Result<Export> {
     ctx.authorize_tool(tool, perm::ADMIN)?;
     let config = TrackerConfig::of(tool);
     let milestones: Vec<ExportMilestone> = config
         .milestones
         .iter()
-        .map(|m| ExportMilestone { name: m.name.clone(), description: m.description.clone(), due_date: m.due.clone(), complete: m.closed })
+        .map(|m| ExportMilestone {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            due_date: m.due.clone(),
+            complete: m.closed,
+        })
         .collect();
     let mut fields: Vec<ExportField> = config
         .custom_fields
@@ -210,19 +219,29 @@ pub async fn export(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
     }
     let mut out_tickets = Vec::new();
     for t in tickets::all(forge.db(), tool.id).await? {
-        let mut custom: serde_json::Map<String, serde_json::Value> =
-            t.custom_fields.iter().map(|(k, v)| (k.clone(), json_of(v))).collect();
+        let mut custom: serde_json::Map<String, serde_json::Value> = t
+            .custom_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), json_of(v)))
+            .collect();
         if let Some(m) = &t.milestone {
             custom.insert("_milestone".into(), serde_json::Value::String(m.clone()));
         }
-        let posts = actions::comments(forge, viewer, ctx, tool, &t, discussion::Order::Flat, None).await?;
+        let posts =
+            actions::comments(forge, viewer, ctx, tool, &t, discussion::Order::Flat, None).await?;
         let mut attachments: Vec<ExportAttachment> = forge
             .attachments()
             .list(forge.db(), tool.id, t.id)
             .await?
             .into_iter()
             .map(|a| ExportAttachment {
-                url: format!("{}{}/{}/attachments/{}", ctx.project.url(), tool.mount, t.ticket_num, a.filename),
+                url: format!(
+                    "{}{}/{}/attachments/{}",
+                    ctx.project.url(),
+                    tool.mount,
+                    t.ticket_num,
+                    a.filename
+                ),
                 filename: a.filename,
                 bytes: a.size,
             })
@@ -250,7 +269,13 @@ pub async fn export(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
                 posts: posts
                     .into_iter()
                     .filter(|p| p.status == Status::Ok)
-                    .map(|p| ExportPost { text: p.text, author: p.author, timestamp: Some(iso(p.created)), slug: p.path, attachments: Vec::new() })
+                    .map(|p| ExportPost {
+                        text: p.text,
+                        author: p.author,
+                        timestamp: Some(iso(p.created)),
+                        slug: p.path,
+                        attachments: Vec::new(),
+                    })
                     .collect(),
             },
             attachments,
@@ -259,15 +284,25 @@ pub async fn export(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
     let saved_bins = bins::list(forge.db(), tool.id, None)
         .await?
         .into_iter()
-        .map(|b| ExportBin { summary: b.name, terms: b.q, sort: b.sort })
+        .map(|b| ExportBin {
+            summary: b.name,
+            terms: b.q,
+            sort: b.sort,
+        })
         .collect();
     let mut options = serde_json::Map::new();
     options.insert("mount_point".into(), tool.mount.clone().into());
     options.insert("mount_label".into(), tool.label.clone().into());
     options.insert("TicketMonitoringType".into(), serde_json::Value::Null);
     options.insert("EnableVoting".into(), true.into());
-    options.insert("AllowAnonymousTickets".into(), config.anonymous_tickets.into());
-    options.insert("ticket_form_template".into(), config.template.clone().into());
+    options.insert(
+        "AllowAnonymousTickets".into(),
+        config.anonymous_tickets.into(),
+    );
+    options.insert(
+        "ticket_form_template".into(),
+        config.template.clone().into(),
+    );
     Ok(Export {
         tracker_config: ExportConfig { options },
         open_status_names: config.open_statuses.join(" "),
@@ -307,7 +342,12 @@ fn merged_config(mut config: TrackerConfig, e: &Export) -> TrackerConfig {
     }
     for m in ms {
         if config.milestone(&m.name).is_none() {
-            config.milestones.push(Milestone { name: m.name.clone(), description: m.description.clone(), due: m.due_date.clone(), closed: m.complete });
+            config.milestones.push(Milestone {
+                name: m.name.clone(),
+                description: m.description.clone(),
+                due: m.due_date.clone(),
+                closed: m.complete,
+            });
         }
     }
     for f in &e.custom_fields {
@@ -317,7 +357,11 @@ fn merged_config(mut config: TrackerConfig, e: &Export) -> TrackerConfig {
         let kind = FieldType::parse(&f.kind).unwrap_or(FieldType::String);
         config.custom_fields.push(CustomField {
             name: f.name.clone(),
-            label: if f.label.is_empty() { f.name.trim_start_matches('_').to_owned() } else { f.label.clone() },
+            label: if f.label.is_empty() {
+                f.name.trim_start_matches('_').to_owned()
+            } else {
+                f.label.clone()
+            },
             kind,
             required: false,
             default: String::new(),
@@ -325,12 +369,21 @@ fn merged_config(mut config: TrackerConfig, e: &Export) -> TrackerConfig {
             show_in_list: f.show_in_search,
         });
     }
-    if let Some(t) = e.tracker_config.options.get("ticket_form_template").and_then(|v| v.as_str())
+    if let Some(t) = e
+        .tracker_config
+        .options
+        .get("ticket_form_template")
+        .and_then(|v| v.as_str())
         && config.template.is_empty()
     {
         config.template = t.to_owned();
     }
-    if let Some(a) = e.tracker_config.options.get("AllowAnonymousTickets").and_then(|v| v.as_bool()) {
+    if let Some(a) = e
+        .tracker_config
+        .options
+        .get("AllowAnonymousTickets")
+        .and_then(|v| v.as_bool())
+    {
         config.anonymous_tickets = a;
     }
     config
@@ -338,10 +391,18 @@ fn merged_config(mut config: TrackerConfig, e: &Export) -> TrackerConfig {
 
 /// Imports an export (admins). Numbers stay as in the file; a number taken in the file or
 /// the tracker is refused with the numbers named, and nothing is written.
-pub async fn import(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, e: Export) -> Result<Imported> {
+pub async fn import(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    e: Export,
+) -> Result<Imported> {
     ctx.authorize_tool(tool, perm::ADMIN)?;
     if e.tickets.len() > MAX_IMPORT_TICKETS {
-        return Err(Error::TooLarge(format!("at most {MAX_IMPORT_TICKETS} tickets per import")));
+        return Err(Error::TooLarge(format!(
+            "at most {MAX_IMPORT_TICKETS} tickets per import"
+        )));
     }
     let config = merged_config(TrackerConfig::of(tool), &e);
     config.validate()?;
@@ -350,23 +411,40 @@ pub async fn import(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
     let mut dup = Vec::new();
     for t in &e.tickets {
         if t.ticket_num < 1 {
-            errors.add("tickets", format!("Ticket number {} is not a positive number", t.ticket_num));
+            errors.add(
+                "tickets",
+                format!("Ticket number {} is not a positive number", t.ticket_num),
+            );
         }
         if !seen.insert(t.ticket_num) {
             dup.push(t.ticket_num);
         }
     }
     if !dup.is_empty() {
-        return Err(Error::conflict("duplicate_ticket", format!("The file has ticket numbers more than once: {}", list(&dup))));
+        return Err(Error::conflict(
+            "duplicate_ticket",
+            format!("The file has ticket numbers more than once: {}", list(&dup)),
+        ));
     }
     let nums: Vec<i64> = e.tickets.iter().map(|t| t.ticket_num).collect();
     let mut taken: Vec<i64> = Vec::new();
     for chunk in nums.chunks(1_000) {
-        taken.extend(tickets::by_nums(forge.db(), tool.id, chunk).await?.into_iter().map(|t| t.ticket_num));
+        taken.extend(
+            tickets::by_nums(forge.db(), tool.id, chunk)
+                .await?
+                .into_iter()
+                .map(|t| t.ticket_num),
+        );
     }
     if !taken.is_empty() {
         taken.sort_unstable();
-        return Err(Error::conflict("duplicate_ticket", format!("These ticket numbers exist in this tracker already: {}", list(&taken))));
+        return Err(Error::conflict(
+            "duplicate_ticket",
+            format!(
+                "These ticket numbers exist in this tracker already: {}",
+                list(&taken)
+            ),
+        ));
     }
     let now = DateTime::now();
     let mut docs: Vec<Ticket> = Vec::with_capacity(e.tickets.len());
@@ -374,11 +452,27 @@ pub async fn import(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
     for t in &e.tickets {
         let n = t.ticket_num;
         if t.summary.trim().is_empty() || t.summary.chars().count() > actions::MAX_SUMMARY {
-            errors.add("tickets", format!("Ticket {n}: the summary must be 1 to {} characters", actions::MAX_SUMMARY));
+            errors.add(
+                "tickets",
+                format!(
+                    "Ticket {n}: the summary must be 1 to {} characters",
+                    actions::MAX_SUMMARY
+                ),
+            );
         }
-        let status = if t.status.is_empty() { config.initial_status().to_owned() } else { t.status.clone() };
+        let status = if t.status.is_empty() {
+            config.initial_status().to_owned()
+        } else {
+            t.status.clone()
+        };
         if !config.has_status(&status) {
-            errors.add("tickets", format!("Ticket {n}: unknown status \"{}\"", crate::markdown::escape(&status)));
+            errors.add(
+                "tickets",
+                format!(
+                    "Ticket {n}: unknown status \"{}\"",
+                    crate::markdown::escape(&status)
+                ),
+            );
         }
         let mut custom = Document::new();
         let mut milestone = None;
@@ -393,13 +487,25 @@ pub async fn import(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
                 continue;
             }
             match config.field(k) {
-                Some(f) => match config.parse_value(&CustomField { required: false, ..f.clone() }, &text) {
+                Some(f) => match config.parse_value(
+                    &CustomField {
+                        required: false,
+                        ..f.clone()
+                    },
+                    &text,
+                ) {
                     Ok(v) => {
                         custom.insert(f.name.clone(), v);
                     }
                     Err(m) => errors.add("tickets", format!("Ticket {n}: {m}")),
                 },
-                None => errors.add("tickets", format!("Ticket {n}: no custom field \"{}\"", crate::markdown::escape(k))),
+                None => errors.add(
+                    "tickets",
+                    format!(
+                        "Ticket {n}: no custom field \"{}\"",
+                        crate::markdown::escape(k)
+                    ),
+                ),
             }
         }
         let id = ObjectId::new();
@@ -411,8 +517,15 @@ pub async fn import(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
             description: t.description.clone(),
             status,
             labels: t.labels.iter().take(actions::MAX_LABELS).cloned().collect(),
-            assigned_to: t.assigned_to.clone().filter(|a| !a.is_empty() && a != "nobody"),
-            reported_by: t.reported_by.clone().filter(|r| r != "*anonymous").unwrap_or_default(),
+            assigned_to: t
+                .assigned_to
+                .clone()
+                .filter(|a| !a.is_empty() && a != "nobody"),
+            reported_by: t
+                .reported_by
+                .clone()
+                .filter(|r| r != "*anonymous")
+                .unwrap_or_default(),
             milestone,
             private: t.private,
             votes_up: t.votes_up.max(0),
@@ -430,7 +543,11 @@ pub async fn import(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
                 .iter()
                 .take(100)
                 .map(|a| tickets::ImportedFile {
-                    filename: if a.filename.is_empty() { a.url.rsplit('/').next().unwrap_or_default().to_owned() } else { a.filename.clone() },
+                    filename: if a.filename.is_empty() {
+                        a.url.rsplit('/').next().unwrap_or_default().to_owned()
+                    } else {
+                        a.filename.clone()
+                    },
                     url: a.url.clone(),
                     bytes: a.bytes,
                 })
@@ -460,10 +577,19 @@ pub async fn import(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &Too
             // Nothing half-imported: what was written goes.
             let ids: Vec<ObjectId> = docs.iter().map(|t| t.id).collect();
             let db = forge.db();
-            let _ = db.collection::<Document>(tickets::TICKETS).delete_many(doc! {"_id": {"$in": &ids}}).await;
+            let _ = db
+                .collection::<Document>(tickets::TICKETS)
+                .delete_many(doc! {"_id": {"$in": &ids}})
+                .await;
             let keys: Vec<String> = docs.iter().map(Ticket::key).collect();
-            let _ = db.collection::<Document>(discussion::POSTS).delete_many(doc! {"tool_id": tool.id, "import_of": {"$in": &keys}}).await;
-            let _ = db.collection::<Document>(discussion::THREADS).delete_many(doc! {"tool_id": tool.id, "artifact": {"$in": &keys}}).await;
+            let _ = db
+                .collection::<Document>(discussion::POSTS)
+                .delete_many(doc! {"tool_id": tool.id, "import_of": {"$in": &keys}})
+                .await;
+            let _ = db
+                .collection::<Document>(discussion::THREADS)
+                .delete_many(doc! {"tool_id": tool.id, "artifact": {"$in": &keys}})
+                .await;
             Err(err)
         }
     }
@@ -479,18 +605,28 @@ async fn write(
 ) -> Result<Imported> {
     let db = forge.db();
     for chunk in docs.chunks(1_000) {
-        match db.collection::<Ticket>(tickets::TICKETS).insert_many(chunk).await {
+        match db
+            .collection::<Ticket>(tickets::TICKETS)
+            .insert_many(chunk)
+            .await
+        {
             Ok(_) => {}
             Err(err) if Error::is_duplicate_key(&err) => {
-                return Err(Error::conflict("duplicate_ticket", "A ticket number was taken while importing; nothing was imported"));
+                return Err(Error::conflict(
+                    "duplicate_ticket",
+                    "A ticket number was taken while importing; nothing was imported",
+                ));
             }
             Err(err) => return Err(err.into()),
         }
     }
     let mut comments = 0;
     for (id, num, list) in posts.iter().filter(|(_, _, l)| !l.is_empty()) {
-        let Some(t) = docs.iter().find(|t| t.id == *id) else { continue };
-        let thread = discussion::thread(forge, ctx, tool, &actions::thread_ref(ctx, tool, t)).await?;
+        let Some(t) = docs.iter().find(|t| t.id == *id) else {
+            continue;
+        };
+        let thread =
+            discussion::thread(forge, ctx, tool, &actions::thread_ref(ctx, tool, t)).await?;
         let mut batch: Vec<Document> = Vec::new();
         for p in list.iter().take(10_000) {
             let pid = ObjectId::new();
@@ -511,27 +647,45 @@ async fn write(
                 edits: Vec::new(),
                 deleted: false,
             };
-            let mut d = bson::serialize_to_document(&post).map_err(|err| Error::Internal(err.to_string()))?;
+            let mut d = bson::serialize_to_document(&post)
+                .map_err(|err| Error::Internal(err.to_string()))?;
             d.insert("import_of", t.key());
             batch.push(d);
         }
         let n = batch.len();
-        db.collection::<Document>(discussion::POSTS).insert_many(batch).await?;
+        db.collection::<Document>(discussion::POSTS)
+            .insert_many(batch)
+            .await?;
         db.collection::<Document>(discussion::THREADS)
-            .update_one(doc! {"_id": thread.id}, doc! {"$inc": {"num_posts": n as i64}})
+            .update_one(
+                doc! {"_id": thread.id},
+                doc! {"$inc": {"num_posts": n as i64}},
+            )
             .await?;
         comments += n;
         let _ = num;
     }
     let mut saved_bins = 0;
     for b in &e.saved_bins {
-        let bin = Bin { id: ObjectId::new(), tool_id: tool.id, owner: None, name: b.summary.clone(), q: b.terms.clone(), sort: b.sort.clone(), created: DateTime::now() };
+        let bin = Bin {
+            id: ObjectId::new(),
+            tool_id: tool.id,
+            owner: None,
+            name: b.summary.clone(),
+            q: b.terms.clone(),
+            sort: b.sort.clone(),
+            created: DateTime::now(),
+        };
         // A bin of the same name is kept as it is.
         if bins::insert(db, &bin).await.is_ok() {
             saved_bins += 1;
         }
     }
-    Ok(Imported { tickets: docs.len(), comments, saved_bins })
+    Ok(Imported {
+        tickets: docs.len(),
+        comments,
+        saved_bins,
+    })
 }
 
 fn list(nums: &[i64]) -> String {

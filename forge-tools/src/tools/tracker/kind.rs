@@ -70,26 +70,46 @@ impl Tool for TrackerTool {
     fn options(&self, _given: &serde_json::Value) -> Result<Document> {
         Ok(doc! {super::config::OPTION: TrackerConfig::default().to_bson()?})
     }
-    async fn uninstall(&self, forge: &Forge, _project: &Project, tool: &ToolInstance) -> Result<()> {
+    async fn uninstall(
+        &self,
+        forge: &Forge,
+        _project: &Project,
+        tool: &ToolInstance,
+    ) -> Result<()> {
         tickets::delete_tool(forge.db(), tool.id).await?;
         bins::delete_tool(forge.db(), tool.id).await?;
         crate::discussion::delete_tool(forge.db(), tool.id).await?;
         forge.attachments().delete_tool(forge.db(), tool.id).await
     }
-    async fn search_documents(&self, forge: &Forge, project: &Project, tool: &ToolInstance) -> Result<Vec<SearchDoc>> {
+    async fn search_documents(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+    ) -> Result<Vec<SearchDoc>> {
         let mut out = Vec::new();
         for t in tickets::all(forge.db(), tool.id).await? {
             if t.moderation != tickets::LIVE {
                 continue;
             }
-            let comments = crate::discussion::texts(forge, tool, &t.key(), MAX_INDEXED_COMMENTS).await?;
+            let comments =
+                crate::discussion::texts(forge, tool, &t.key(), MAX_INDEXED_COMMENTS).await?;
             let users = private_readers(forge, &t).await?;
             out.push(search_doc(project, tool, &t, &comments, users));
         }
         Ok(out)
     }
-    async fn search_document(&self, forge: &Forge, project: &Project, tool: &ToolInstance, key: &str) -> Result<Option<SearchDoc>> {
-        let Some(id) = key.strip_prefix("ticket:").and_then(|id| ObjectId::parse_str(id).ok()) else {
+    async fn search_document(
+        &self,
+        forge: &Forge,
+        project: &Project,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<SearchDoc>> {
+        let Some(id) = key
+            .strip_prefix("ticket:")
+            .and_then(|id| ObjectId::parse_str(id).ok())
+        else {
             return Ok(None);
         };
         let Some(t) = tickets::by_id(forge.db(), id)
@@ -98,7 +118,8 @@ impl Tool for TrackerTool {
         else {
             return Ok(None);
         };
-        let comments = crate::discussion::texts(forge, tool, &t.key(), MAX_INDEXED_COMMENTS).await?;
+        let comments =
+            crate::discussion::texts(forge, tool, &t.key(), MAX_INDEXED_COMMENTS).await?;
         // The list's free-text filter reads the comments from the ticket: kept here, where
         // every comment change arrives (the discussion re-indexes its artifact).
         if comments != t.comments_text {
@@ -132,7 +153,9 @@ impl Tool for TrackerTool {
                 let RefTarget::Ticket { number, .. } = t else {
                     return (Resolution::Text, None);
                 };
-                let hit = found.iter().find(|f| u64::try_from(f.ticket_num).ok() == Some(*number));
+                let hit = found
+                    .iter()
+                    .find(|f| u64::try_from(f.ticket_num).ok() == Some(*number));
                 match hit {
                     // Linked for those who may see the ticket (a private or waiting ticket
                     // stays plain text for others, so nothing of it leaks); the backlink is
@@ -140,7 +163,9 @@ impl Tool for TrackerTool {
                     Some(f) => {
                         let open = !f.private && f.moderation == tickets::LIVE;
                         let resolution = if open || actions::sees_private(ctx, tool) {
-                            Resolution::Link { url: actions::ticket_url(ctx, tool, f.ticket_num) }
+                            Resolution::Link {
+                                url: actions::ticket_url(ctx, tool, f.ticket_num),
+                            }
                         } else {
                             Resolution::Text
                         };
@@ -151,11 +176,23 @@ impl Tool for TrackerTool {
             })
             .collect())
     }
-    async fn can_read_artifact(&self, forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance, key: &str) -> Result<bool> {
-        let Some(id) = key.strip_prefix("ticket:").and_then(|id| ObjectId::parse_str(id).ok()) else {
+    async fn can_read_artifact(
+        &self,
+        forge: &Forge,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<bool> {
+        let Some(id) = key
+            .strip_prefix("ticket:")
+            .and_then(|id| ObjectId::parse_str(id).ok())
+        else {
             return Ok(false);
         };
-        let Some(t) = tickets::by_id(forge.db(), id).await?.filter(|t| t.tool_id == tool.id) else {
+        let Some(t) = tickets::by_id(forge.db(), id)
+            .await?
+            .filter(|t| t.tool_id == tool.id)
+        else {
             return Ok(false);
         };
         let user = match ctx.subject.user {
@@ -191,7 +228,11 @@ pub fn search_doc(
     comments: &str,
     readers: Vec<crate::ids::UserId>,
 ) -> SearchDoc {
-    let custom: Vec<String> = t.custom_fields.values().map(super::config::value_text).collect();
+    let custom: Vec<String> = t
+        .custom_fields
+        .values()
+        .map(super::config::value_text)
+        .collect();
     SearchDoc {
         id: t.key(),
         kind: "ticket".into(),
@@ -221,7 +262,10 @@ async fn private_readers(forge: &Forge, t: &Ticket) -> Result<Vec<crate::ids::Us
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
-    for name in [Some(t.reported_by.as_str()), t.assigned_to.as_deref()].into_iter().flatten() {
+    for name in [Some(t.reported_by.as_str()), t.assigned_to.as_deref()]
+        .into_iter()
+        .flatten()
+    {
         if let Some(u) = crate::users::by_username(forge.db(), name).await? {
             out.push(u.id);
         }

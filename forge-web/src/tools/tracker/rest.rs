@@ -33,7 +33,10 @@ pub fn router() -> axum::Router<AppState> {
         .route("/_bulk", post(bulk))
         .route("/_export", get(export_json))
         .route("/_import", post(import_json))
-        .route("/{num}", get(get_ticket).patch(patch_ticket).delete(delete_ticket))
+        .route(
+            "/{num}",
+            get(get_ticket).patch(patch_ticket).delete(delete_ticket),
+        )
         .route("/{num}/comments", get(list_comments).post(add_comment))
         .route("/{num}/vote", post(vote))
 }
@@ -55,7 +58,8 @@ fn custom_json(d: &Document) -> serde_json::Map<String, serde_json::Value> {
             let v = match v {
                 Bson::Null => serde_json::Value::Null,
                 Bson::Boolean(b) => json!(b),
-                Bson::Double(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
+                Bson::Double(x) => serde_json::Number::from_f64(*x)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
                 other => json!(forge_tools::tools::tracker::config::value_text(other)),
             };
             (k.clone(), v)
@@ -131,9 +135,22 @@ pub struct TicketList {
 #[utoipa::path(get, path = "/rest/p/{project}/{mount}/", tag = "tracker",
     params(("project" = String, Path), ("mount" = String, Path), ("q" = Option<String>, Query), ("sort" = Option<String>, Query), ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
     responses((status = 200, body = TicketList), (status = 400, description = "invalid query, sort or paging")))]
-pub async fn list(State(st): State<AppState>, t: ToolReq, Query(q): Query<ListQuery>) -> ApiResult<Json<TicketList>> {
+pub async fn list(
+    State(st): State<AppState>,
+    t: ToolReq,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<TicketList>> {
     let paging = Paging::new(q.page, q.limit, 25, forge_tools::paging::MAX_PAGE)?;
-    let (found, total) = actions::list(&st.forge, t.viewer(), &t.ctx, &t.tool, &q.q, &q.sort, paging).await?;
+    let (found, total) = actions::list(
+        &st.forge,
+        t.viewer(),
+        &t.ctx,
+        &t.tool,
+        &q.q,
+        &q.sort,
+        paging,
+    )
+    .await?;
     Ok(Json(TicketList {
         total,
         page: paging.page,
@@ -177,7 +194,11 @@ pub struct CreateTicket {
 #[utoipa::path(post, path = "/rest/p/{project}/{mount}/", tag = "tracker", request_body = CreateTicket,
     params(("project" = String, Path), ("mount" = String, Path)),
     responses((status = 201, body = TicketJson), (status = 422, description = "invalid fields")))]
-pub async fn create(State(st): State<AppState>, t: ToolReq, ApiJson(b): ApiJson<CreateTicket>) -> ApiResult {
+pub async fn create(
+    State(st): State<AppState>,
+    t: ToolReq,
+    ApiJson(b): ApiJson<CreateTicket>,
+) -> ApiResult {
     let new = NewTicket {
         summary: b.summary,
         description: b.description,
@@ -197,7 +218,11 @@ pub async fn create(State(st): State<AppState>, t: ToolReq, ApiJson(b): ApiJson<
 #[utoipa::path(get, path = "/rest/p/{project}/{mount}/{num}", tag = "tracker",
     params(("project" = String, Path), ("mount" = String, Path), ("num" = i64, Path)),
     responses((status = 200, body = TicketJson), (status = 404)))]
-pub async fn get_ticket(State(st): State<AppState>, t: ToolReq, Path(num): Path<String>) -> ApiResult<Json<TicketJson>> {
+pub async fn get_ticket(
+    State(st): State<AppState>,
+    t: ToolReq,
+    Path(num): Path<String>,
+) -> ApiResult<Json<TicketJson>> {
     let k = actions::get(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
     Ok(Json(ticket_json(&t, &k)))
 }
@@ -257,7 +282,11 @@ pub async fn patch_ticket(
 #[utoipa::path(delete, path = "/rest/p/{project}/{mount}/{num}", tag = "tracker",
     params(("project" = String, Path), ("mount" = String, Path), ("num" = i64, Path)),
     responses((status = 204), (status = 403), (status = 404)))]
-pub async fn delete_ticket(State(st): State<AppState>, t: ToolReq, Path(num): Path<String>) -> ApiResult {
+pub async fn delete_ticket(
+    State(st): State<AppState>,
+    t: ToolReq,
+    Path(num): Path<String>,
+) -> ApiResult {
     actions::delete(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -305,9 +334,20 @@ pub async fn list_comments(
 ) -> ApiResult<Json<serde_json::Value>> {
     let paging = Paging::new(q.page, q.limit, 100, forge_tools::paging::MAX_PAGE)?;
     let k = actions::get(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
-    let posts = actions::comments(&st.forge, t.viewer(), &t.ctx, &t.tool, &k, discussion::Order::Flat, Some(paging)).await?;
+    let posts = actions::comments(
+        &st.forge,
+        t.viewer(),
+        &t.ctx,
+        &t.tool,
+        &k,
+        discussion::Order::Flat,
+        Some(paging),
+    )
+    .await?;
     let list: Vec<PostJson> = posts.iter().map(post_json).collect();
-    Ok(Json(json!({"comments": list, "page": paging.page, "limit": paging.per_page})))
+    Ok(Json(
+        json!({"comments": list, "page": paging.page, "limit": paging.per_page}),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -340,7 +380,11 @@ pub async fn add_comment(
         &t.ctx,
         &t.tool,
         num_of(&num)?,
-        NewPost { text: b.text, parent, honeypot: None },
+        NewPost {
+            text: b.text,
+            parent,
+            honeypot: None,
+        },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(post_json(&post))).into_response())
@@ -362,7 +406,15 @@ pub async fn vote(
     Path(num): Path<String>,
     ApiJson(b): ApiJson<VoteBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (up, down) = actions::vote(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?, b.vote).await?;
+    let (up, down) = actions::vote(
+        &st.forge,
+        t.viewer(),
+        &t.ctx,
+        &t.tool,
+        num_of(&num)?,
+        b.vote,
+    )
+    .await?;
     Ok(Json(json!({"votes_up": up, "votes_down": down})))
 }
 
@@ -390,7 +442,11 @@ pub struct BulkBody {
 #[utoipa::path(post, path = "/rest/p/{project}/{mount}/_bulk", tag = "tracker", request_body = BulkBody,
     params(("project" = String, Path), ("mount" = String, Path)),
     responses((status = 200, description = "{changed}")))]
-pub async fn bulk(State(st): State<AppState>, t: ToolReq<Update>, ApiJson(b): ApiJson<BulkBody>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn bulk(
+    State(st): State<AppState>,
+    t: ToolReq<Update>,
+    ApiJson(b): ApiJson<BulkBody>,
+) -> ApiResult<Json<serde_json::Value>> {
     let edit = BulkEdit {
         status: b.status,
         milestone: b.milestone,
@@ -408,7 +464,10 @@ pub async fn bulk(State(st): State<AppState>, t: ToolReq<Update>, ApiJson(b): Ap
 #[utoipa::path(get, path = "/rest/p/{project}/{mount}/_milestones", tag = "tracker",
     params(("project" = String, Path), ("mount" = String, Path)),
     responses((status = 200, description = "{milestones: [{name, description, due, closed, tickets_closed, tickets_total}]}")))]
-pub async fn milestones(State(st): State<AppState>, t: ToolReq) -> ApiResult<Json<serde_json::Value>> {
+pub async fn milestones(
+    State(st): State<AppState>,
+    t: ToolReq,
+) -> ApiResult<Json<serde_json::Value>> {
     let list = actions::milestones(&st.forge, t.viewer(), &t.ctx, &t.tool).await?;
     let out: Vec<serde_json::Value> = list
         .into_iter()
@@ -438,7 +497,9 @@ pub async fn bins(State(st): State<AppState>, t: ToolReq) -> ApiResult<Json<serd
     params(("project" = String, Path), ("mount" = String, Path)),
     responses((status = 200, description = "Allura tracker JSON: tickets, tracker_config, milestones, custom_fields, saved_bins")))]
 pub async fn export_json(State(st): State<AppState>, t: ToolReq<Admin>) -> ApiResult<Json<Export>> {
-    Ok(Json(export::export(&st.forge, t.viewer(), &t.ctx, &t.tool).await?))
+    Ok(Json(
+        export::export(&st.forge, t.viewer(), &t.ctx, &t.tool).await?,
+    ))
 }
 
 /// Imports Allura tracker JSON (admins): all or nothing; ticket numbers kept, a number taken
@@ -446,7 +507,11 @@ pub async fn export_json(State(st): State<AppState>, t: ToolReq<Admin>) -> ApiRe
 #[utoipa::path(post, path = "/rest/p/{project}/{mount}/_import", tag = "tracker",
     params(("project" = String, Path), ("mount" = String, Path)),
     responses((status = 200, description = "{tickets, comments, saved_bins}"), (status = 409, description = "duplicate ticket numbers"), (status = 422)))]
-pub async fn import_json(State(st): State<AppState>, t: ToolReq<Admin>, ApiJson(b): ApiJson<Export>) -> ApiResult<Response> {
+pub async fn import_json(
+    State(st): State<AppState>,
+    t: ToolReq<Admin>,
+    ApiJson(b): ApiJson<Export>,
+) -> ApiResult<Response> {
     let done = export::import(&st.forge, t.viewer(), &t.ctx, &t.tool, b).await?;
     Ok(Json(done).into_response())
 }
@@ -467,7 +532,30 @@ impl crate::ctx::Permission for PostPerm {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, create, get_ticket, patch_ticket, delete_ticket, list_comments, add_comment, vote, bulk, milestones, bins, export_json, import_json),
-    components(schemas(TicketJson, TicketList, CreateTicket, PatchTicket, PostJson, NewComment, VoteBody, BulkBody))
+    paths(
+        list,
+        create,
+        get_ticket,
+        patch_ticket,
+        delete_ticket,
+        list_comments,
+        add_comment,
+        vote,
+        bulk,
+        milestones,
+        bins,
+        export_json,
+        import_json
+    ),
+    components(schemas(
+        TicketJson,
+        TicketList,
+        CreateTicket,
+        PatchTicket,
+        PostJson,
+        NewComment,
+        VoteBody,
+        BulkBody
+    ))
 )]
 pub struct TrackerApi;
