@@ -425,7 +425,7 @@ async fn own_or_moderate(
 ) -> Result<(Post, Thread)> {
     let post = get_post(forge, viewer, ctx, tool, id).await?;
     let mine = !post.author.is_empty() && viewer.username() == Some(post.author.as_str());
-    if !(mine && ctx.can_tool(tool, perm::POST)) && !ctx.can_tool(tool, perm::MODERATE) {
+    if !(ctx.can_tool(tool, perm::MODERATE) || mine && ctx.can_tool(tool, perm::POST)) {
         return Err(if viewer.user.is_none() {
             Error::Unauthenticated
         } else {

@@ -1396,32 +1396,8 @@ pub fn fixes(message: &str) -> Vec<(Option<String>, i64)> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_fixed_tickets() {
-        assert_eq!(fixes("Fixes #12"), vec![(None, 12)]);
-        assert_eq!(
-            fixes("this closes [#3], resolves [bugs:#4]."),
-            vec![(None, 3), (Some("bugs".into()), 4)]
-        );
-        assert_eq!(fixes("see #5; fix: #6"), vec![(None, 6)]);
-        assert!(fixes("fixes #abc and prefix #7").is_empty());
-        assert!(fixes("fixes #-1 fixes #0").is_empty());
-    }
-
-    #[test]
-    fn labels_are_trimmed_and_unique() {
-        assert_eq!(
-            parse_labels(" bug, ui ,bug,,"),
-            vec!["bug".to_owned(), "ui".to_owned()]
-        );
-    }
-}
-
 /// Saves a search: for the tracker (`shared`, needs `save_searches`) or for the viewer.
+#[allow(clippy::too_many_arguments)]
 pub async fn save_bin(
     forge: &Forge,
     viewer: &Viewer,
@@ -1498,4 +1474,29 @@ pub async fn delete_bin(
         None => ctx.authorize_tool(tool, tperm::SAVE_SEARCHES)?,
     }
     super::bins::delete(forge.db(), id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fixed_tickets() {
+        assert_eq!(fixes("Fixes #12"), vec![(None, 12)]);
+        assert_eq!(
+            fixes("this closes [#3], resolves [bugs:#4]."),
+            vec![(None, 3), (Some("bugs".into()), 4)]
+        );
+        assert_eq!(fixes("see #5; fix: #6"), vec![(None, 6)]);
+        assert!(fixes("fixes #abc and prefix #7").is_empty());
+        assert!(fixes("fixes #-1 fixes #0").is_empty());
+    }
+
+    #[test]
+    fn labels_are_trimmed_and_unique() {
+        assert_eq!(
+            parse_labels(" bug, ui ,bug,,"),
+            vec!["bug".to_owned(), "ui".to_owned()]
+        );
+    }
 }

@@ -248,7 +248,7 @@ pub fn search_doc(
         url: format!("{}{}/{}/", project.url(), tool.mount, t.ticket_num),
         author: Some(t.reported_by.clone()).filter(|a| !a.is_empty()),
         updated: t.modified,
-        restricted: t.private.then(|| Restricted {
+        restricted: t.private.then_some(Restricted {
             permission: tperm::UPDATE,
             users: readers,
         }),
