@@ -235,3 +235,194 @@ async fn site_admin_pages_are_for_site_admins() {
         .unwrap();
     assert_eq!(rec.attempts, 1, "ran again with a fresh budget");
 }
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TrackerAction {
+    List,
+    View,
+    ViewPrivate,
+    File,
+    Comment,
+    Change,
+    Bulk,
+    Delete,
+    Export,
+}
+
+/// The tracker's defaults (Allura's): readers see public tickets; anyone logged in who can
+/// read files and comments; developers change, delete and see private tickets; admins export.
+fn tracker_expected(who: Who, private: bool, action: TrackerAction) -> StatusCode {
+    use TrackerAction::*;
+    let can_read = !private || matches!(who, Who::Member | Who::Developer | Who::Admin);
+    if !can_read {
+        return StatusCode::NOT_FOUND;
+    }
+    let dev = matches!(who, Who::Developer | Who::Admin);
+    let allowed = match action {
+        List | View => true,
+        // Existence of a private ticket is hidden from those who may not see it.
+        ViewPrivate if !dev => return StatusCode::NOT_FOUND,
+        ViewPrivate => true,
+        File | Comment => who != Who::Anonymous,
+        Change | Bulk | Delete => dev,
+        Export => who == Who::Admin,
+    };
+    match (allowed, who, action) {
+        (true, _, File | Comment) => StatusCode::CREATED,
+        (true, _, Delete) => StatusCode::NO_CONTENT,
+        (true, _, _) => StatusCode::OK,
+        (false, Who::Anonymous, _) => StatusCode::UNAUTHORIZED,
+        (false, _, _) => StatusCode::FORBIDDEN,
+    }
+}
+
+#[tokio::test]
+async fn tracker_access_matrix() {
+    use TrackerAction::*;
+    let app = TestApp::new("matrix-tracker").await;
+    let owner = app.user("owner").await;
+    let outsider = app.user("outsider").await;
+    let member = app.user("member").await;
+    let developer = app.user("developer").await;
+    let admin = app.user("admin2").await;
+    let owner_token = app.token(&owner).await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for private in [false, true] {
+        let name = if private { "tpriv" } else { "tpub" };
+        let project = app.project(&owner, name, private).await;
+        app.add_member(&project, &member, Role::Member).await;
+        app.add_member(&project, &developer, Role::Developer).await;
+        app.add_member(&project, &admin, Role::Admin).await;
+        let base = format!("/rest/p/{name}/tickets");
+        // Ticket 1 public, 2 private; one more per viewer to delete.
+        for (summary, private_ticket) in [("open one", false), ("hidden one", true)] {
+            let r = app
+                .api(
+                    Method::POST,
+                    &format!("{base}/"),
+                    Some(&owner_token),
+                    Some(json!({"summary": summary, "private": private_ticket})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+        for who in WHO {
+            let user = match who {
+                Who::Anonymous => None,
+                Who::NonMember => Some(&outsider),
+                Who::Member => Some(&member),
+                Who::Developer => Some(&developer),
+                Who::Admin => Some(&admin),
+            };
+            let token = match user {
+                Some(u) => Some(app.token(u).await),
+                None => None,
+            };
+            let victim = app
+                .api(
+                    Method::POST,
+                    &format!("{base}/"),
+                    Some(&owner_token),
+                    Some(json!({"summary": "to delete"})),
+                )
+                .await
+                .json()["ticket_num"]
+                .as_i64()
+                .unwrap();
+            let t = token.as_deref();
+            let cases = [
+                (
+                    List,
+                    app.api(Method::GET, &format!("{base}/"), t, None)
+                        .await
+                        .status,
+                ),
+                (
+                    View,
+                    app.api(Method::GET, &format!("{base}/1"), t, None)
+                        .await
+                        .status,
+                ),
+                (
+                    ViewPrivate,
+                    app.api(Method::GET, &format!("{base}/2"), t, None)
+                        .await
+                        .status,
+                ),
+                (
+                    File,
+                    app.api(
+                        Method::POST,
+                        &format!("{base}/"),
+                        t,
+                        Some(json!({"summary": "mine"})),
+                    )
+                    .await
+                    .status,
+                ),
+                (
+                    Comment,
+                    app.api(
+                        Method::POST,
+                        &format!("{base}/1/comments"),
+                        t,
+                        Some(json!({"text": "hi"})),
+                    )
+                    .await
+                    .status,
+                ),
+                (
+                    Change,
+                    app.api(
+                        Method::PATCH,
+                        &format!("{base}/1"),
+                        t,
+                        Some(json!({"labels": [format!("{who:?}")]})),
+                    )
+                    .await
+                    .status,
+                ),
+                (
+                    Bulk,
+                    app.api(
+                        Method::POST,
+                        &format!("{base}/_bulk"),
+                        t,
+                        Some(json!({"tickets": [1], "labels_add": ["bulk"]})),
+                    )
+                    .await
+                    .status,
+                ),
+                (
+                    Delete,
+                    app.api(Method::DELETE, &format!("{base}/{victim}"), t, None)
+                        .await
+                        .status,
+                ),
+                (
+                    Export,
+                    app.api(Method::GET, &format!("{base}/_export"), t, None)
+                        .await
+                        .status,
+                ),
+            ];
+            for (action, got) in cases {
+                checked += 1;
+                let want = tracker_expected(who, private, action);
+                if got != want {
+                    failures.push(format!(
+                        "{who:?} private={private} {action:?}: got {got}, want {want}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 2 * 5 * 9);
+}
