@@ -44,6 +44,7 @@ const TARGETS: &[&str] = &[
     "merge",
     "highlight",
     "pktline",
+    "tracker_query",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -87,6 +88,27 @@ fn parts(input: &str, n: usize) -> Vec<&str> {
         v.push("");
     }
     v
+}
+
+/// A tracker configuration with a custom field of each type.
+fn tracker_config() -> &'static forge_tools::tools::tracker::config::TrackerConfig {
+    use forge_tools::tools::tracker::config::{CustomField, FieldType, TrackerConfig};
+    static CONFIG: std::sync::OnceLock<TrackerConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let mut c = TrackerConfig::default();
+        for (i, kind) in FieldType::ALL.into_iter().enumerate() {
+            c.custom_fields.push(CustomField {
+                name: format!("_f{i}"),
+                label: format!("Field {i}"),
+                kind,
+                required: false,
+                default: String::new(),
+                options: vec!["low".into(), "high".into()],
+                show_in_list: true,
+            });
+        }
+        c
+    })
 }
 
 fn search_index() -> &'static SearchIndex {
@@ -179,6 +201,22 @@ fn run_target(target: &str, input: &str) {
                     Ok(_) | Err(Error::Invalid(_) | Error::BadRequest(_)) => {}
                     Err(e) => check(false, &format!("search answered a server error: {e}")),
                 }
+            }
+        }
+        "tracker_query" => {
+            // `query \0 sort`, against a tracker with one field of each type.
+            use forge_tools::tools::tracker::{actions, query};
+            let p = parts(input, 2);
+            let config = tracker_config();
+            if let Ok(q) = query::parse(p[0], config, Some("me")) {
+                check(
+                    q.filter().to_vec().is_ok(),
+                    "a parsed query made a filter that is not valid BSON",
+                );
+            }
+            let _ = query::sort(p[1], config);
+            for (_, n) in actions::fixes(input) {
+                check(n > 0, "fixes found a ticket number below 1");
             }
         }
         "diff" => {
@@ -329,6 +367,15 @@ fn seeds(target: &str) -> Vec<String> {
         "[a [b [c](u)](u)](u) ![i](x.png \"t\")".into(),
     ];
     match target {
+        "tracker_query" => {
+            s = vec![
+                "status:open label:bug\u{0}summary desc".into(),
+                "-label:wontfix \"exact words\" assigned_to:me\u{0}-modified".into(),
+                "_f1:>=3 _f6:2026-01-01..2026-12-31 ticket:10..20\u{0}_f3".into(),
+                "fixes [#12], closes tickets:#3 and resolves #0\u{0}".into(),
+                "milestone:\"1.0 beta\" private:true votes:>2\u{0}votes asc".into(),
+            ];
+        }
         "search" => {
             s = vec![
                 "zucchini".into(),
@@ -453,6 +500,9 @@ fn strategy(target: &str) -> BoxedStrategy<String> {
             .prop_map(|(l, c)| format!("{l}\u{0}{c}"))
             .boxed(),
         "names" | "refs" => prop_oneof![joined, any::<String>()].boxed(),
+        "tracker_query" => (prop_oneof![joined.clone(), any::<String>()], prop_oneof![joined, any::<String>()])
+            .prop_map(|(q, s)| format!("{q}\u{0}{s}"))
+            .boxed(),
         "pktline" => prop::collection::vec(
             prop_oneof![
                 Just("0000".to_owned()),

@@ -137,6 +137,19 @@ async fn clone_push_with_password_and_token_then_clone_again() {
     let app = TestApp::new("gitpush").await;
     let ann = app.user("ann").await;
     app.project(&ann, "proj", false).await;
+    // Tickets 1..12, so the second commit's `fixes [#12]` names one.
+    let ann_token = app.token(&ann).await;
+    for i in 1..=12 {
+        let res = app
+            .api(
+                Method::POST,
+                "/rest/p/proj/tickets/",
+                Some(&ann_token),
+                Some(serde_json::json!({"summary": format!("ticket {i}")})),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    }
     let base = serve(&app).await;
     let git = Git::new();
     let url = format!("{base}/git/p/proj/code.git");
@@ -222,11 +235,44 @@ async fn clone_push_with_password_and_token_then_clone_again() {
     .await
     .unwrap()
     .unwrap();
-    let ticket_key = format!("ticket:{}:*:12", project.id);
+    let tracker = app
+        .forge
+        .load_project(
+            &forge_tools::Viewer::default(),
+            forge_tools::projects::Neighborhood::Projects,
+            "proj",
+        )
+        .await
+        .unwrap()
+        .tool("tickets")
+        .unwrap()
+        .id;
+    let _ = project;
+    let ticket_key = format!("ticket:{tracker}:12");
     assert_eq!(
         app.count("links", bson::doc! {"to_key": ticket_key}).await,
         1
     );
+    // The commit on the default branch said it fixes #12, and Ann may update tickets: closed,
+    // with the commit in the ticket's history.
+    let ticket = app
+        .api(Method::GET, "/rest/p/proj/tickets/12", None, None)
+        .await
+        .json();
+    assert_eq!(ticket["status"], "closed", "{ticket}");
+    assert_eq!(
+        app.count(
+            "tracker_changes",
+            bson::doc! {"note": {"$regex": "^Closed by commit \\["}}
+        )
+        .await,
+        1
+    );
+    let other = app
+        .api(Method::GET, "/rest/p/proj/tickets/11", None, None)
+        .await
+        .json();
+    assert_eq!(other["status"], "open");
     app.forge.events().flush().await;
     assert!(
         app.count(

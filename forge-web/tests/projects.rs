@@ -534,8 +534,8 @@ async fn tools_install_rename_reorder_uninstall() {
         .collect();
     assert_eq!(
         mounts,
-        ["wiki", "code", "web", "docs"],
-        "the default wiki and repository, then the links in order"
+        ["wiki", "tickets", "code", "web", "docs"],
+        "the default wiki, tracker and repository, then the links in order"
     );
     let res = app
         .post_form("/p/tooly/admin/tools/web/uninstall", &b, &[])

@@ -170,6 +170,7 @@ pub trait Tool: Any + Send + Sync {
     }
     /// Told of commits pushed to the default branch of a repository in the same project
     /// (`pusher` is the account that pushed), e.g. to close tickets a message says it fixes.
+    /// A refresh that stops partway tells again: hooks must tolerate hearing of a commit twice.
     async fn on_commits(
         &self,
         forge: &Forge,

@@ -1,6 +1,7 @@
 //! [`GitTool`]: the git repository as a tool kind — creating and archiving repositories, the
-//! refresh task after pushes, the commits' search documents, the indexes of its collections —
-//! and the per-process state it holds: the bound on git processes ([`slots`]).
+//! refresh task after pushes, the commits' search documents, references to commits
+//! (`[abc1234]`), the indexes of its collections — and the per-process state it holds: the
+//! bound on git processes ([`slots`]).
 
 use std::sync::OnceLock;
 
@@ -13,7 +14,9 @@ use super::slots::GitSlots;
 use super::{DEFAULT_BRANCH, KIND};
 use crate::acl::perm;
 use crate::error::{Error, Result};
+use crate::project_ctx::ProjectCtx;
 use crate::projects::Project;
+use crate::refs::{RefKind, RefTarget, Resolution};
 use crate::tool::{Forge, SearchDoc, Tool, ToolInstance, ToolTask};
 
 /// The git tool. Holds this forge's [`GitSlots`] (set up at start from
@@ -94,6 +97,47 @@ impl Tool for GitTool {
             "repository refreshed"
         );
         Ok(())
+    }
+    fn ref_kinds(&self) -> &'static [RefKind] {
+        &[RefKind::Commit]
+    }
+    /// A commit id (7 to 40 hex digits) of a recorded commit links to its page; the key is
+    /// the commit's (`commit:<tool id>:<sha>`, as its search document and the links its
+    /// message makes). Unknown or ambiguous ids stay text, and so does every id for a viewer
+    /// who may not read the repository (the key is still given: it says nothing to them).
+    async fn resolve_refs(
+        &self,
+        forge: &Forge,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        targets: &[RefTarget],
+        _can_write: bool,
+    ) -> Result<Vec<(Resolution, Option<String>)>> {
+        let ids: Vec<&str> = targets
+            .iter()
+            .map(|t| match t {
+                RefTarget::Commit { id, .. } => id.as_str(),
+                _ => "",
+            })
+            .collect();
+        let found = refresh::find_by_prefixes(forge.db(), tool.id, &ids).await?;
+        let can_read = ctx.can_tool(tool, perm::READ);
+        Ok(found
+            .into_iter()
+            .map(|sha| match sha {
+                Some(sha) => {
+                    let resolution = if can_read {
+                        Resolution::Link {
+                            url: refresh::commit_url(&ctx.project, tool, &sha),
+                        }
+                    } else {
+                        Resolution::Text
+                    };
+                    (resolution, Some(refresh::commit_key(tool, &sha)))
+                }
+                None => (Resolution::Text, None),
+            })
+            .collect())
     }
     async fn install(&self, forge: &Forge, _project: &Project, tool: &ToolInstance) -> Result<()> {
         let path = repo_path(forge.config(), tool);

@@ -1,7 +1,10 @@
 //! After a push: a task (`repo.refresh`) records the new commits (id, author, date, summary,
-//! parents) in `repo_commits` for activity, statistics and search, refreshes the branch/tag
+//! parents) in `repo_commits` for activity, statistics and search, records the references
+//! their messages make (as the tools addressed resolve them), tells the project's tools of
+//! the commits newly on the default branch (`Tool::on_commits`), refreshes the branch/tag
 //! cache in `repo_refs`, and records a `repo.push` event. Idempotent: it walks from the
-//! current tips, hides the tips it saw last time, and upserts by commit id.
+//! current tips, hides the tips it saw last time, and upserts by commit id (a run that stops
+//! before saving the tips tells the tools again the next time).
 
 use bson::{Bson, DateTime, doc};
 use futures::TryStreamExt;
@@ -14,8 +17,9 @@ use super::paths::repo_path;
 use crate::error::{Error, Result};
 use crate::events::EventContext;
 use crate::ids::ToolId;
+use crate::project_ctx::ProjectCtx;
 use crate::projects::Project;
-use crate::tool::{Forge, ToolInstance, instance};
+use crate::tool::{Forge, PushedCommit, ToolInstance, instance, xref};
 
 pub const TASK: &str = "repo.refresh";
 pub const COMMITS: &str = "repo_commits";
@@ -23,6 +27,9 @@ pub const REFS: &str = "repo_refs";
 /// The most commits one refresh records (a first push of a huge history is recorded in slices
 /// by the next pushes' refreshes; browsing reads git directly and is not limited by this).
 const MAX_COMMITS: usize = 200_000;
+/// The most commits newly on the default branch one refresh tells the other tools of (the
+/// newest; a first push of a long history is not a list of fixes).
+const MAX_TOLD: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RefInfo {
@@ -54,6 +61,16 @@ pub struct CommitDoc {
     pub summary: String,
     pub message: String,
     pub parents: Vec<String>,
+}
+
+/// The page of a commit.
+pub fn commit_url(project: &Project, tool: &ToolInstance, sha: &str) -> String {
+    format!("{}{}/commit/{sha}", project.url(), tool.mount)
+}
+
+/// The key a commit is known by: its search document's and its backlink key.
+pub fn commit_key(tool: &ToolInstance, sha: &str) -> String {
+    format!("commit:{}:{sha}", tool.id)
 }
 
 fn commits(db: &Database) -> Collection<CommitDoc> {
@@ -109,12 +126,11 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
     let previous = refs_coll(forge.db())
         .find_one(doc! {"_id": tool_id})
         .await?;
-    let old_tips: Vec<String> = previous
-        .map(|p| p.refs.into_iter().map(|r| r.target).collect())
-        .unwrap_or_default();
-    let (refs, found) = tokio::task::spawn_blocking(move || walk(&path, &old_tips, tool_id))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    let previous = previous.map(|p| p.refs).unwrap_or_default();
+    let (refs, found, on_default) =
+        tokio::task::spawn_blocking(move || walk(&path, &previous, tool_id))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
     let new_commits = found.len();
     for chunk in found.chunks(1000) {
         match commits(forge.db()).insert_many(chunk).ordered(false).await {
@@ -129,11 +145,25 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         let keys = chunk.iter().map(|c| format!("commit:{}", c.id)).collect();
         crate::search::indexer::queue_artifacts(forge, &project, &tool, keys).await?;
     }
-    record_references(forge, &project, &tool, &found).await?;
+    if new_commits > 0 {
+        // References to commits (`[abc1234]`) in cached renderings may now resolve.
+        instance::bump_epoch(forge.db(), tool.id).await?;
+    }
+    let pusher = args.get("pusher").and_then(|v| v.as_str());
+    let ctx = ProjectCtx {
+        tools: instance::list(forge.db(), project.id).await?,
+        project,
+        subject: Default::default(),
+    };
+    record_references(forge, &ctx, &tool, &found).await?;
     let repo_dir = repo_path(forge.config(), &tool);
     tokio::task::spawn_blocking(move || housekeep(&repo_dir))
         .await
         .map_err(|e| Error::Internal(e.to_string()))??;
+    // Before the new tips are saved: should this run stop here, the next one tells again
+    // rather than never.
+    tell_tools(forge, &ctx, &tool, pusher, &on_default).await;
+    let project = ctx.project;
     let cache = RefCache {
         tool_id,
         refs: refs.clone(),
@@ -147,10 +177,7 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         neighborhood: Some(project.neighborhood.prefix().to_owned()),
         project: Some(project.shortname.clone()),
         tool: Some(tool.mount.clone()),
-        user: args
-            .get("pusher")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        user: pusher.map(str::to_owned),
         ip: args.get("ip").and_then(|v| v.as_str()).map(str::to_owned),
     };
     forge.events().record(
@@ -164,50 +191,62 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
     })
 }
 
-/// Records what commit messages reference — `[#123]`, `[tracker:#123]`, `[wiki:Page]`,
-/// `[mount:Page]` — as links, so tickets and pages can list the commits that mention them
-/// (tickets resolve them once the tracker exists).
+/// Records what commit messages reference — `[#123]`, `[Page]`, `[wiki:Page]`, `[abc1234]`...
+/// — as links, so the artifacts referred to can list the commits that mention them. The keys
+/// are those the tool each reference addresses gives (`crate::tool::xref`).
 async fn record_references(
     forge: &Forge,
-    project: &crate::projects::Project,
-    tool: &crate::tool::ToolInstance,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
     found: &[CommitDoc],
 ) -> Result<()> {
-    use crate::refs::{self, RefTarget};
-    let tools = instance::list(forge.db(), project.id).await?;
     for c in found.iter().filter(|c| c.message.contains('[')) {
-        let mut keys = Vec::new();
-        for raw in refs::scan(&c.message) {
-            match refs::parse(&raw) {
-                Some(RefTarget::Ticket { mount, number }) => {
-                    let mount = mount.as_deref().unwrap_or("*");
-                    keys.push(format!("ticket:{}:{mount}:{number}", project.id));
-                }
-                Some(RefTarget::Artifact {
-                    project: None,
-                    mount: Some(m),
-                    name,
-                }) => {
-                    // The tool mounted there says what the reference is a link to.
-                    if let Some(key) = tools.iter().find(|t| t.mount == m).and_then(|t| {
-                        forge
-                            .tools()
-                            .get(&t.kind)
-                            .and_then(|kind| kind.ref_key(t, &name))
-                    }) {
-                        keys.push(key);
-                    }
-                }
-                _ => {}
-            }
-        }
+        let (_, keys) = xref::resolve(forge, ctx, tool, &c.message, false).await?;
         if !keys.is_empty() {
-            let url = format!("{}{}/commit/{}", project.url(), tool.mount, c.sha);
-            let from = format!("commit:{}:{}", tool.id, c.sha);
+            let url = commit_url(&ctx.project, tool, &c.sha);
+            let from = commit_key(tool, &c.sha);
             crate::links::replace(forge.db(), &from, &c.summary, &url, &keys).await?;
         }
     }
     Ok(())
+}
+
+/// Tells every tool of the project (all kinds) of the commits newly on the repository's
+/// default branch. A tool's failure is logged and does not fail the refresh: a refresh that
+/// runs again tells them again, so the hooks must tolerate hearing of a commit twice.
+async fn tell_tools(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    repo: &ToolInstance,
+    pusher: Option<&str>,
+    on_default: &[DefaultCommit],
+) {
+    if on_default.is_empty() {
+        return;
+    }
+    let commits: Vec<PushedCommit> = on_default
+        .iter()
+        .map(|c| PushedCommit {
+            sha: c.sha.clone(),
+            message: c.message.clone(),
+            author: c.author.clone(),
+            url: commit_url(&ctx.project, repo, &c.sha),
+        })
+        .collect();
+    for t in &ctx.tools {
+        let Some(kind) = forge.tools().get(&t.kind) else {
+            continue;
+        };
+        if let Err(e) = kind.on_commits(forge, ctx, t, pusher, &commits).await {
+            tracing::warn!(
+                project = %ctx.project.shortname,
+                tool = %t.mount,
+                repository = %repo.mount,
+                error = %e,
+                "a tool failed to handle pushed commits"
+            );
+        }
+    }
 }
 
 /// Keeps the repository fast to serve: the first time, a full repack with a reachability
@@ -238,11 +277,22 @@ fn housekeep(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// A commit newly on the default branch, as the other tools are told of it.
+#[derive(Debug, Clone)]
+struct DefaultCommit {
+    sha: String,
+    message: String,
+    author: String,
+}
+
+/// Reads the repository: its branches and tags, the commits reachable from them that were
+/// not reachable from the tips of the last refresh (`previous`), and the commits newly on the
+/// default branch (HEAD's), oldest first.
 fn walk(
     path: &std::path::Path,
-    old_tips: &[String],
+    previous: &[RefInfo],
     tool_id: ToolId,
-) -> Result<(Vec<RefInfo>, Vec<CommitDoc>)> {
+) -> Result<(Vec<RefInfo>, Vec<CommitDoc>, Vec<DefaultCommit>)> {
     let git = |e: git2::Error| Error::Internal(format!("git: {}", e.message()));
     let repo = git2::Repository::open_bare(path).map_err(git)?;
     let mut refs = Vec::new();
@@ -266,18 +316,20 @@ fn walk(
         }
     }
     refs.sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+    // Old tips still in the repository (a rewritten branch's old tip may be gone).
+    let old_tips: Vec<git2::Oid> = previous
+        .iter()
+        .filter_map(|r| git2::Oid::from_str(&r.target).ok())
+        .filter(|oid| repo.find_commit(*oid).is_ok())
+        .collect();
     let mut walk = repo.revwalk().map_err(git)?;
     for r in &refs {
         if let Ok(oid) = git2::Oid::from_str(&r.target) {
             walk.push(oid).map_err(git)?;
         }
     }
-    for tip in old_tips {
-        if let Ok(oid) = git2::Oid::from_str(tip)
-            && repo.find_commit(oid).is_ok()
-        {
-            walk.hide(oid).map_err(git)?;
-        }
+    for oid in &old_tips {
+        walk.hide(*oid).map_err(git)?;
     }
     let mut out = Vec::new();
     for oid in walk.take(MAX_COMMITS) {
@@ -296,7 +348,58 @@ fn walk(
             parents: c.parent_ids().map(|p| p.to_string()).collect(),
         });
     }
-    Ok((refs, out))
+    let on_default = new_on_default(&repo, &refs, previous, &old_tips).map_err(git)?;
+    Ok((refs, out, on_default))
+}
+
+/// The commits newly reachable from the default branch (HEAD's), oldest first, at most
+/// [`MAX_TOLD`] (the newest). New means not reachable from the branch's tip at the last
+/// refresh, so commits pushed on another branch first are told when they are merged; when that
+/// tip is gone (the branch was rewritten and the old commits pruned), not reachable from any
+/// old tip still there; when the branch is new, everything on it.
+fn new_on_default(
+    repo: &git2::Repository,
+    refs: &[RefInfo],
+    previous: &[RefInfo],
+    old_tips: &[git2::Oid],
+) -> std::result::Result<Vec<DefaultCommit>, git2::Error> {
+    let head = repo.find_reference("HEAD")?;
+    let target = head.symbolic_target_bytes().map(lossy).unwrap_or_default();
+    let Some(branch) = target.strip_prefix("refs/heads/") else {
+        return Ok(Vec::new());
+    };
+    let tip_of = |refs: &[RefInfo]| {
+        refs.iter()
+            .find(|r| r.kind == "branch" && r.name == branch)
+            .and_then(|r| git2::Oid::from_str(&r.target).ok())
+    };
+    let Some(tip) = tip_of(refs) else {
+        return Ok(Vec::new());
+    };
+    let mut walk = repo.revwalk()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+    walk.push(tip)?;
+    match tip_of(previous) {
+        Some(old) if old == tip => return Ok(Vec::new()),
+        Some(old) if repo.find_commit(old).is_ok() => walk.hide(old)?,
+        Some(_) => {
+            for oid in old_tips {
+                walk.hide(*oid)?;
+            }
+        }
+        None => {}
+    }
+    let mut out = Vec::new();
+    for oid in walk.take(MAX_TOLD) {
+        let c = repo.find_commit(oid?)?;
+        out.push(DefaultCommit {
+            sha: c.id().to_string(),
+            message: lossy(c.message_bytes()),
+            author: lossy(c.author().name_bytes()),
+        });
+    }
+    out.reverse();
+    Ok(out)
 }
 
 /// The cached branches and tags of a repository (as of its last refresh).
@@ -318,6 +421,64 @@ pub async fn count_commits(db: &Database, tool: ToolId) -> Result<u64> {
     Ok(commits(db).count_documents(doc! {"tool_id": tool}).await?)
 }
 
+/// How many abbreviated ids one query looks up (a text naming more takes several queries).
+const PREFIXES_PER_QUERY: usize = 256;
+
+/// The recorded commits of a repository whose ids start with each of `prefixes` (lowercase
+/// hex, 7 to 40 digits), in order: `None` for an id no recorded commit has, or one that more
+/// than one has (ambiguous). One bounded query per [`PREFIXES_PER_QUERY`] ids: a range on the
+/// `_id` (`<tool id>:<sha>`) per prefix.
+pub async fn find_by_prefixes(
+    db: &Database,
+    tool: ToolId,
+    prefixes: &[&str],
+) -> Result<Vec<Option<String>>> {
+    let ok = |p: &str| {
+        (7..=40).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let mut wanted: Vec<&str> = prefixes.iter().copied().filter(|p| ok(p)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut shas: Vec<String> = Vec::new();
+    for chunk in wanted.chunks(PREFIXES_PER_QUERY) {
+        // `g` sorts after every hex digit: `[<prefix>, <prefix>g)` holds exactly the ids that
+        // start with the prefix.
+        let ranges: Vec<bson::Document> = chunk
+            .iter()
+            .map(|p| doc! {"_id": {"$gte": format!("{tool}:{p}"), "$lt": format!("{tool}:{p}g")}})
+            .collect();
+        // Two per prefix are enough to tell an ambiguous one.
+        let limit = i64::try_from(2 * chunk.len()).unwrap_or(i64::MAX);
+        let mut cursor = db
+            .collection::<bson::Document>(COMMITS)
+            .find(doc! {"$or": ranges})
+            .projection(doc! {"sha": 1})
+            .sort(doc! {"_id": 1})
+            .limit(limit)
+            .await?;
+        while let Some(d) = cursor.try_next().await? {
+            if let Ok(sha) = d.get_str("sha") {
+                shas.push(sha.to_owned());
+            }
+        }
+    }
+    Ok(prefixes
+        .iter()
+        .map(|p| {
+            if !ok(p) {
+                return None;
+            }
+            let mut hits = shas.iter().filter(|s| s.starts_with(p));
+            match (hits.next(), hits.next()) {
+                (Some(sha), None) => Some(sha.clone()),
+                _ => None,
+            }
+        })
+        .collect())
+}
+
 /// The search document of one recorded commit.
 pub fn search_doc(project: &Project, tool: &ToolInstance, c: &CommitDoc) -> crate::tool::SearchDoc {
     crate::tool::SearchDoc {
@@ -326,7 +487,7 @@ pub fn search_doc(project: &Project, tool: &ToolInstance, c: &CommitDoc) -> crat
         kind: "commit".into(),
         title: format!("{} {}", &c.sha[..c.sha.len().min(10)], c.summary),
         text: format!("{}\n{}", c.message, c.sha),
-        url: format!("{}{}/commit/{}", project.url(), tool.mount, c.sha),
+        url: commit_url(project, tool, &c.sha),
         author: Some(c.author_name.clone()).filter(|a| !a.is_empty()),
         updated: c.date,
     }

@@ -7,12 +7,11 @@ use bson::{Bson, Document, doc};
 
 use super::DELETE;
 use super::pages::{self, Edit, Page, Saved};
-use super::render::resolve_refs;
 use super::urls::{link_key, page_url};
 use crate::acl::perm;
 use crate::error::{Error, Result};
 use crate::project_ctx::ProjectCtx;
-use crate::tool::{Forge, ToolInstance, instance};
+use crate::tool::{Forge, ToolInstance, instance, xref};
 use crate::viewer::Viewer;
 
 /// Loads a page the viewer may read (deleted pages only for those who may delete).
@@ -134,7 +133,9 @@ async fn after_save(
     if matches!(saved, Saved::Created(_)) {
         instance::bump_epoch(forge.db(), tool.id).await?;
     }
-    let (_, keys) = resolve_refs(forge, ctx, tool, &page.text, false).await?;
+    // The backlink keys of whatever the page refers to (pages, tickets, commits), as the tool
+    // each reference addresses says.
+    let (_, keys) = xref::resolve(forge, ctx, tool, &page.text, false).await?;
     crate::links::replace(
         forge.db(),
         &format!("wiki:{}", page.id),
@@ -229,7 +230,7 @@ pub async fn rename(
             &format!("wiki:{}", p.id),
             &p.name,
             &page_url(&ctx.project, tool, &p.name),
-            &resolve_refs(forge, ctx, tool, &p.text, false).await?.1,
+            &xref::resolve(forge, ctx, tool, &p.text, false).await?.1,
         )
         .await?;
         event(

@@ -1,6 +1,6 @@
 //! [`WikiTool`]: the wiki as a tool kind — what it installs and removes, its permissions, its
-//! collections' indexes, the search documents of its pages, and the backlink keys other tools'
-//! references to its pages use.
+//! collections' indexes, the search documents of its pages, and the references to its pages
+//! (`[Page]`, `[wiki:Page]`) wherever they are written: how they render and their backlink keys.
 
 use async_trait::async_trait;
 use bson::{Document, doc};
@@ -11,7 +11,9 @@ use super::urls::{link_key, page_url};
 use super::{DEFAULT_HOME, DELETE, KIND};
 use crate::acl::{Ace, Principal, perm};
 use crate::error::Result;
+use crate::project_ctx::ProjectCtx;
 use crate::projects::Project;
+use crate::refs::{RefKind, RefTarget, Resolution};
 use crate::tool::{Forge, SearchDoc, Tool, ToolInstance};
 
 pub struct WikiTool;
@@ -48,6 +50,19 @@ impl Tool for WikiTool {
     }
     fn ref_key(&self, tool: &ToolInstance, name: &str) -> Option<String> {
         Some(link_key(tool, name))
+    }
+    fn ref_kinds(&self) -> &'static [RefKind] {
+        &[RefKind::Artifact]
+    }
+    async fn resolve_refs(
+        &self,
+        forge: &Forge,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        targets: &[RefTarget],
+        can_write: bool,
+    ) -> Result<Vec<(Resolution, Option<String>)>> {
+        resolve_pages(forge, ctx, tool, targets, can_write).await
     }
     fn options(&self, _given: &serde_json::Value) -> Result<Document> {
         Ok(doc! {"home": DEFAULT_HOME})
@@ -111,6 +126,68 @@ impl Tool for WikiTool {
         let (project, tool) = (project.clone(), tool.clone());
         crate::heavy::run(move || Some(search_doc(&project, &tool, &page))).await
     }
+}
+
+/// Resolves references to pages of the wiki `tool` (the platform hands it those addressed
+/// here): existing pages (or former names, which redirect) link to the page under its current
+/// name; missing ones are "create" links for viewers who may write both where the text is
+/// written (`can_write`) and in this wiki, else text. Every page named gets its backlink key,
+/// whether or not it exists (creating it later shows the links made before). Pages are looked
+/// up in one query. A viewer who may not read this wiki learns nothing: the links are made
+/// without a look-up.
+async fn resolve_pages(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    targets: &[RefTarget],
+    can_write: bool,
+) -> Result<Vec<(Resolution, Option<String>)>> {
+    let names: Vec<Option<&str>> = targets
+        .iter()
+        .map(|t| match t {
+            RefTarget::Artifact {
+                project: None,
+                name,
+                ..
+            } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let can_read = ctx.can_tool(tool, perm::READ);
+    let mut wanted: Vec<String> = Vec::new();
+    for name in names.iter().flatten() {
+        if !wanted.iter().any(|w| w == name) {
+            wanted.push((*name).to_owned());
+        }
+    }
+    let found = if can_read && !wanted.is_empty() {
+        pages::existing(forge.db(), tool.id, &wanted).await?
+    } else {
+        Vec::new()
+    };
+    let may_create = can_write && ctx.can_tool(tool, perm::WRITE);
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let Some(name) = name else {
+                return (Resolution::Text, None);
+            };
+            let hit = found.iter().find(|(asked, _)| asked == name);
+            let resolution = match hit {
+                _ if !can_read => Resolution::Link {
+                    url: page_url(&ctx.project, tool, name),
+                },
+                Some((_, current)) => Resolution::Link {
+                    url: page_url(&ctx.project, tool, current),
+                },
+                None if may_create => Resolution::Create {
+                    url: format!("{}edit", page_url(&ctx.project, tool, name)),
+                },
+                None => Resolution::Text,
+            };
+            (resolution, Some(link_key(tool, name)))
+        })
+        .collect())
 }
 
 /// The search document of one page.

@@ -1,18 +1,16 @@
-//! Rendering page text: references resolved for the viewer (existing pages linked, missing
-//! ones offered for creation to those who may write), with rendered versions cached.
+//! Rendering page text: references resolved for the viewer by the platform's resolver
+//! (`crate::tool::xref`: pages by the wiki, tickets by the tracker, commits by the
+//! repository), with rendered versions cached.
 
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use bson::oid::ObjectId;
 
-use super::KIND;
-use super::pages;
-use super::urls::{encode_name, link_key, page_url};
 use crate::acl::perm;
 use crate::error::Result;
 use crate::project_ctx::ProjectCtx;
-use crate::refs::{self, RefTarget, Resolution, ResolvedRefs};
-use crate::tool::{Forge, ToolInstance};
+use crate::tool::{Forge, ToolInstance, xref};
 
 /// Rendered page HTML and the references it makes (as backlink keys).
 pub struct Rendered {
@@ -20,7 +18,9 @@ pub struct Rendered {
     pub link_keys: Vec<String>,
 }
 
-type CacheKey = (ObjectId, i32, i64, bool);
+/// Page id, version, whether the viewer may write here, and the state of the project's tools
+/// as this viewer sees them (see [`tools_state`]).
+type CacheKey = (ObjectId, i32, bool, u64);
 
 fn cache() -> &'static moka::sync::Cache<CacheKey, Arc<String>> {
     static CACHE: OnceLock<moka::sync::Cache<CacheKey, Arc<String>>> = OnceLock::new();
@@ -34,8 +34,18 @@ fn cache() -> &'static moka::sync::Cache<CacheKey, Arc<String>> {
 }
 
 /// Renders page text with its references resolved for this viewer. With `version` (a saved
-/// version of a page), the HTML is cached; the key includes the project's wiki epochs, which
-/// move whenever a page is created, renamed or deleted, so link targets stay right.
+/// version of a page), the HTML is cached. The key includes:
+/// - the project's address, its tools (a reference names one by its mount) and their epochs
+///   (all kinds): a wiki's moves whenever a page is created, renamed or deleted, a
+///   repository's whenever a refresh records new commits, so page and commit links stay
+///   right. Ticket links (`[#12]`) are a known, accepted staleness: a tracker whose tickets
+///   come and go without moving its epoch leaves a cached reference as it was until some
+///   epoch moves or the page is edited (a ticket's existence rarely changes);
+/// - what the viewer may do (write here; read and write each tool), since references render
+///   differently for those who may not read the tool they address or may create pages.
+///   Finer, per-account differences a tool may make (a private ticket linked for its
+///   reporter) are shared between viewers with the same rights: a reference renders as a
+///   link or as text, never with the artifact's content.
 pub async fn render(
     forge: &Forge,
     ctx: &ProjectCtx,
@@ -44,13 +54,7 @@ pub async fn render(
     text: &str,
 ) -> Result<Rendered> {
     let can_write = ctx.can_tool(tool, perm::WRITE);
-    let epoch: i64 = ctx
-        .tools
-        .iter()
-        .filter(|t| t.kind == KIND)
-        .map(|t| t.epoch)
-        .sum();
-    let key = version.map(|(id, v)| (id, v, epoch, can_write));
+    let key = version.map(|(id, v)| (id, v, can_write, tools_state(ctx)));
     if let Some(k) = key
         && let Some(html) = cache().get(&k)
     {
@@ -59,7 +63,7 @@ pub async fn render(
             link_keys: Vec::new(),
         });
     }
-    let (resolved, link_keys) = resolve_refs(forge, ctx, tool, text, can_write).await?;
+    let (resolved, link_keys) = xref::resolve(forge, ctx, tool, text, can_write).await?;
     let html = Arc::new(crate::markdown::render_async(text.to_owned(), resolved).await?);
     if let Some(k) = key {
         cache().insert(k, html.clone());
@@ -67,80 +71,17 @@ pub async fn render(
     Ok(Rendered { html, link_keys })
 }
 
-/// Resolves every reference in `text`: pages of this project's wikis are looked up (missing
-/// ones become "create" links for those who may write); other projects' pages are linked
-/// without a look-up, so nothing about them leaks.
-pub(super) async fn resolve_refs(
-    forge: &Forge,
-    ctx: &ProjectCtx,
-    here: &ToolInstance,
-    text: &str,
-    can_write: bool,
-) -> Result<(ResolvedRefs, Vec<String>)> {
-    let mut resolved = ResolvedRefs::new();
-    let mut keys = Vec::new();
-    let mut wanted: Vec<(String, &ToolInstance, String)> = Vec::new();
-    for raw in refs::scan(text) {
-        match refs::parse(&raw) {
-            Some(RefTarget::Artifact {
-                project: None,
-                mount,
-                name,
-            }) => {
-                let tool = match &mount {
-                    None => Some(here),
-                    Some(m) => ctx.tools.iter().find(|t| &t.mount == m && t.kind == KIND),
-                };
-                match tool {
-                    Some(t) => wanted.push((raw, t, name)),
-                    None => {
-                        resolved.insert(raw, Resolution::Text);
-                    }
-                }
-            }
-            Some(RefTarget::Artifact {
-                project: Some(p),
-                mount: Some(m),
-                name,
-            }) => {
-                let url = format!("/p/{p}/{m}/{}/", encode_name(&name));
-                resolved.insert(raw, Resolution::Link { url });
-            }
-            _ => {
-                resolved.insert(raw, Resolution::Text);
-            }
-        }
+/// A fingerprint of the project's address and tools (which ones, their epochs) and of what
+/// the viewer may do with each (read, write).
+fn tools_state(ctx: &ProjectCtx) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    ctx.project.url().hash(&mut h);
+    for t in &ctx.tools {
+        t.id.0.hash(&mut h);
+        t.mount.hash(&mut h);
+        t.epoch.hash(&mut h);
+        ctx.can_tool(t, perm::READ).hash(&mut h);
+        ctx.can_tool(t, perm::WRITE).hash(&mut h);
     }
-    let mut by_tool: Vec<(&ToolInstance, Vec<String>)> = Vec::new();
-    for (_, t, name) in &wanted {
-        match by_tool.iter_mut().find(|(bt, _)| bt.id == t.id) {
-            Some((_, names)) => names.push(name.clone()),
-            None => by_tool.push((t, vec![name.clone()])),
-        }
-    }
-    let mut found: Vec<(ObjectId, String, String)> = Vec::new();
-    for (t, names) in &by_tool {
-        for (asked, current) in pages::existing(forge.db(), t.id, names).await? {
-            found.push((t.id.0, asked, current));
-        }
-    }
-    for (raw, t, name) in wanted {
-        keys.push(link_key(t, &name));
-        let hit = found
-            .iter()
-            .find(|(tid, asked, _)| *tid == t.id.0 && *asked == name);
-        let resolution = match hit {
-            Some((_, _, current)) => Resolution::Link {
-                url: page_url(&ctx.project, t, current),
-            },
-            None if can_write && ctx.can_tool(t, perm::WRITE) => Resolution::Create {
-                url: format!("{}edit", page_url(&ctx.project, t, &name)),
-            },
-            None => Resolution::Text,
-        };
-        resolved.insert(raw, resolution);
-    }
-    keys.sort();
-    keys.dedup();
-    Ok((resolved, keys))
+    h.finish()
 }

@@ -14,18 +14,10 @@ pub fn home_page(tool: &ToolInstance) -> String {
         .to_owned()
 }
 
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b':');
-
-/// A page name as a URL path segment.
+/// A page name as a URL path segment (the platform's encoding of artifact names, so the
+/// links cross-references make and the wiki's own URLs agree).
 pub fn encode_name(name: &str) -> String {
-    percent_encoding::utf8_percent_encode(name, SEGMENT).to_string()
+    crate::tool::xref::encode_segment(name)
 }
 
 pub fn page_url(project: &Project, tool: &ToolInstance, name: &str) -> String {
