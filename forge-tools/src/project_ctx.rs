@@ -3,8 +3,8 @@
 
 use crate::acl::{self, Subject};
 use crate::error::Result;
-use crate::projects::Project;
 use crate::instances::ToolInstance;
+use crate::projects::Project;
 
 /// A project as a viewer sees it: loaded, with its tools and the viewer's rights.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod ctx;
+pub mod discussion;
 pub mod download;
 pub mod error;
 pub mod extract;
@@ -24,4 +25,5 @@ pub mod server;
 pub mod state;
 pub mod store_health;
 pub mod tools;
+pub mod upload;
 pub mod views;

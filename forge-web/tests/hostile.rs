@@ -1053,6 +1053,17 @@ async fn set_up(server: &Server) -> Ctx {
     ctx.expect(a.status() == Some(201), || {
         format!("a page of 10,000 headings: {}", a.describe())
     });
+    let a = ctx
+        .send(
+            "setup",
+            ctx.api(
+                "POST",
+                &format!("/rest/p/{PROJECT}/tickets/"),
+                Some(&serde_json::json!({"summary": "First ticket", "description": "[#1] *x*"})),
+            ),
+        )
+        .await;
+    assert_eq!(a.status(), Some(201), "ticket 1: {a:?}");
     tokio::task::spawn_blocking(move || push_repository(port))
         .await
         .unwrap();
@@ -1872,6 +1883,31 @@ async fn json_calls(ctx: &Ctx) {
             format!("/rest/p/{p}/admin/members"),
             serde_json::json!({"username": "nobody", "role": "member"}),
         ),
+        (
+            "POST",
+            format!("/rest/p/{p}/tickets/"),
+            serde_json::json!({"summary": "s", "description": "d", "labels": ["a"], "milestone": "m", "assigned_to": "u", "status": "open", "custom_fields": {"_x": "1"}}),
+        ),
+        (
+            "PATCH",
+            format!("/rest/p/{p}/tickets/1"),
+            serde_json::json!({"summary": "s", "description": "d", "labels": ["b"], "status": "closed", "base_version": 1}),
+        ),
+        (
+            "POST",
+            format!("/rest/p/{p}/tickets/1/comments"),
+            serde_json::json!({"text": "t", "parent": "000000000000000000000000"}),
+        ),
+        (
+            "POST",
+            format!("/rest/p/{p}/tickets/_bulk"),
+            serde_json::json!({"tickets": [1], "labels_add": ["c"], "status": "open"}),
+        ),
+        (
+            "POST",
+            format!("/rest/p/{p}/tickets/_import"),
+            serde_json::json!({"tickets": [{"ticket_num": 900, "summary": "s"}], "open_status_names": "open"}),
+        ),
     ];
     let values = field_values();
     let md = markdown_values();
@@ -2003,6 +2039,19 @@ async fn params(ctx: &Ctx) {
         (format!("/git/p/{p}/code.git/info/refs"), vec!["service"]),
         ("/auth/unsubscribe".into(), vec!["s", "sig"]),
         ("/nf/admin/tasks".into(), vec!["state", "name"]),
+        (
+            format!("/p/{p}/tickets/"),
+            vec!["q", "sort", "page", "limit", "cols"],
+        ),
+        (
+            format!("/rest/p/{p}/tickets/"),
+            vec!["q", "sort", "page", "limit"],
+        ),
+        (
+            format!("/rest/p/{p}/tickets/1/comments"),
+            vec!["page", "limit"],
+        ),
+        (format!("/p/{p}/tickets/1/"), vec!["posts", "page"]),
     ];
     let values = param_values();
     let session = ctx.session_headers();
@@ -2050,6 +2099,9 @@ async fn params(ctx: &Ctx) {
             "/git/p/{p}/{}.git/info/refs?service=git-upload-pack",
             "c".repeat(1_000)
         ),
+        format!("/p/{p}/tickets/{}/", "9".repeat(40)),
+        format!("/p/{p}/tickets/-1/"),
+        format!("/rest/p/{p}/tickets/99999999999999999999"),
         format!("/p/{}/", "q".repeat(10_000)),
         format!("/u/{}/", "%00".repeat(100)),
         "//etc/passwd".into(),

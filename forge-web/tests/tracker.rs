@@ -942,3 +942,91 @@ async fn export_imports_back_into_an_empty_tracker() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(app.count("tracker_tickets", bson::doc! {}).await, before);
 }
+
+#[tokio::test]
+async fn attachments_by_reporter_and_developers_only() {
+    let app = TestApp::new("tracker-files").await;
+    let alice = app.user("alice").await;
+    let reporter = app.user("reporter").await;
+    let other = app.user("other").await;
+    app.project(&alice, "files", false).await;
+    let tr = app.token(&reporter).await;
+    let to = app.token(&other).await;
+    file(&app, Some(&tr), "files", json!({"summary": "Has a log"})).await;
+    let anon = common::Browser::anonymous();
+    let up = app
+        .post_multipart(
+            "/rest/p/files/tickets/1/attachments",
+            &anon,
+            &[],
+            ("crash.log", b"boom at line 3\n"),
+            Some(&tr),
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    let url = up.json()["url"].as_str().unwrap().to_owned();
+    let denied = app
+        .post_multipart(
+            "/rest/p/files/tickets/1/attachments",
+            &anon,
+            &[],
+            ("evil.html", b"<script>x</script>"),
+            Some(&to),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "{}", denied.body);
+    let list = app
+        .api(
+            Method::GET,
+            "/rest/p/files/tickets/1/attachments",
+            None,
+            None,
+        )
+        .await
+        .json();
+    let names: Vec<&str> = list["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["crash.log"]);
+    let got = app.api(Method::GET, &url, None, None).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, "boom at line 3\n");
+    // The ticket page lists it, and the history says who attached what.
+    let page = app.get("/p/files/tickets/1/", &anon).await;
+    assert!(page.body.contains("crash.log"), "{}", page.body);
+    let ctx = ctx_of(&app, &alice, "files").await;
+    let tool = ctx.tool("tickets").unwrap().clone();
+    let t = actions::get(&app.forge, &viewer(&alice), &ctx, &tool, 1)
+        .await
+        .unwrap();
+    let h = forge_tools::tools::tracker::tickets::history(app.forge.db(), t.id)
+        .await
+        .unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(
+        (
+            h[0].author.as_str(),
+            h[0].changes[0].field.as_str(),
+            h[0].changes[0].new.as_str()
+        ),
+        ("reporter", "attachment", "crash.log")
+    );
+    // Exported by name.
+    let ta = app.token(&alice).await;
+    let export = app
+        .api(
+            Method::GET,
+            "/rest/p/files/tickets/_export",
+            Some(&ta),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        export["tickets"][0]["attachments"][0]["filename"],
+        "crash.log"
+    );
+}

@@ -49,7 +49,11 @@ fn user_token(user: UserId) -> String {
 /// The tokens of a restricted document: the classes holding both read and the restriction's
 /// permission, and the named accounts when people outside the project may read the tool
 /// (members removed from a private project lose their access with their membership).
-fn restricted_tokens(project: &Project, chain: &[&[Ace]], r: &crate::tool::Restricted) -> Vec<String> {
+fn restricted_tokens(
+    project: &Project,
+    chain: &[&[Ace]],
+    r: &crate::tool::Restricted,
+) -> Vec<String> {
     let read = tokens_for(project, chain, perm::READ);
     let mut out: Vec<String> = tokens_for(project, chain, r.permission)
         .into_iter()

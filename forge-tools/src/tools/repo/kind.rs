@@ -66,8 +66,19 @@ impl Tool for GitTool {
         "code"
     }
     fn permissions(&self) -> &'static [&'static str] {
-        // read: clone and browse; write: push.
-        &[perm::READ, perm::WRITE, perm::ADMIN]
+        // read: clone and browse; write: push; the discussion's, for comments on commits.
+        use crate::discussion::perm as discuss;
+        &[
+            perm::READ,
+            perm::WRITE,
+            discuss::POST,
+            discuss::UNMODERATED_POST,
+            discuss::MODERATE,
+            perm::ADMIN,
+        ]
+    }
+    fn default_acl(&self) -> Vec<crate::acl::Ace> {
+        crate::discussion::default_acl()
     }
     fn install_by_default(&self) -> bool {
         true

@@ -1476,6 +1476,67 @@ pub async fn delete_bin(
     super::bins::delete(forge.db(), id).await
 }
 
+/// The ticket a viewer may attach files to or remove them from: those who may update
+/// tickets, and the ticket's reporter.
+pub async fn for_attaching(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    num: i64,
+) -> Result<Ticket> {
+    let t = get(forge, viewer, ctx, tool, num).await?;
+    if !(ctx.can_tool(tool, tperm::UPDATE) || is_me(viewer, &t.reported_by)) {
+        return Err(if viewer.user.is_none() {
+            Error::Unauthenticated
+        } else {
+            Error::Forbidden
+        });
+    }
+    Ok(t)
+}
+
+/// Records a file attached to (or removed from) a ticket in its history.
+pub async fn attachment_changed(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    t: &Ticket,
+    filename: &str,
+    added: bool,
+) -> Result<()> {
+    let (old, new) = if added {
+        (String::new(), filename.to_owned())
+    } else {
+        (filename.to_owned(), String::new())
+    };
+    let c = Change {
+        id: ObjectId::new(),
+        ticket_id: t.id,
+        tool_id: tool.id,
+        author: viewer.username().unwrap_or_default().to_owned(),
+        when: DateTime::now(),
+        version: t.version,
+        changes: vec![FieldChange {
+            field: "attachment".into(),
+            old,
+            new,
+        }],
+        note: String::new(),
+    };
+    tickets::record_change(forge.db(), &c).await?;
+    event(
+        forge,
+        "tracker.ticket.attachment",
+        viewer,
+        ctx,
+        tool,
+        doc! {"ticket": t.ticket_num, "file": filename, "added": added},
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

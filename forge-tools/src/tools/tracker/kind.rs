@@ -70,6 +70,9 @@ impl Tool for TrackerTool {
     fn options(&self, _given: &serde_json::Value) -> Result<Document> {
         Ok(doc! {super::config::OPTION: TrackerConfig::default().to_bson()?})
     }
+    async fn install(&self, forge: &Forge, _project: &Project, tool: &ToolInstance) -> Result<()> {
+        tickets::create_counter(forge.db(), tool.id).await
+    }
     async fn uninstall(
         &self,
         forge: &Forge,

@@ -171,14 +171,37 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
 /// The next ticket number of a tracker: one atomic increment, so numbers are unique and,
 /// as long as inserts succeed, gapless under any concurrency.
 pub async fn next_number(db: &Database, tool: ToolId) -> Result<i64> {
-    let d = db
-        .collection::<Document>(COUNTERS)
-        .find_one_and_update(doc! {"_id": tool}, doc! {"$inc": {"seq": 1_i64}})
+    let counters = db.collection::<Document>(COUNTERS);
+    // Two first tickets at once may both try to create the counter: one upsert wins, the
+    // other fails on the unique `_id` (or, on some servers, finds nothing); it then simply
+    // increments the counter that now exists.
+    for _ in 0..5 {
+        let res = counters
+            .find_one_and_update(doc! {"_id": tool}, doc! {"$inc": {"seq": 1_i64}})
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await;
+        match res {
+            Ok(Some(d)) => {
+                if let Ok(n) = d.get_i64("seq") {
+                    return Ok(n);
+                }
+            }
+            Ok(None) => {}
+            Err(e) if Error::is_duplicate_key(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Busy("could not number the ticket; try again".into()))
+}
+
+/// Creates a tracker's counter (at install), so the first tickets never race to create it.
+pub async fn create_counter(db: &Database, tool: ToolId) -> Result<()> {
+    db.collection::<Document>(COUNTERS)
+        .update_one(doc! {"_id": tool}, doc! {"$setOnInsert": {"seq": 0_i64}})
         .upsert(true)
-        .return_document(ReturnDocument::After)
-        .await?
-        .ok_or(Error::NotFound("counter"))?;
-    Ok(d.get_i64("seq").unwrap_or(1))
+        .await?;
+    Ok(())
 }
 
 /// Moves the counter past `num` (imports keep their numbers).

@@ -33,14 +33,26 @@ impl Tool for WikiTool {
         "wiki"
     }
     fn permissions(&self) -> &'static [&'static str] {
-        &[perm::READ, perm::WRITE, DELETE, perm::ADMIN]
+        use crate::discussion::perm as discuss;
+        &[
+            perm::READ,
+            perm::WRITE,
+            DELETE,
+            discuss::POST,
+            discuss::UNMODERATED_POST,
+            discuss::MODERATE,
+            perm::ADMIN,
+        ]
     }
     fn default_acl(&self) -> Vec<Ace> {
-        // Members may create and edit pages; developers may also delete them.
-        vec![
+        // Members may create and edit pages; developers may also delete them. Pages have
+        // comments: the discussion's entries.
+        let mut acl = vec![
             Ace::allow(Principal::Member, perm::WRITE),
             Ace::allow(Principal::Developer, DELETE),
-        ]
+        ];
+        acl.extend(crate::discussion::default_acl());
+        acl
     }
     fn install_by_default(&self) -> bool {
         true

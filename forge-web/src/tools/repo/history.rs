@@ -1,13 +1,15 @@
 //! A repository's history: commit logs (of a ref, or of a path on it), a commit with its
-//! diff, and the branch and tag lists.
+//! diff and discussion, and the branch and tag lists.
 
 use axum::extract::{Path, Query, State};
+use forge_tools::tools::repo::refresh;
 use forge_tools::{heavy, markdown};
 use serde::Deserialize;
 
 use super::read::{self, At, log_paging};
 use super::templates::{CommitRow, CommitTpl, FileView, LogTpl, RefsTpl, enc_path, row, time};
 use crate::ctx::ToolReq;
+use crate::discussion::{self, SectionQuery, ThreadRef};
 use crate::error::PageResult;
 use crate::page::render;
 use crate::state::AppState;
@@ -51,10 +53,22 @@ pub async fn log(
     Ok(render(&tpl))
 }
 
-pub async fn commit(State(st): State<AppState>, t: ToolReq, Path(sha): Path<String>) -> PageResult {
+pub async fn commit(
+    State(st): State<AppState>,
+    t: ToolReq,
+    Path(sha): Path<String>,
+    Query(dq): Query<SectionQuery>,
+) -> PageResult {
     let base = t.base.clone();
     let d = read::commit(&st, &t, sha).await?;
     let id = d.info.id.clone();
+    // Comments on the commit, under its page.
+    let thread = ThreadRef {
+        artifact: refresh::commit_key(&t.tool, &id),
+        title: format!("commit {}", d.info.short),
+        url: refresh::commit_url(&t.ctx.project, &t.tool, &id),
+    };
+    let discussion = discussion::section(&st, &t, &thread, &dq).await?;
     let parent = d.info.parents.first().cloned();
     let blob_url = |rev: &str, path: &str| format!("{base}blob/{rev}/{}", enc_path(path));
     let files = d
@@ -116,7 +130,7 @@ pub async fn commit(State(st): State<AppState>, t: ToolReq, Path(sha): Path<Stri
         files_changed: d.files_changed,
         partial_stats: d.partial_stats,
     };
-    Ok(render(&tpl))
+    Ok(discussion::render_page(&tpl, &discussion))
 }
 
 async fn refs_page(st: &AppState, t: &ToolReq, prefix: &'static str, heading: &str) -> PageResult {

@@ -6,6 +6,7 @@
 //!
 //! Pages: `browse` (summary, directories), `files` (file, raw, blame, archive), `history`
 //! (log, commit, branches, tags); all need read access only, which the dispatcher checked.
+//! Commits have comments: the shared discussion routes are merged in.
 
 mod browse;
 mod files;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/branches", get(history::branches))
         .route("/tags", get(history::tags))
         .route("/archive/{name}", get(files::archive))
+        .merge(crate::discussion::routes())
 }
 
 /// The repository's REST API, below `/rest/p/<project>/<mount>`.

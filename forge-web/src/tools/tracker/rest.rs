@@ -39,6 +39,8 @@ pub fn router() -> axum::Router<AppState> {
         )
         .route("/{num}/comments", get(list_comments).post(add_comment))
         .route("/{num}/vote", post(vote))
+        .route("/{num}/attachments", get(list_attachments).post(upload))
+        .route("/{num}/attachments/{file}", get(download))
 }
 
 fn rfc3339(d: bson::DateTime) -> String {
@@ -514,6 +516,91 @@ pub async fn import_json(
 ) -> ApiResult<Response> {
     let done = export::import(&st.forge, t.viewer(), &t.ctx, &t.tool, b).await?;
     Ok(Json(done).into_response())
+}
+
+fn attachment_json<P>(
+    t: &ToolReq<P>,
+    num: i64,
+    a: &forge_tools::attachments::Attachment,
+) -> serde_json::Value {
+    json!({
+        "filename": a.filename,
+        "size": a.size,
+        "content_type": a.content_type,
+        "sha256": a.sha256,
+        "author": a.author,
+        "created": rfc3339(a.created),
+        "url": format!("/rest{}attachments/{}", actions::ticket_url(&t.ctx, &t.tool, num), forge_tools::tool::xref::encode_segment(&a.filename)),
+    })
+}
+
+/// Files attached to a ticket.
+#[utoipa::path(get, path = "/rest/p/{project}/{mount}/{num}/attachments", tag = "tracker",
+    params(("project" = String, Path), ("mount" = String, Path), ("num" = i64, Path)),
+    responses((status = 200, description = "{attachments: [{filename, size, content_type, sha256, author, created, url}]}")))]
+pub async fn list_attachments(
+    State(st): State<AppState>,
+    t: ToolReq,
+    Path(num): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let forge = &st.forge;
+    let k = actions::get(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
+    let list = forge
+        .attachments()
+        .list(forge.db(), t.tool.id, k.id)
+        .await?;
+    let out: Vec<serde_json::Value> = list
+        .iter()
+        .map(|a| attachment_json(&t, k.ticket_num, a))
+        .collect();
+    Ok(Json(json!({"attachments": out})))
+}
+
+/// Attaches a file (multipart `file` field) to a ticket: those who may update tickets, and
+/// its reporter (201).
+#[utoipa::path(post, path = "/rest/p/{project}/{mount}/{num}/attachments", tag = "tracker",
+    params(("project" = String, Path), ("mount" = String, Path), ("num" = i64, Path)),
+    responses((status = 201, description = "the attachment"), (status = 413), (status = 422)))]
+pub async fn upload(
+    State(st): State<AppState>,
+    t: ToolReq,
+    headers: axum::http::HeaderMap,
+    Path(num): Path<String>,
+    mp: axum::extract::Multipart,
+) -> ApiResult {
+    crate::upload::check_api_csrf(&t.page, &headers)?;
+    let forge = &st.forge;
+    let k = actions::for_attaching(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
+    let author = t.viewer().username().unwrap_or_default().to_owned();
+    let a = crate::upload::receive(forge, t.tool.id, k.id, &author, mp, None).await?;
+    actions::attachment_changed(forge, t.viewer(), &t.ctx, &t.tool, &k, &a.filename, true).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(attachment_json(&t, k.ticket_num, &a)),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FilePath {
+    num: String,
+    file: String,
+}
+
+/// A file attached to a ticket.
+pub async fn download(
+    State(st): State<AppState>,
+    t: ToolReq,
+    Path(FilePath { num, file }): Path<FilePath>,
+) -> ApiResult {
+    let forge = &st.forge;
+    let k = actions::get(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
+    let a = forge
+        .attachments()
+        .get(forge.db(), t.tool.id, k.id, &file)
+        .await?
+        .ok_or(Error::NotFound("attachment"))?;
+    Ok(crate::upload::serve(&st, &a).await?)
 }
 
 /// Changing tickets' fields.

@@ -1,6 +1,6 @@
 //! Web side of the wiki: pages (view, edit with preview and conflict handling, history, diff,
-//! revert, rename, delete), the page index, labels, recent changes, attachments, and the
-//! REST API under `/rest/p/<project>/<mount>/`.
+//! revert, rename, delete), the page index, labels, recent changes, attachments, comments on
+//! pages (the shared discussion routes), and the REST API under `/rest/p/<project>/<mount>/`.
 //!
 //! Each handler declares the permission it needs in its [`ToolReq`](crate::ctx::ToolReq)
 //! (checked before any body is read; the domain call checks again). Pages and REST share the
@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/{page}/attachments", post(attach::upload))
         .route("/{page}/attachments/{file}", get(attach::download))
         .route("/{page}/attachments/{file}/delete", post(attach::remove))
+        .merge(crate::discussion::routes())
 }
 
 /// The wiki's REST API, below `/rest/p/<project>/<mount>`.
@@ -66,7 +67,13 @@ pub fn api_router() -> Router<AppState> {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(rest::list, rest::get_page, rest::put_page, rest::delete_page, rest::history),
+    paths(
+        rest::list,
+        rest::get_page,
+        rest::put_page,
+        rest::delete_page,
+        rest::history
+    ),
     components(schemas(rest::PageSummary, rest::PageJson, rest::PutPage))
 )]
 struct WikiApi;

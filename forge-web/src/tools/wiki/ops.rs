@@ -2,18 +2,13 @@
 //! takes the request's [`ToolReq`] and returns domain values; the callers only render them
 //! (HTML or JSON).
 
-use axum::body::Body;
 use axum::extract::Multipart;
-use axum::response::Response;
+use forge_tools::Error;
 use forge_tools::attachments::Attachment;
 use forge_tools::tools::wiki::{self, Edit, PageVersion, Saved, pages as store};
 use forge_tools::versioned::VersionInfo;
-use forge_tools::{Error, Forge};
-use futures::TryStreamExt;
-use subtle::ConstantTimeEq;
 
 use crate::ctx::ToolReq;
-use crate::download::Download;
 use crate::state::AppState;
 
 /// A live or deleted page of the wiki, or `NotFound`.
@@ -152,68 +147,6 @@ pub async fn upload<P>(
 ) -> Result<(store::Page, Attachment), Error> {
     let page = load(st, t, name).await?;
     let author = t.viewer().username().unwrap_or_default().to_owned();
-    let a = receive(&st.forge, &t.tool, &page, &author, mp, csrf).await?;
+    let a = crate::upload::receive(&st.forge, t.tool.id, page.id, &author, mp, csrf).await?;
     Ok((page, a))
-}
-
-async fn receive(
-    forge: &Forge,
-    tool: &forge_tools::tool::ToolInstance,
-    page: &store::Page,
-    author: &str,
-    mut mp: Multipart,
-    csrf: Option<&str>,
-) -> Result<Attachment, Error> {
-    let bad = |m: &str| Error::invalid("file", m.to_owned());
-    let mut csrf_ok = csrf.is_none();
-    while let Some(field) = mp
-        .next_field()
-        .await
-        .map_err(|e| bad(&format!("The upload could not be read: {e}")))?
-    {
-        match field.name() {
-            Some("csrf_token") => {
-                let given = field.text().await.map_err(|e| bad(&e.to_string()))?;
-                csrf_ok = csrf.is_some_and(|c| {
-                    !c.is_empty() && bool::from(given.as_bytes().ct_eq(c.as_bytes()))
-                });
-            }
-            Some("file") => {
-                if !csrf_ok {
-                    return Err(Error::Forbidden);
-                }
-                let filename = field.file_name().unwrap_or_default().to_owned();
-                let stream = field.map_err(|e| e.to_string());
-                return forge
-                    .attachments()
-                    .save(
-                        forge.db(),
-                        tool.id,
-                        page.id,
-                        &filename,
-                        author,
-                        Box::pin(stream),
-                    )
-                    .await;
-            }
-            _ => {}
-        }
-    }
-    Err(bad("Choose a file to upload"))
-}
-
-/// The file as a response: its type, `nosniff`, a sandboxing CSP, and `attachment`
-/// disposition for anything but raster images and plain text.
-pub async fn serve(st: &AppState, a: &Attachment) -> Result<Response, Error> {
-    let file = tokio::fs::File::open(st.forge.attachments().path_of(a))
-        .await
-        .map_err(|e| Error::Internal(format!("attachment file missing: {e}")))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    let d = Download {
-        content_type: &a.content_type,
-        filename: &a.filename,
-        inline: a.inline(),
-        length: Some(a.size as u64),
-    };
-    Ok(crate::download::respond(body, d))
 }

@@ -7,11 +7,9 @@ use axum::Json;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use forge_tools::Error;
 use forge_tools::tools::wiki::{self, Saved, pages as store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use super::common::{Delete, FilePath};
@@ -206,16 +204,7 @@ pub async fn upload(
 ) -> ApiResult {
     // Only a valid access token (which ignores cookies) spares the CSRF check; any other
     // Authorization header, valid or not, does not.
-    if !t.page.token_auth {
-        let given = headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let csrf = &t.page.csrf;
-        if csrf.is_empty() || !bool::from(given.as_bytes().ct_eq(csrf.as_bytes())) {
-            return Err(Error::Forbidden.into());
-        }
-    }
+    crate::upload::check_api_csrf(&t.page, &headers)?;
     let (page, a) = ops::upload(&st, &t, &name, mp, None).await?;
     let link = format!(
         "/rest{}attachments/{}",
@@ -231,5 +220,5 @@ pub async fn download(
     Path(FilePath { page, file }): Path<FilePath>,
 ) -> ApiResult {
     let (_, a) = ops::attachment(&st, &t, &page, &file).await?;
-    Ok(ops::serve(&st, &a).await?)
+    Ok(crate::upload::serve(&st, &a).await?)
 }

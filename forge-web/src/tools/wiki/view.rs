@@ -1,5 +1,5 @@
 //! Reading a wiki page: the wiki's home, a page (any version, or its markdown source), with
-//! its attachments, backlinks and watch toggles.
+//! its attachments, backlinks, watch toggles and discussion.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,9 +15,9 @@ use super::common::{Delete, author_or_forge, edit_url, nav, page_url};
 use super::ops;
 use super::templates::{AttachmentRow, BacklinkRow, PageTpl};
 use crate::ctx::{Permission, ToolReq};
+use crate::discussion::{self, SectionQuery, ThreadRef};
 use crate::error::PageResult;
 use crate::extract::Query;
-use crate::page::render;
 use crate::state::AppState;
 use crate::views::{WatchButton, date};
 
@@ -42,6 +42,7 @@ pub async fn view(
     t: ToolReq,
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
+    Query(dq): Query<SectionQuery>,
 ) -> PageResult {
     let forge = &st.forge;
     let Some(page) = wiki::load_page(forge, &t.ctx, &t.tool, &name).await? else {
@@ -93,6 +94,12 @@ pub async fn view(
         .collect();
     wiki::record_view(forge, t.viewer(), &t.ctx, &t.tool, &page);
     let watches = watch_buttons(forge, &t, &page, &url).await?;
+    let thread = ThreadRef {
+        artifact: format!("wiki:{}", page.id),
+        title: format!("page {}", page.name),
+        url: url.clone(),
+    };
+    let discussion = discussion::section(&st, &t, &thread, &dq).await?;
     let tpl = PageTpl {
         page: t.shell(forge, &page.name),
         nav: nav(&t),
@@ -111,7 +118,7 @@ pub async fn view(
         max_upload: human_size(forge.attachments().max_bytes),
         watches,
     };
-    Ok(render(&tpl))
+    Ok(discussion::render_page(&tpl, &discussion))
 }
 
 /// "Watch page" and "Watch wiki" for a logged-in viewer.

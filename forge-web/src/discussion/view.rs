@@ -1,0 +1,452 @@
+//! What the discussion shows: the "Discussion" section a tool embeds in an artifact's page
+//! (posts in threaded or flat order, paged, with their history, status and controls, and the
+//! form to post), the page a post is edited on (also the answer to a refused post, with the
+//! text kept), and the moderation queue.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use forge_tools::discussion::{self, Order, Post, PostEdit, Status, ThreadRef};
+use forge_tools::paging::{MAX_PAGE, Paging};
+use forge_tools::tool::xref;
+use forge_tools::{Error, Forge, ProjectCtx, markdown};
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+
+use super::access::check_readable;
+use super::sign;
+use crate::ctx::ToolReq;
+use crate::error::urlencode;
+use crate::page::Page;
+use crate::views::date;
+
+/// Posts per page of a thread.
+pub const PER_PAGE: u64 = 50;
+/// Replies are indented by their depth up to this many levels; deeper ones line up.
+const MAX_INDENT: i32 = 6;
+/// Posts rendered at once (each resolves its references, then renders).
+const RENDER_CONCURRENCY: usize = 8;
+
+/// The section's own query parameters, read beside the tool page's: `posts=flat` for the
+/// oldest-first order, `posts_page` for a page of a long thread. Unreadable values are
+/// ignored rather than refused, so they never break the page they are part of.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SectionQuery {
+    #[serde(default)]
+    pub posts: Option<String>,
+    #[serde(default)]
+    pub posts_page: Option<String>,
+}
+
+impl SectionQuery {
+    fn order(&self) -> Order {
+        if self.posts.as_deref() == Some("flat") {
+            Order::Flat
+        } else {
+            Order::Threaded
+        }
+    }
+
+    fn page(&self) -> u64 {
+        self.posts_page
+            .as_deref()
+            .and_then(|p| p.trim().parse::<u64>().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+    }
+}
+
+/// A thread reference with its signature, as the forms carry it.
+pub struct SignedRef {
+    pub artifact: String,
+    pub title: String,
+    pub url: String,
+    pub sig: String,
+}
+
+impl SignedRef {
+    pub async fn new(
+        forge: &Forge,
+        tool: &forge_tools::tool::ToolInstance,
+        r: &ThreadRef,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            sig: sign::sign(forge, tool.id, r).await?,
+            artifact: r.artifact.clone(),
+            title: r.title.clone(),
+            url: r.url.clone(),
+        })
+    }
+
+    /// The reference as query parameters (for links to the edit page).
+    pub fn query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("artifact", self.artifact.as_str()),
+            ("title", &self.title),
+            ("url", &self.url),
+            ("sig", &self.sig),
+        ])
+        .unwrap_or_default()
+    }
+
+    /// The reference as hidden form fields.
+    pub fn fields(&self) -> Vec<(String, String)> {
+        vec![
+            ("artifact".into(), self.artifact.clone()),
+            ("title".into(), self.title.clone()),
+            ("url".into(), self.url.clone()),
+            ("sig".into(), self.sig.clone()),
+        ]
+    }
+}
+
+/// An earlier text of a post.
+pub struct EditView {
+    /// Who replaced it.
+    pub author: String,
+    pub when: String,
+    pub text: String,
+}
+
+impl From<&PostEdit> for EditView {
+    fn from(e: &PostEdit) -> Self {
+        Self {
+            author: display_author(&e.author),
+            when: date(e.when),
+            text: e.text.clone(),
+        }
+    }
+}
+
+pub struct PostView {
+    pub id: String,
+    pub anchor: String,
+    /// The post replied to (shown in the flat order).
+    pub parent_anchor: Option<String>,
+    pub author: String,
+    pub author_url: Option<String>,
+    pub created: String,
+    pub created_iso: String,
+    /// The text rendered (sanitized).
+    pub html: String,
+    /// Left margin in `em`.
+    pub indent: i32,
+    /// `ok`, `pending` or `spam`.
+    pub status: &'static str,
+    /// When the text was last replaced.
+    pub edited: Option<String>,
+    /// Earlier texts, oldest first.
+    pub edits: Vec<EditView>,
+    /// The viewer may edit and delete it (their own post, or a moderator).
+    pub can_change: bool,
+}
+
+fn display_author(name: &str) -> String {
+    if name.is_empty() {
+        "anonymous".into()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Whether the viewer may edit or delete a post: its author (who may still post) or a
+/// moderator. The domain decides again.
+pub fn may_change<P>(t: &ToolReq<P>, p: &Post) -> bool {
+    let mine = !p.author.is_empty() && t.viewer().username() == Some(p.author.as_str());
+    t.can(discussion::perm::MODERATE) || (mine && t.can(discussion::perm::POST))
+}
+
+/// A post's text as HTML, its references resolved for the viewer.
+pub async fn render_text(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &forge_tools::tool::ToolInstance,
+    text: &str,
+) -> Result<String, Error> {
+    let (resolved, _) = xref::resolve(forge, ctx, tool, text, false).await?;
+    markdown::render_async(text.to_owned(), resolved).await
+}
+
+#[derive(Template)]
+#[template(path = "discussion/thread.html")]
+pub struct ThreadTpl {
+    pub csrf: String,
+    /// The tool's URL, with a trailing slash.
+    pub base: String,
+    pub r: SignedRef,
+    pub ref_query: String,
+    pub honeypot: &'static str,
+    pub posts: Vec<PostView>,
+    /// Posts the viewer may see in the whole thread.
+    pub total: u64,
+    pub flat: bool,
+    pub threaded_url: String,
+    pub flat_url: String,
+    pub current: u64,
+    pub pages: u64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub signed_in: bool,
+    pub can_post: bool,
+    pub can_moderate: bool,
+    pub login_url: String,
+}
+
+/// A link to the section in another order or page.
+fn section_link(url: &str, flat: bool, page: u64) -> String {
+    let mut q: Vec<String> = Vec::new();
+    if flat {
+        q.push("posts=flat".into());
+    }
+    if page > 1 {
+        q.push(format!("posts_page={page}"));
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    if q.is_empty() {
+        format!("{url}#discussion")
+    } else {
+        format!("{url}{sep}{}#discussion", q.join("&"))
+    }
+}
+
+/// The "Discussion" section of an artifact's page, as HTML to embed (`|safe`) in the tool's
+/// page (see [`embed`]): the posts the viewer may see, and the form to post. Nothing is
+/// created on reading: without a thread it is the empty state and the form. `NotFound` when
+/// the viewer may not read the artifact.
+pub async fn section<P>(
+    st: &crate::state::AppState,
+    t: &ToolReq<P>,
+    r: &ThreadRef,
+    query: &SectionQuery,
+) -> Result<String, Error> {
+    let forge = &st.forge;
+    check_readable(forge, &t.ctx, &t.tool, &r.artifact).await?;
+    let order = query.order();
+    let flat = order == Order::Flat;
+    let thread = discussion::existing_thread(forge, &t.tool, &r.artifact).await?;
+    let (posts, total, current, pages) = match &thread {
+        None => (Vec::new(), 0, 1, 1),
+        Some(thread) => {
+            let total =
+                discussion::count_visible(forge, t.viewer(), &t.ctx, &t.tool, thread).await?;
+            let pages = total.div_ceil(PER_PAGE).clamp(1, MAX_PAGE);
+            let current = query.page().min(pages);
+            let paging = Paging::new(Some(current), Some(PER_PAGE), PER_PAGE, MAX_PAGE)?;
+            let posts = discussion::posts(
+                forge,
+                t.viewer(),
+                &t.ctx,
+                &t.tool,
+                thread,
+                order,
+                Some(paging),
+            )
+            .await?;
+            (posts, total, current, pages)
+        }
+    };
+    let views: Vec<PostView> = futures::stream::iter(posts)
+        .map(|p| async move {
+            let html = render_text(forge, &t.ctx, &t.tool, &p.text).await?;
+            Ok::<_, Error>(PostView {
+                id: p.id.to_hex(),
+                anchor: p.anchor(),
+                parent_anchor: p.parent.map(|id| format!("post-{}", id.to_hex())),
+                author_url: (!p.author.is_empty()).then(|| format!("/u/{}/", p.author)),
+                author: display_author(&p.author),
+                created: date(p.created),
+                created_iso: p.created.try_to_rfc3339_string().unwrap_or_default(),
+                html,
+                indent: if flat {
+                    0
+                } else {
+                    p.depth.clamp(0, MAX_INDENT) * 2
+                },
+                status: match p.status {
+                    Status::Ok => "ok",
+                    Status::Pending => "pending",
+                    Status::Spam => "spam",
+                },
+                edited: p.edited.map(date),
+                edits: p.edits.iter().map(EditView::from).collect(),
+                can_change: may_change(t, &p),
+            })
+        })
+        .buffered(RENDER_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let signed = SignedRef::new(forge, &t.tool, r).await?;
+    let tpl = ThreadTpl {
+        csrf: t.page.csrf.clone(),
+        base: t.base.clone(),
+        ref_query: signed.query(),
+        r: signed,
+        honeypot: discussion::HONEYPOT,
+        posts: views,
+        total,
+        flat,
+        threaded_url: section_link(&r.url, false, 1),
+        flat_url: section_link(&r.url, true, 1),
+        current,
+        pages,
+        prev: (current > 1).then(|| section_link(&r.url, flat, current - 1)),
+        next: (current < pages).then(|| section_link(&r.url, flat, current + 1)),
+        signed_in: t.viewer().user.is_some(),
+        can_post: t.can(discussion::perm::POST),
+        can_moderate: t.can(discussion::perm::MODERATE),
+        login_url: format!(
+            "/auth/login?next={}",
+            urlencode(&format!("{}#discussion", r.url))
+        ),
+    };
+    tpl.render()
+        .map_err(|e| Error::Internal(format!("discussion template: {e}")))
+}
+
+/// Where a tool's template marks the place of the discussion section.
+pub const MARKER: &str = "<!--forge:discussion-->";
+
+/// A rendered tool page with the section put in place of its [`MARKER`]: the last one, as
+/// nothing a user wrote comes after it in a template (and the sanitizer drops comments).
+pub fn embed(page_html: &str, section_html: &str) -> String {
+    match page_html.rfind(MARKER) {
+        Some(at) => {
+            let mut out = String::with_capacity(page_html.len() + section_html.len());
+            out.push_str(&page_html[..at]);
+            out.push_str(section_html);
+            out.push_str(&page_html[at + MARKER.len()..]);
+            out
+        }
+        None => page_html.to_owned(),
+    }
+}
+
+/// Renders a tool's page with the section in place of the template's [`MARKER`] (a 500 if the
+/// template itself fails, as `crate::page::render`).
+pub fn render_page(tpl: &impl Template, section_html: &str) -> Response {
+    match tpl.render() {
+        Ok(html) => Html(embed(&html, section_html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// The page a post is written on outside its thread: editing, or a refused post handed
+/// back with its text.
+#[derive(Template)]
+#[template(path = "discussion/form.html")]
+pub struct FormTpl {
+    pub page: Page,
+    pub heading: String,
+    /// What the post belongs to ("page Home") and where it is.
+    pub title: String,
+    pub back: String,
+    pub action: String,
+    pub hidden: Vec<(String, String)>,
+    pub text: String,
+    pub message: Option<String>,
+    pub button: String,
+    /// The honeypot field's name, on forms that post anew.
+    pub honeypot: Option<&'static str>,
+}
+
+pub struct QueueRow {
+    pub id: String,
+    pub author: String,
+    pub created: String,
+    pub title: String,
+    pub link: String,
+    pub text: String,
+    pub edited: bool,
+}
+
+impl QueueRow {
+    pub fn new(p: &Post, thread: &discussion::Thread) -> Self {
+        Self {
+            id: p.id.to_hex(),
+            author: display_author(&p.author),
+            created: date(p.created),
+            title: thread.title.clone(),
+            link: format!("{}#{}", thread.url, p.anchor()),
+            text: p.text.clone(),
+            edited: p.edited.is_some(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "discussion/queue.html")]
+pub struct QueueTpl {
+    pub page: Page,
+    pub base: String,
+    /// `pending` or `spam`.
+    pub status: &'static str,
+    pub rows: Vec<QueueRow>,
+    pub total: u64,
+    pub current: usize,
+    pub pages: u64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+/// Rows of a queue page whose artifacts the viewer may read (a moderator may still not see
+/// a private ticket: its posts stay out of their queue).
+pub async fn readable_rows(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &forge_tools::tool::ToolInstance,
+    rows: Vec<(Post, discussion::Thread)>,
+) -> Result<Vec<(Post, discussion::Thread)>, Error> {
+    let mut seen: HashMap<String, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (p, thread) in rows {
+        let ok = match seen.get(&thread.artifact) {
+            Some(ok) => *ok,
+            None => {
+                let ok = match check_readable(forge, ctx, tool, &thread.artifact).await {
+                    Ok(()) => true,
+                    Err(Error::NotFound(_)) => false,
+                    Err(e) => return Err(e),
+                };
+                seen.insert(thread.artifact.clone(), ok);
+                ok
+            }
+        };
+        if ok {
+            out.push((p, thread));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_takes_the_last_marker() {
+        let page = format!("<p>{MARKER}</p><main>{MARKER}</main>");
+        assert_eq!(
+            embed(&page, "<s>"),
+            format!("<p>{MARKER}</p><main><s></main>")
+        );
+        assert_eq!(embed("<p>no marker</p>", "<s>"), "<p>no marker</p>");
+    }
+
+    #[test]
+    fn section_links_keep_order_and_page() {
+        assert_eq!(section_link("/w/A/", false, 1), "/w/A/#discussion");
+        assert_eq!(
+            section_link("/w/A/", true, 3),
+            "/w/A/?posts=flat&posts_page=3#discussion"
+        );
+        assert_eq!(
+            section_link("/t/1?x=1", false, 2),
+            "/t/1?x=1&posts_page=2#discussion"
+        );
+    }
+}
