@@ -33,7 +33,6 @@ const SUBSCRIPTIONS: &str = "subscriptions";
 const PREFS: &str = "notify_prefs";
 const SENT: &str = "notify_sent";
 const PENDING: &str = "notify_pending";
-const SETTINGS: &str = "settings";
 
 /// What a subscription watches: a project (no tool), a tool (no artifact) or one artifact.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -300,27 +299,6 @@ pub async fn set_mode(db: &Database, user: UserId, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-/// The site's signing key, created once and shared by every node through the store.
-async fn site_secret(db: &Database) -> Result<Vec<u8>> {
-    let coll = db.collection::<bson::Document>(SETTINGS);
-    let key = doc! {"_id": "signing_key"};
-    if let Some(d) = coll.find_one(key.clone()).await? {
-        return Ok(d.get_str("value").unwrap_or_default().as_bytes().to_vec());
-    }
-    // First use: create it; of two nodes racing here, the first insert wins for both.
-    coll.update_one(
-        key.clone(),
-        doc! {"$setOnInsert": {"value": crate::secret::random_token("")}},
-    )
-    .upsert(true)
-    .await?;
-    let d = coll
-        .find_one(key)
-        .await?
-        .ok_or_else(|| Error::Internal("signing key missing".into()))?;
-    Ok(d.get_str("value").unwrap_or_default().as_bytes().to_vec())
-}
-
 fn sign(secret: &[u8], sub: ObjectId) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         return String::new();
@@ -337,7 +315,7 @@ fn unsubscribe_path(secret: &[u8], sub: ObjectId) -> String {
 /// Checks a signed link; `Ok(Some)` is the subscription it names (if it still exists).
 pub async fn verify_unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Option<Subscription>> {
     let id = ObjectId::parse_str(s).map_err(|_| Error::NotFound("subscription"))?;
-    let secret = site_secret(db).await?;
+    let secret = crate::secret::site_secret(db).await?;
     let expected = sign(&secret, id);
     if expected.is_empty()
         || !bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -460,7 +438,7 @@ pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
     let mailer = forge.mailer();
     let base = forge.config().base_url();
     let sent = db.collection::<bson::Document>(SENT);
-    let secret = site_secret(db).await?;
+    let secret = crate::secret::site_secret(db).await?;
     for (uid, sub) in by_user {
         let Some(user) = users::by_id(db, uid).await? else {
             continue;

@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use bson::{DateTime, Document, doc};
-use forge_tools::acl::Role;
+use forge_tools::acl::{Ace, Principal, Role, perm};
+use forge_tools::discussion;
 use forge_tools::events::{EventContext, EventLog};
-use forge_tools::ids::UserId;
+use forge_tools::ids::{ToolId, UserId};
+use forge_tools::instances;
 use forge_tools::projects::{self, Neighborhood, NewProject};
 use forge_tools::store::migrations;
 use mongodb::Database;
@@ -115,6 +117,130 @@ async fn migrations_apply_once_are_recorded_and_rerun_is_a_noop() {
             .unwrap()
     };
     assert_eq!(before, after);
+}
+
+/// A tool document as installs wrote it before tools had discussions.
+fn old_tool(kind: &str, mount: &str, acl: Option<Vec<Ace>>) -> Document {
+    let mut d = doc! {
+        "_id": bson::oid::ObjectId::new(), "project_id": bson::oid::ObjectId::new(),
+        "kind": kind, "mount": mount, "label": mount, "ordinal": 0, "options": {},
+        "created": DateTime::now(), "epoch": 0_i64,
+    };
+    if let Some(acl) = acl {
+        d.insert("acl", bson::serialize_to_bson(&acl).unwrap());
+    }
+    d
+}
+
+async fn all_docs(coll: &mongodb::Collection<Document>) -> Vec<Document> {
+    use futures::TryStreamExt;
+    coll.find(doc! {})
+        .sort(doc! {"mount": 1})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn wiki_and_git_tools_get_the_discussion_entries_once() {
+    let db = db("toolacl").await;
+    let raw = db.collection::<Document>(instances::COLLECTION);
+    let wiki_old = vec![
+        Ace::allow(Principal::Member, perm::WRITE),
+        Ace::allow(Principal::Developer, "delete"),
+    ];
+    // Partly there already: only what is missing is added.
+    let wiki_partial = vec![
+        Ace::allow(Principal::Member, perm::WRITE),
+        Ace::allow(Principal::Authenticated, discussion::perm::UNMODERATED_POST),
+        Ace::allow(Principal::Developer, perm::MODERATE),
+    ];
+    // Posting was decided on purpose: left alone.
+    let wiki_decided = vec![
+        Ace::allow(Principal::Member, perm::WRITE),
+        Ace::deny(Principal::Authenticated, discussion::perm::POST),
+    ];
+    let tracker_old = vec![Ace::allow(Principal::Authenticated, "create")];
+    let docs = [
+        old_tool("wiki", "a-wiki", Some(wiki_old.clone())),
+        old_tool("git", "b-git", Some(Vec::new())),
+        old_tool("git", "c-git-no-acl", None),
+        old_tool("wiki", "d-wiki-partial", Some(wiki_partial.clone())),
+        old_tool("wiki", "e-wiki-decided", Some(wiki_decided.clone())),
+        old_tool("tracker", "f-tracker", Some(tracker_old.clone())),
+        old_tool("link", "g-link", Some(Vec::new())),
+    ];
+    let ids: Vec<ToolId> = docs
+        .iter()
+        .map(|d| ToolId(d.get_object_id("_id").unwrap()))
+        .collect();
+    raw.insert_many(docs).await.unwrap();
+    let untouched_before = all_docs(&raw).await;
+
+    migrations::apply_pending(&db).await.unwrap();
+
+    let acl = |i: usize| {
+        let db = db.clone();
+        let id = ids[i];
+        async move { instances::by_id(&db, id).await.unwrap().unwrap().acl }
+    };
+    let defaults = discussion::default_acl();
+    // The old wiki: its own entries first, then the discussion's, each once.
+    let mut want = wiki_old.clone();
+    want.extend(defaults.clone());
+    assert_eq!(acl(0).await, want);
+    assert_eq!(acl(1).await, defaults);
+    assert_eq!(acl(2).await, defaults);
+    // Stored as an install writes them, field order included (so a later `$addToSet` of
+    // the same entry finds it).
+    let stored = raw
+        .find_one(doc! {"mount": "b-git"})
+        .await
+        .unwrap()
+        .unwrap();
+    let fields = |acl: &bson::Bson| -> Vec<Vec<(String, bson::Bson)>> {
+        acl.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let e = e.as_document().unwrap();
+                e.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+            })
+            .collect()
+    };
+    assert_eq!(
+        fields(stored.get("acl").unwrap()),
+        fields(&bson::serialize_to_bson(&defaults).unwrap())
+    );
+    let mut want = wiki_partial.clone();
+    want.push(Ace::allow(Principal::Authenticated, discussion::perm::POST));
+    assert_eq!(acl(3).await, want);
+    assert!(defaults.iter().all(|a| want.contains(a)));
+    // What mentions `post` already, and the other kinds, are left as they were.
+    assert_eq!(acl(4).await, wiki_decided);
+    assert_eq!(acl(5).await, tracker_old);
+    assert_eq!(acl(6).await, Vec::<Ace>::new());
+    let after = all_docs(&raw).await;
+    assert_eq!(after.len(), untouched_before.len());
+    for (before, after) in untouched_before.iter().zip(&after) {
+        if ["e-wiki-decided", "f-tracker", "g-link"].contains(&before.get_str("mount").unwrap()) {
+            assert_eq!(before, after);
+        }
+    }
+
+    // Running again changes nothing: the record stops it, and so would the commands
+    // themselves if a crash lost the record.
+    let migrated = all_docs(&raw).await;
+    assert!(migrations::apply_pending(&db).await.unwrap().is_empty());
+    assert_eq!(all_docs(&raw).await, migrated);
+    db.collection::<Document>(migrations::COLLECTION)
+        .delete_many(doc! {})
+        .await
+        .unwrap();
+    assert!(!migrations::apply_pending(&db).await.unwrap().is_empty());
+    assert_eq!(all_docs(&raw).await, migrated);
 }
 
 #[tokio::test]

@@ -242,6 +242,12 @@ async fn honeypot_and_forged_references_are_refused() {
     assert!(res.body.contains("refused as automated"), "{}", res.body);
     assert!(res.body.contains("Buy now"), "the text comes back");
     assert_eq!(app.count(discussion::POSTS, bson::doc! {}).await, 0);
+    // The refused first post created no thread either.
+    assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
+    // Nor does a first "reply" to a post of no thread.
+    let res = comment(&app, &b, &r, "hello", Some("000000000000000000000000")).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
 
     // A forged signature, or a genuine one over other fields, names no thread.
     for (key, value) in [
@@ -255,15 +261,8 @@ async fn honeypot_and_forged_references_are_refused() {
         let res = comment(&app, &b, &forged, "hello", None).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{key}: {}", res.body);
     }
-    // No thread under another name (the refused first post left the page's, empty).
-    assert_eq!(
-        app.count(
-            discussion::THREADS,
-            bson::doc! {"artifact": &r["artifact"], "title": "page Home", "url": HOME}
-        )
-        .await,
-        app.count(discussion::THREADS, bson::doc! {}).await
-    );
+    // No thread, under any name.
+    assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
     assert_eq!(app.count(discussion::POSTS, bson::doc! {}).await, 0);
 
     // Without the CSRF token nothing is read.
@@ -275,6 +274,18 @@ async fn honeypot_and_forged_references_are_refused() {
     let res = comment(&app, &b, &r, "   ", None).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.body.contains("Write something first"));
+    assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
+    // The first post that passes creates the thread, under the signed reference.
+    posted_id(&comment(&app, &b, &r, "hello", None).await);
+    assert_eq!(
+        app.count(
+            discussion::THREADS,
+            bson::doc! {"artifact": &r["artifact"], "title": "page Home", "url": HOME}
+        )
+        .await,
+        1
+    );
+    assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 1);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use common::TestApp;
 use forge_tools::acl::Role;
+use forge_tools::discussion::{self, NewPost};
 use forge_tools::projects::Neighborhood;
 use forge_tools::tools::tracker::actions;
 use forge_tools::tools::tracker::config::{CustomField, FieldType, Milestone, TrackerConfig};
@@ -743,6 +744,65 @@ async fn anonymous_tickets_wait_for_a_moderator() {
     let l = list(&app, None, "open", "").await;
     assert_eq!(nums(&l), vec![1]);
     assert_eq!(l["tickets"][0]["moderation"], "ok");
+}
+
+#[tokio::test]
+async fn a_refused_first_comment_leaves_no_thread() {
+    let app = TestApp::new("tracker-refused").await;
+    let alice = app.user("alice").await;
+    app.project(&alice, "quiet", false).await;
+    let bob = app.user("bob").await;
+    let tb = app.token(&bob).await;
+    file(
+        &app,
+        Some(&tb),
+        "quiet",
+        json!({"summary": "no comments yet"}),
+    )
+    .await;
+    assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
+
+    let ctx = ctx_of(&app, &bob, "quiet").await;
+    let tool = ctx.tool("tickets").unwrap().clone();
+    let bot = NewPost {
+        text: "Buy now".into(),
+        parent: None,
+        honeypot: Some("http://spam.example".into()),
+    };
+    let err = actions::comment(&app.forge, &viewer(&bob), &ctx, &tool, 1, bot)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, forge_tools::Error::Invalid(_)), "{err}");
+    assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
+
+    let path = "/rest/p/quiet/tickets/1/comments";
+    for body in [
+        json!({"text": "  "}),
+        json!({"text": "a reply", "parent": "000000000000000000000000"}),
+    ] {
+        let r = app.api(Method::POST, path, Some(&tb), Some(body)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
+    }
+    assert_eq!(app.count(discussion::POSTS, bson::doc! {}).await, 0);
+
+    let r = app
+        .api(
+            Method::POST,
+            path,
+            Some(&tb),
+            Some(json!({"text": "hello"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        app.count(
+            discussion::THREADS,
+            bson::doc! {"title": "ticket #1", "num_posts": 1_i64}
+        )
+        .await,
+        1
+    );
 }
 
 #[tokio::test]

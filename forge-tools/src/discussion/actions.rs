@@ -92,6 +92,16 @@ pub async fn thread(
     if let Some(t) = model::thread_by_artifact(forge.db(), tool.id, &r.artifact).await? {
         return Ok(t);
     }
+    create_thread(forge, ctx, tool, r).await
+}
+
+/// Creates the thread of an artifact (or finds the one a concurrent first post created).
+async fn create_thread(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    r: &ThreadRef,
+) -> Result<Thread> {
     let fresh = Thread {
         id: ObjectId::new(),
         project_id: ctx.project.id,
@@ -151,8 +161,55 @@ fn check_text(forge: &Forge, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Posts to a thread. The post is `ok`, or `pending` when the viewer may not post unmoderated
-/// (or trips the new-account link rule).
+/// The checks that may refuse a post, in order: the `post` permission, the text, the
+/// honeypot, then the rate limits (which count the post: run once per post, last). Nothing
+/// of the post is written before they pass.
+async fn admit(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    new: &NewPost,
+) -> Result<()> {
+    ctx.authorize_tool(tool, perm::POST)?;
+    check_text(forge, &new.text)?;
+    let moderator = ctx.can_tool(tool, perm::MODERATE);
+    spam::admit(forge, viewer, ctx, tool, new.honeypot.as_deref(), moderator).await
+}
+
+/// Where a post goes in its thread: its parent's path and its depth. A reply must answer a
+/// post of the same thread (so nothing can reply within a thread not yet created).
+async fn place(
+    forge: &Forge,
+    thread: Option<&Thread>,
+    parent: Option<ObjectId>,
+) -> Result<(String, i32)> {
+    let Some(pid) = parent else {
+        return Ok((String::new(), 0));
+    };
+    let parent = match thread {
+        Some(thread) => model::post_by_id(forge.db(), pid)
+            .await?
+            .filter(|p| p.thread_id == thread.id),
+        None => None,
+    }
+    .ok_or_else(|| Error::invalid("parent", "The post you reply to is not in this thread"))?;
+    if parent.depth as usize >= MAX_DEPTH {
+        // Too deep: answer beside the parent instead of under it.
+        let up = parent
+            .path
+            .rsplit_once('/')
+            .map_or("", |(a, _)| a)
+            .to_owned();
+        Ok((up, parent.depth))
+    } else {
+        Ok((parent.path.clone(), parent.depth + 1))
+    }
+}
+
+/// Posts to an existing thread. The post is `ok`, or `pending` when the viewer may not post
+/// unmoderated (or trips the new-account link rule). To post to an artifact whose thread may
+/// not exist yet, use [`post_to`].
 pub async fn post(
     forge: &Forge,
     viewer: &Viewer,
@@ -161,35 +218,48 @@ pub async fn post(
     thread: &Thread,
     new: NewPost,
 ) -> Result<Post> {
-    ctx.authorize_tool(tool, perm::POST)?;
     if thread.tool_id != tool.id {
         return Err(Error::NotFound("thread"));
     }
-    check_text(forge, &new.text)?;
-    let moderator = ctx.can_tool(tool, perm::MODERATE);
-    spam::admit(forge, viewer, ctx, tool, new.honeypot.as_deref(), moderator).await?;
-    let (parent_path, depth) = match new.parent {
-        None => (String::new(), 0),
-        Some(pid) => {
-            let parent = model::post_by_id(forge.db(), pid)
-                .await?
-                .filter(|p| p.thread_id == thread.id)
-                .ok_or_else(|| {
-                    Error::invalid("parent", "The post you reply to is not in this thread")
-                })?;
-            if parent.depth as usize >= MAX_DEPTH {
-                // Too deep: answer beside the parent instead of under it.
-                let up = parent
-                    .path
-                    .rsplit_once('/')
-                    .map_or("", |(a, _)| a)
-                    .to_owned();
-                (up, parent.depth)
-            } else {
-                (parent.path.clone(), parent.depth + 1)
-            }
-        }
+    admit(forge, viewer, ctx, tool, &new).await?;
+    let placed = place(forge, Some(thread), new.parent).await?;
+    insert(forge, viewer, ctx, tool, thread, new, placed).await
+}
+
+/// Posts to an artifact's thread, creating the thread with the first post: every check that
+/// may refuse the post (permission, text, honeypot, rate limits, the parent) runs first, so a
+/// refused first post leaves no empty thread behind. The thread and the post; the post is
+/// `ok` or `pending` as with [`post`].
+pub async fn post_to(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    r: &ThreadRef,
+    new: NewPost,
+) -> Result<(Thread, Post)> {
+    admit(forge, viewer, ctx, tool, &new).await?;
+    let existing = model::thread_by_artifact(forge.db(), tool.id, &r.artifact).await?;
+    let placed = place(forge, existing.as_ref(), new.parent).await?;
+    let thread = match existing {
+        Some(t) => t,
+        None => create_thread(forge, ctx, tool, r).await?,
     };
+    let post = insert(forge, viewer, ctx, tool, &thread, new, placed).await?;
+    Ok((thread, post))
+}
+
+/// Writes an admitted post at its place, then records it and, when it is live, does the work
+/// that follows (see [`went_live`]).
+async fn insert(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    new: NewPost,
+    (parent_path, depth): (String, i32),
+) -> Result<Post> {
     let unmoderated = ctx.can_tool(tool, perm::UNMODERATED_POST);
     let status = spam::status_for(forge, viewer, ctx, tool, &new.text, unmoderated);
     let id = ObjectId::new();

@@ -9,17 +9,22 @@
 //! field, and a link-count rule for new accounts; each decision is logged as an event.
 //!
 //! A tool names its threads by artifact key (the same key its search documents use, so a new
-//! post re-indexes the artifact), and grants the permissions in [`perm`].
+//! post re-indexes the artifact), and grants the permissions in [`perm`]. A page that lets
+//! people post names the thread in its form with a [`ThreadRef`] signed by the site
+//! ([`sign_ref`], checked with [`verify_ref`]), and the first post creates the thread
+//! ([`post_to`], which creates it only once the post has passed every check).
 
 mod actions;
 mod model;
+mod sign;
 mod spam;
 
 pub use actions::{
     Moderation, NewPost, Order, ThreadRef, count_visible, delete_post, edit_post, existing_thread,
-    get_post, moderate, post, posts, queue, texts, thread,
+    get_post, moderate, post, post_to, posts, queue, texts, thread,
 };
 pub use model::{POSTS, Post, PostEdit, Status, THREADS, Thread, delete_tool, ensure_indexes};
+pub use sign::{sign_ref, verify_ref};
 pub use spam::HONEYPOT;
 
 /// The access entries a tool using discussions starts with (Allura's): anyone logged in may

@@ -13,7 +13,6 @@ use forge_tools::{Error, FieldErrors};
 use serde::Deserialize;
 
 use super::access::{CanModerate, CanPost, PostOrModerate, check_readable};
-use super::sign;
 use super::view::{FormTpl, QueueRow, QueueTpl, SignedRef, may_change, readable_rows};
 use crate::auth::{CsrfForm, redirect_with_flash};
 use crate::ctx::ToolReq;
@@ -89,7 +88,7 @@ async fn check_ref<P>(
     r: &ThreadRef,
     sig: &str,
 ) -> Result<(), Error> {
-    if r.artifact.is_empty() || !sign::verify(&st.forge, t.tool.id, r, sig).await? {
+    if r.artifact.is_empty() || !discussion::verify_ref(&st.forge, t.tool.id, r, sig).await? {
         return Err(Error::bad_request(
             "This form does not name its discussion correctly; reload the page and try again",
         ));
@@ -130,7 +129,8 @@ fn messages(errs: &FieldErrors) -> String {
 }
 
 /// `POST /_discuss/new`: a comment on an artifact, or a reply (`parent`). The thread is
-/// created by its first post, from the signed reference the form carries.
+/// created by its first post (once the post passed every check), from the signed reference
+/// the form carries.
 pub async fn new_post(
     State(st): State<AppState>,
     t: ToolReq<CanPost>,
@@ -154,12 +154,7 @@ pub async fn new_post(
         honeypot: f.opt(discussion::HONEYPOT),
     };
     let forge = &st.forge;
-    let posted = async {
-        let thread = discussion::thread(forge, &t.ctx, &t.tool, &r).await?;
-        let post = discussion::post(forge, t.viewer(), &t.ctx, &t.tool, &thread, new).await?;
-        Ok::<_, Error>((thread, post))
-    }
-    .await;
+    let posted = discussion::post_to(forge, t.viewer(), &t.ctx, &t.tool, &r, new).await;
     let form = |message: String| {
         let signed = SignedRef {
             artifact: r.artifact.clone(),

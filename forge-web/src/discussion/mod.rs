@@ -1,19 +1,18 @@
 //! The web half of the discussion component every tool shares (the domain is
 //! `forge_tools::discussion`): the "Discussion" section a tool embeds in an artifact's page
-//! ([`section`], placed with [`render_page`] or [`embed`]), the routes a tool merges into its page router
-//! ([`routes`]: posting, editing, deleting, the moderation queue), and a post's JSON for the
-//! tools' REST calls ([`post_json`]).
+//! ([`section`], HTML a field of the page's template shows with `|safe`), the routes a tool
+//! merges into its page router ([`routes`]: posting, editing, deleting, the moderation
+//! queue), and a post's JSON for the tools' REST calls ([`post_json`]).
 //!
 //! A tool names the artifact a thread belongs to with a `ThreadRef`; the section's forms
-//! carry it signed by the site (`sign`), so the first post creates the thread under the
-//! title and URL the tool gave, and nobody can aim a form at another. Every route checks the
-//! viewer may read the artifact (`Tool::can_read_artifact`) before showing or touching its
-//! posts.
+//! carry it signed by the site (`forge_tools::discussion::sign_ref`), so the first post
+//! creates the thread under the title and URL the tool gave, and nobody can aim a form at
+//! another. Every route checks the viewer may read the artifact (`Tool::can_read_artifact`)
+//! before showing or touching its posts.
 
 mod access;
 mod handlers;
 mod json;
-mod sign;
 mod view;
 
 use axum::Router;
@@ -24,7 +23,7 @@ use crate::state::AppState;
 pub use access::{CanModerate, CanPost};
 pub use forge_tools::discussion::ThreadRef;
 pub use json::post_json;
-pub use view::{MARKER, PER_PAGE, SectionQuery, embed, render_page, section};
+pub use view::{PER_PAGE, SectionQuery, section};
 
 /// The discussion's routes, below a tool's mount point: merge them into the tool's page
 /// router.

@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
 use forge_tools::discussion::{self, Order, Post, PostEdit, Status, ThreadRef};
 use forge_tools::paging::{MAX_PAGE, Paging};
 use forge_tools::tool::xref;
@@ -16,7 +14,6 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 
 use super::access::check_readable;
-use super::sign;
 use crate::ctx::ToolReq;
 use crate::error::urlencode;
 use crate::page::Page;
@@ -73,7 +70,7 @@ impl SignedRef {
         r: &ThreadRef,
     ) -> Result<Self, Error> {
         Ok(Self {
-            sig: sign::sign(forge, tool.id, r).await?,
+            sig: discussion::sign_ref(forge, tool.id, r).await?,
             artifact: r.artifact.clone(),
             title: r.title.clone(),
             url: r.url.clone(),
@@ -211,8 +208,8 @@ fn section_link(url: &str, flat: bool, page: u64) -> String {
     }
 }
 
-/// The "Discussion" section of an artifact's page, as HTML to embed (`|safe`) in the tool's
-/// page (see [`embed`]): the posts the viewer may see, and the form to post. Nothing is
+/// The "Discussion" section of an artifact's page, as HTML the tool's page template shows
+/// with `{{ discussion|safe }}`: the posts the viewer may see, and the form to post. Nothing is
 /// created on reading: without a thread it is the empty state and the form. `NotFound` when
 /// the viewer may not read the artifact.
 pub async fn section<P>(
@@ -303,36 +300,6 @@ pub async fn section<P>(
     };
     tpl.render()
         .map_err(|e| Error::Internal(format!("discussion template: {e}")))
-}
-
-/// Where a tool's template marks the place of the discussion section.
-pub const MARKER: &str = "<!--forge:discussion-->";
-
-/// A rendered tool page with the section put in place of its [`MARKER`]: the last one, as
-/// nothing a user wrote comes after it in a template (and the sanitizer drops comments).
-pub fn embed(page_html: &str, section_html: &str) -> String {
-    match page_html.rfind(MARKER) {
-        Some(at) => {
-            let mut out = String::with_capacity(page_html.len() + section_html.len());
-            out.push_str(&page_html[..at]);
-            out.push_str(section_html);
-            out.push_str(&page_html[at + MARKER.len()..]);
-            out
-        }
-        None => page_html.to_owned(),
-    }
-}
-
-/// Renders a tool's page with the section in place of the template's [`MARKER`] (a 500 if the
-/// template itself fails, as `crate::page::render`).
-pub fn render_page(tpl: &impl Template, section_html: &str) -> Response {
-    match tpl.render() {
-        Ok(html) => Html(embed(&html, section_html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
-        }
-    }
 }
 
 /// The page a post is written on outside its thread: editing, or a refused post handed
@@ -426,16 +393,6 @@ pub async fn readable_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_section_takes_the_last_marker() {
-        let page = format!("<p>{MARKER}</p><main>{MARKER}</main>");
-        assert_eq!(
-            embed(&page, "<s>"),
-            format!("<p>{MARKER}</p><main><s></main>")
-        );
-        assert_eq!(embed("<p>no marker</p>", "<s>"), "<p>no marker</p>");
-    }
 
     #[test]
     fn section_links_keep_order_and_page() {

@@ -799,7 +799,7 @@ pub fn thread_ref(ctx: &ProjectCtx, tool: &ToolInstance, t: &Ticket) -> ThreadRe
     }
 }
 
-/// Comments on a ticket.
+/// Comments on a ticket (its thread is created by the first comment that passes the checks).
 pub async fn comment(
     forge: &Forge,
     viewer: &Viewer,
@@ -809,8 +809,8 @@ pub async fn comment(
     new: NewPost,
 ) -> Result<Post> {
     let t = get(forge, viewer, ctx, tool, num).await?;
-    let thread = discussion::thread(forge, ctx, tool, &thread_ref(ctx, tool, &t)).await?;
-    let post = discussion::post(forge, viewer, ctx, tool, &thread, new).await?;
+    let (_, post) =
+        discussion::post_to(forge, viewer, ctx, tool, &thread_ref(ctx, tool, &t), new).await?;
     if post.status == discussion::Status::Ok {
         event(
             forge,

@@ -129,8 +129,9 @@ pub async fn commit(
         files_truncated: d.files_truncated,
         files_changed: d.files_changed,
         partial_stats: d.partial_stats,
+        discussion,
     };
-    Ok(discussion::render_page(&tpl, &discussion))
+    Ok(render(&tpl))
 }
 
 async fn refs_page(st: &AppState, t: &ToolReq, prefix: &'static str, heading: &str) -> PageResult {

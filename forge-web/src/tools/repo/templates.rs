@@ -153,6 +153,8 @@ pub struct CommitTpl {
     pub files_truncated: bool,
     pub files_changed: usize,
     pub partial_stats: bool,
+    /// The commit's "Discussion" section, rendered HTML (`crate::discussion::section`).
+    pub discussion: String,
 }
 
 #[derive(Template)]

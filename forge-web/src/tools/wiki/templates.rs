@@ -49,6 +49,8 @@ pub struct PageTpl {
     pub max_upload: String,
     /// Watch toggles for this page and the whole wiki (logged-in viewers).
     pub watches: Vec<WatchButton>,
+    /// The page's "Discussion" section, rendered HTML (`crate::discussion::section`).
+    pub discussion: String,
 }
 
 #[derive(Template)]

@@ -18,6 +18,7 @@ use crate::ctx::{Permission, ToolReq};
 use crate::discussion::{self, SectionQuery, ThreadRef};
 use crate::error::PageResult;
 use crate::extract::Query;
+use crate::page::render;
 use crate::state::AppState;
 use crate::views::{WatchButton, date};
 
@@ -117,8 +118,9 @@ pub async fn view(
         backlinks,
         max_upload: human_size(forge.attachments().max_bytes),
         watches,
+        discussion,
     };
-    Ok(discussion::render_page(&tpl, &discussion))
+    Ok(render(&tpl))
 }
 
 /// "Watch page" and "Watch wiki" for a logged-in viewer.
