@@ -155,17 +155,6 @@ pub fn may_change<P>(t: &ToolReq<P>, p: &Post) -> bool {
     t.can(discussion::perm::MODERATE) || (mine && t.can(discussion::perm::POST))
 }
 
-/// A post's text as HTML, its references resolved for the viewer.
-pub async fn render_text(
-    forge: &Forge,
-    ctx: &ProjectCtx,
-    tool: &forge_tools::tool::ToolInstance,
-    text: &str,
-) -> Result<String, Error> {
-    let (resolved, _) = xref::resolve(forge, ctx, tool, text, false).await?;
-    markdown::render_async(text.to_owned(), resolved).await
-}
-
 #[derive(Template)]
 #[template(path = "discussion/thread.html")]
 pub struct ThreadTpl {
@@ -244,9 +233,14 @@ pub async fn section<P>(
             (posts, total, current, pages)
         }
     };
+    // The references of the whole page resolved at once: one look-up per tool they address,
+    // however many posts make them.
+    let joined: Vec<&str> = posts.iter().map(|p| p.text.as_str()).collect();
+    let (resolved, _) = xref::resolve(forge, &t.ctx, &t.tool, &joined.join("\n\n"), false).await?;
+    let resolved = &resolved;
     let views: Vec<PostView> = futures::stream::iter(posts)
         .map(|p| async move {
-            let html = render_text(forge, &t.ctx, &t.tool, &p.text).await?;
+            let html = markdown::render_async(p.text.clone(), resolved.clone()).await?;
             Ok::<_, Error>(PostView {
                 id: p.id.to_hex(),
                 anchor: p.anchor(),

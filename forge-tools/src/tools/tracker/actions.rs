@@ -1251,20 +1251,21 @@ pub async fn milestones(
     ctx.authorize_tool(tool, perm::READ)?;
     let config = TrackerConfig::of(tool);
     let base = visibility_filter(viewer, ctx, tool);
-    let mut out = Vec::new();
-    for m in config.milestones.iter().take(200) {
-        let total = tickets::count(
-            forge.db(),
-            doc! {"$and": [base.clone(), {"milestone": &m.name}]},
-        )
-        .await?;
-        let closed = tickets::count(
-            forge.db(),
-            doc! {"$and": [base.clone(), {"milestone": &m.name, "status": {"$in": &config.closed_statuses}}]},
-        )
-        .await?;
-        out.push((m.clone(), closed, total));
-    }
+    // One pass over the tracker's tickets: counts per (milestone, closed).
+    let counts = tickets::milestone_counts(forge.db(), base, &config.closed_statuses).await?;
+    let out = config
+        .milestones
+        .iter()
+        .map(|m| {
+            let of = |closed: bool| {
+                counts
+                    .iter()
+                    .find(|(name, c, _)| *name == m.name && *c == closed)
+                    .map_or(0, |(_, _, n)| *n)
+            };
+            (m.clone(), of(true), of(true) + of(false))
+        })
+        .collect();
     Ok(out)
 }
 

@@ -368,6 +368,39 @@ pub async fn count(db: &Database, filter: Document) -> Result<u64> {
     Ok(tickets(db).count_documents(filter).await?)
 }
 
+/// Tickets matching `filter` counted per milestone and open/closed:
+/// `(milestone, closed, count)`.
+pub async fn milestone_counts(
+    db: &Database,
+    filter: Document,
+    closed_statuses: &[String],
+) -> Result<Vec<(String, bool, u64)>> {
+    let pipeline = vec![
+        doc! {"$match": {"$and": [filter, {"milestone": {"$ne": null}}]}},
+        doc! {"$group": {
+            "_id": {"m": "$milestone", "closed": {"$in": ["$status", closed_statuses]}},
+            "n": {"$sum": 1_i64},
+        }},
+    ];
+    let mut cursor = tickets(db).aggregate(pipeline).await?;
+    let mut out = Vec::new();
+    while let Some(d) = cursor.try_next().await? {
+        let Ok(id) = d.get_document("_id") else {
+            continue;
+        };
+        let name = id.get_str("m").unwrap_or_default().to_owned();
+        let closed = id.get_bool("closed").unwrap_or(false);
+        let n = match d.get("n") {
+            Some(Bson::Int64(n)) => u64::try_from(*n).unwrap_or(0),
+            Some(Bson::Int32(n)) => u64::try_from(*n).unwrap_or(0),
+            Some(Bson::Double(n)) => *n as u64,
+            _ => 0,
+        };
+        out.push((name, closed, n));
+    }
+    Ok(out)
+}
+
 /// Every ticket of a tracker (export, reindex), oldest first.
 pub async fn all(db: &Database, tool: ToolId) -> Result<Vec<Ticket>> {
     Ok(tickets(db)
