@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::ids::ToolId;
 
 pub const COLLECTION: &str = "attachments";
+/// Records one [`AttachmentStore::list_many`] returns at most.
+pub const MAX_LISTED: i64 = 5_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attachment {
@@ -197,6 +199,26 @@ impl AttachmentStore {
         Ok(collection(db)
             .find(doc! {"tool_id": tool_id, "artifact_id": artifact_id})
             .sort(doc! {"filename": 1})
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// The files of several artifacts of a tool in one query, by artifact then file name (at
+    /// most [`MAX_LISTED`]).
+    pub async fn list_many(
+        &self,
+        db: &Database,
+        tool_id: ToolId,
+        artifact_ids: &[ObjectId],
+    ) -> Result<Vec<Attachment>> {
+        if artifact_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(collection(db)
+            .find(doc! {"tool_id": tool_id, "artifact_id": {"$in": artifact_ids}})
+            .sort(doc! {"artifact_id": 1, "filename": 1})
+            .limit(MAX_LISTED)
             .await?
             .try_collect()
             .await?)

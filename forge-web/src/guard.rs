@@ -146,6 +146,15 @@ mod tests {
             body_kind("/rest/p/x/wiki/Home/attachments"),
             BodyKind::Attachment
         );
+        // Files on discussion posts, under any tool.
+        assert_eq!(
+            body_kind("/p/x/tickets/_discuss/post/0123456789abcdef01234567/attachments"),
+            BodyKind::Attachment
+        );
+        assert_eq!(
+            body_kind("/p/x/wiki/_discuss/post/0123456789abcdef01234567/attachments/a.png/delete"),
+            BodyKind::Form
+        );
         assert_eq!(body_kind("/p/x/wiki/Home/edit"), BodyKind::Form);
     }
 }

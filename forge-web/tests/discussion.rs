@@ -567,3 +567,224 @@ fn post_json_shape() {
     assert_eq!(j["created"], "1970-01-01T00:00:00Z");
     assert_eq!(j["edited"], serde_json::Value::Null);
 }
+
+/// The files URL of a post on the wiki's Home page.
+fn files_url(project: &str, id: &str) -> String {
+    format!("/p/{project}/wiki/_discuss/post/{id}/attachments")
+}
+
+/// Uploads a file to a post with the browser's CSRF token first.
+async fn attach(app: &TestApp, b: &Browser, url: &str, name: &str, bytes: &[u8]) -> Res {
+    app.post_multipart(url, b, &[("csrf_token", &b.csrf)], (name, bytes), None)
+        .await
+}
+
+#[tokio::test]
+async fn files_on_posts() {
+    let (app, ann, bob, carol) = setup("discussfiles").await;
+    let (a, b, c) = (
+        app.browser(&ann).await,
+        app.browser(&bob).await,
+        app.browser(&carol).await,
+    );
+    let page = app.get(HOME, &b).await;
+    let r = thread_ref(&page);
+    let id = posted_id(&comment(&app, &b, &r, "See the notes", None).await);
+    let carols = posted_id(&comment(&app, &c, &r, "Carol's own", None).await);
+    let url = files_url("proj", &id);
+
+    // The author's post offers the upload form; others' posts do not.
+    let own = app.get(HOME, &b).await;
+    assert!(
+        own.body.contains(&format!("action=\"{url}\"")),
+        "{}",
+        own.body
+    );
+    assert!(
+        !own.body
+            .contains(&format!("action=\"{}\"", files_url("proj", &carols)))
+    );
+
+    // The author attaches a file: back to the post, listed on the page, downloadable.
+    let res = attach(&app, &b, &url, "notes.txt", b"the notes, byte for byte\n").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), format!("{HOME}#post-{id}"));
+    assert_eq!(flash(&res), "Attached notes.txt.");
+    let file = format!("{url}/notes.txt");
+    let anon = app.get(HOME, &Browser::anonymous()).await;
+    let at = pos(&anon.body, &format!("id=\"post-{id}\""));
+    let link = pos(&anon.body, &format!("href=\"{file}\""));
+    assert!(at < link, "listed under the post");
+    assert!(anon.body.contains("notes.txt</a>"));
+    assert!(anon.body.contains("25 bytes"), "its size");
+    assert!(
+        !anon.body.contains(&format!("{file}/delete")),
+        "no remove button"
+    );
+    let got = app.get(&file, &Browser::anonymous()).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.bytes, b"the notes, byte for byte\n");
+    assert!(got.header("content-type").starts_with("text/plain"));
+
+    // An image shows as a thumbnail.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let res = attach(&app, &b, &url, "shot.png", png).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let page = app.get(HOME, &Browser::anonymous()).await;
+    assert!(
+        page.body.contains(&format!(
+            "<img src=\"{url}/shot.png\" alt=\"shot.png\" class=\"thumb\">"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("alt=\"notes.txt\""), "only images");
+
+    // HTML is never shown inline.
+    let res = attach(&app, &b, &url, "evil.html", b"<script>alert(1)</script>").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let got = app.get(&format!("{url}/evil.html"), &a).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert!(
+        got.header("content-disposition").starts_with("attachment"),
+        "{:?}",
+        got.headers
+    );
+    assert_eq!(got.header("x-content-type-options"), "nosniff");
+    assert!(got.header("content-security-policy").contains("sandbox"));
+
+    // Another logged-in non-moderator may neither attach nor remove.
+    let res = attach(&app, &c, &url, "mine.txt", b"not yours").await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    let res = app.post_form(&format!("{file}/delete"), &c, &[]).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    let seen = app.get(HOME, &c).await;
+    assert!(!seen.body.contains(&format!("{file}/delete")));
+    // Nor anyone logged out, nor without the CSRF token, nor under another tool.
+    let res = attach(&app, &Browser::anonymous(), &url, "x.txt", b"x").await;
+    assert!(res.location().starts_with("/auth/login"), "{}", res.status);
+    let res = app
+        .post_multipart(&url, &b, &[], ("x.txt", b"x"), None)
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    let elsewhere = format!("/p/proj/code/_discuss/post/{id}/attachments");
+    assert_eq!(
+        attach(&app, &b, &elsewhere, "x.txt", b"x").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&format!("{elsewhere}/notes.txt"), &b).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.count(
+            "attachments",
+            bson::doc! {"filename": {"$in": ["mine.txt", "x.txt"]}}
+        )
+        .await,
+        0
+    );
+
+    // A moderator (the project's admin) sees the remove buttons and removes a file.
+    let page = app.get(HOME, &a).await;
+    assert!(page.body.contains(&format!("action=\"{file}/delete\"")));
+    let res = app.post_form(&format!("{file}/delete"), &a, &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), format!("{HOME}#post-{id}"));
+    assert_eq!(flash(&res), "Removed notes.txt.");
+    assert_eq!(app.get(&file, &b).await.status, StatusCode::NOT_FOUND);
+    let page = app.get(HOME, &b).await;
+    assert!(!page.body.contains("notes.txt"));
+    assert!(page.body.contains("shot.png"));
+    // The author removes one too.
+    let res = app
+        .post_form(&format!("{url}/evil.html/delete"), &b, &[])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+
+    // A deleted post's files are gone with it, for everyone.
+    let fields: Vec<(&str, &str)> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = app
+        .post_form(
+            &format!("/p/proj/wiki/_discuss/post/{id}/delete"),
+            &b,
+            &fields,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    for viewer in [&a, &b, &Browser::anonymous()] {
+        let got = app.get(&format!("{url}/shot.png"), viewer).await;
+        assert_eq!(got.status, StatusCode::NOT_FOUND);
+    }
+    let page = app.get(HOME, &a).await;
+    assert!(!page.body.contains("shot.png"));
+    assert_eq!(
+        attach(&app, &b, &url, "late.txt", b"too late").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_held_posts_files_are_seen_by_its_author_and_moderators() {
+    let (app, ann, bob, carol) = setup("discussheldfiles").await;
+    let wiki = tool(&app, &ann, "proj", "wiki").await;
+    set_tool_acl(
+        &app,
+        &wiki,
+        &[
+            Ace::allow(Principal::Member, perm::WRITE),
+            Ace::allow(Principal::Authenticated, discussion::perm::POST),
+            Ace::allow(Principal::Developer, discussion::perm::MODERATE),
+        ],
+    )
+    .await;
+    let (a, b, c) = (
+        app.browser(&ann).await,
+        app.browser(&bob).await,
+        app.browser(&carol).await,
+    );
+    let r = thread_ref(&app.get(HOME, &b).await);
+    let id = posted_id(&comment(&app, &b, &r, "Held, with a file", None).await);
+    let url = files_url("proj", &id);
+    let res = attach(&app, &b, &url, "held.txt", b"held").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let file = format!("{url}/held.txt");
+    assert_eq!(app.get(&file, &b).await.status, StatusCode::OK);
+    assert_eq!(app.get(&file, &a).await.status, StatusCode::OK);
+    for viewer in [&c, &Browser::anonymous()] {
+        assert_eq!(app.get(&file, viewer).await.status, StatusCode::NOT_FOUND);
+        assert!(!app.get(HOME, viewer).await.body.contains("held.txt"));
+    }
+}
+
+#[tokio::test]
+async fn a_private_projects_post_files_are_hidden_from_outsiders() {
+    let app = TestApp::new("discussprivatefiles").await;
+    let ann = app.user("ann").await;
+    let eve = app.user("eve").await;
+    app.project(&ann, "secret", true).await;
+    let (a, e) = (app.browser(&ann).await, app.browser(&eve).await);
+    let home = "/p/secret/wiki/Home/";
+    let r = thread_ref(&app.get(home, &a).await);
+    let mut fields: Vec<(&str, &str)> = r.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fields.push(("text", "Members only, with a file"));
+    let res = app
+        .post_form("/p/secret/wiki/_discuss/new", &a, &fields)
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let id = res.location().rsplit_once("#post-").unwrap().1.to_owned();
+    let url = files_url("secret", &id);
+    let res = attach(&app, &a, &url, "plan.txt", b"the plan").await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let file = format!("{url}/plan.txt");
+    assert_eq!(app.get(&file, &a).await.bytes, b"the plan");
+
+    for b in [&e, &Browser::anonymous()] {
+        assert_eq!(app.get(&file, b).await.status, StatusCode::NOT_FOUND);
+        let res = attach(&app, b, &url, "x.txt", b"x").await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+        let res = app.post_form(&format!("{file}/delete"), b, &[]).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    }
+    assert_eq!(app.get(&file, &a).await.status, StatusCode::OK);
+}

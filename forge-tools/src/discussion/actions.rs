@@ -67,7 +67,7 @@ impl Moderation {
     }
 }
 
-fn event(
+pub(super) fn event(
     forge: &Forge,
     kind: &str,
     viewer: &Viewer,
@@ -494,19 +494,34 @@ async fn own_or_moderate(
     id: ObjectId,
 ) -> Result<(Post, Thread)> {
     let post = get_post(forge, viewer, ctx, tool, id).await?;
-    let mine = !post.author.is_empty() && viewer.username() == Some(post.author.as_str());
-    if !(ctx.can_tool(tool, perm::MODERATE) || mine && ctx.can_tool(tool, perm::POST)) {
-        return Err(if viewer.user.is_none() {
-            Error::Unauthenticated
-        } else {
-            Error::Forbidden
-        });
-    }
-    let thread = model::threads(forge.db())
-        .find_one(doc! {"_id": post.thread_id})
+    authorize_change(viewer, ctx, tool, &post)?;
+    let thread = model::thread_by_id(forge.db(), post.thread_id)
         .await?
         .ok_or(Error::NotFound("thread"))?;
     Ok((post, thread))
+}
+
+/// Whether the viewer may change a post (its text, its files): its author while they may
+/// post, or a moderator.
+pub fn may_change(viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, post: &Post) -> bool {
+    let mine = !post.author.is_empty() && viewer.username() == Some(post.author.as_str());
+    ctx.can_tool(tool, perm::MODERATE) || mine && ctx.can_tool(tool, perm::POST)
+}
+
+/// [`may_change`] as a refusal: `Unauthenticated` for anonymous viewers, else `Forbidden`.
+pub(super) fn authorize_change(
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    post: &Post,
+) -> Result<()> {
+    if may_change(viewer, ctx, tool, post) {
+        Ok(())
+    } else if viewer.user.is_none() {
+        Err(Error::Unauthenticated)
+    } else {
+        Err(Error::Forbidden)
+    }
 }
 
 /// Replaces a post's text (its author or a moderator); the earlier text stays in the post's

@@ -13,15 +13,22 @@
 //! people post names the thread in its form with a [`ThreadRef`] signed by the site
 //! ([`sign_ref`], checked with [`verify_ref`]), and the first post creates the thread
 //! ([`post_to`], which creates it only once the post has passed every check).
+//!
+//! Posts carry files (`attachments`): the shared attachment store keyed by the post's tool
+//! and id, changed by whoever may change the post, seen by whoever may see it.
 
 mod actions;
+mod attachments;
 mod model;
 mod sign;
 mod spam;
 
 pub use actions::{
     Moderation, NewPost, Order, ThreadRef, count_visible, delete_post, edit_post, existing_thread,
-    get_post, moderate, post, post_to, posts, queue, texts, thread,
+    get_post, may_change, moderate, post, post_to, posts, queue, texts, thread,
+};
+pub use attachments::{
+    attached, attachment, attachments_of, for_attaching, post_in_thread, remove_attachment,
 };
 pub use model::{POSTS, Post, PostEdit, Status, THREADS, Thread, delete_tool, ensure_indexes};
 pub use sign::{sign_ref, verify_ref};

@@ -153,6 +153,10 @@ pub(super) async fn post_by_id(db: &Database, id: ObjectId) -> Result<Option<Pos
     Ok(posts(db).find_one(doc! {"_id": id}).await?)
 }
 
+pub(super) async fn thread_by_id(db: &Database, id: ObjectId) -> Result<Option<Thread>> {
+    Ok(threads(db).find_one(doc! {"_id": id}).await?)
+}
+
 pub(super) async fn threads_by_ids(db: &Database, ids: &[ObjectId]) -> Result<Vec<Thread>> {
     Ok(threads(db)
         .find(doc! {"_id": {"$in": ids}})
@@ -161,7 +165,9 @@ pub(super) async fn threads_by_ids(db: &Database, ids: &[ObjectId]) -> Result<Ve
         .await?)
 }
 
-/// Removes every thread and post of a tool (when it is uninstalled).
+/// Removes every thread and post of a tool (when it is uninstalled). The posts' files are
+/// attachments of the tool (its id, the post's id): `AttachmentStore::delete_tool` removes them
+/// with the tool's own.
 pub async fn delete_tool(db: &Database, tool: ToolId) -> Result<()> {
     posts(db).delete_many(doc! {"tool_id": tool}).await?;
     threads(db).delete_many(doc! {"tool_id": tool}).await?;

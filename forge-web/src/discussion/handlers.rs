@@ -96,7 +96,7 @@ async fn check_ref<P>(
     check_readable(&st.forge, &t.ctx, &t.tool, &r.artifact).await
 }
 
-fn parse_id(s: &str, what: &'static str) -> Result<ObjectId, Error> {
+pub(super) fn parse_id(s: &str, what: &'static str) -> Result<ObjectId, Error> {
     ObjectId::parse_str(s.trim()).map_err(|_| Error::NotFound(what))
 }
 

@@ -1,8 +1,8 @@
 //! The web half of the discussion component every tool shares (the domain is
 //! `forge_tools::discussion`): the "Discussion" section a tool embeds in an artifact's page
 //! ([`section`], HTML a field of the page's template shows with `|safe`), the routes a tool
-//! merges into its page router ([`routes`]: posting, editing, deleting, the moderation
-//! queue), and a post's JSON for the tools' REST calls ([`post_json`]).
+//! merges into its page router ([`routes`]: posting, editing, deleting, files on posts, the
+//! moderation queue), and a post's JSON for the tools' REST calls ([`post_json`]).
 //!
 //! A tool names the artifact a thread belongs to with a `ThreadRef`; the section's forms
 //! carry it signed by the site (`forge_tools::discussion::sign_ref`), so the first post
@@ -11,6 +11,7 @@
 //! before showing or touching its posts.
 
 mod access;
+mod files;
 mod handlers;
 mod json;
 mod view;
@@ -35,6 +36,16 @@ pub fn routes() -> Router<AppState> {
             get(handlers::edit_page).post(handlers::save_edit),
         )
         .route("/_discuss/post/{id}/delete", post(handlers::delete))
+        // Uploads end in `/attachments`: the body limit (`guard`) sizes them as files.
+        .route("/_discuss/post/{id}/attachments", post(files::upload))
+        .route(
+            "/_discuss/post/{id}/attachments/{file}",
+            get(files::download),
+        )
+        .route(
+            "/_discuss/post/{id}/attachments/{file}/delete",
+            post(files::remove),
+        )
         .route(
             "/_moderate",
             get(handlers::queue_page).post(handlers::moderate),

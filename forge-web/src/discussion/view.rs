@@ -1,11 +1,12 @@
 //! What the discussion shows: the "Discussion" section a tool embeds in an artifact's page
-//! (posts in threaded or flat order, paged, with their history, status and controls, and the
-//! form to post), the page a post is edited on (also the answer to a refused post, with the
-//! text kept), and the moderation queue.
+//! (posts in threaded or flat order, paged, with their history, status, files and controls,
+//! and the form to post), the page a post is edited on (also the answer to a refused post,
+//! with the text kept), and the moderation queue.
 
 use std::collections::HashMap;
 
 use askama::Template;
+use forge_tools::attachments::{Attachment, human_size};
 use forge_tools::discussion::{self, Order, Post, PostEdit, Status, ThreadRef};
 use forge_tools::paging::{MAX_PAGE, Paging};
 use forge_tools::tool::xref;
@@ -117,6 +118,36 @@ impl From<&PostEdit> for EditView {
     }
 }
 
+/// A file attached to a post.
+pub struct FileView {
+    pub filename: String,
+    /// Where it downloads (and, with `/delete`, where it is removed).
+    pub url: String,
+    pub size: String,
+    /// A raster image, shown as a thumbnail.
+    pub is_image: bool,
+}
+
+impl FileView {
+    fn new(base: &str, post: &Post, a: &Attachment) -> Self {
+        Self {
+            url: format!(
+                "{}/{}",
+                files_url(base, post),
+                xref::encode_segment(&a.filename)
+            ),
+            size: human_size(a.size.max(0) as u64),
+            is_image: a.is_image(),
+            filename: a.filename.clone(),
+        }
+    }
+}
+
+/// The URL files are uploaded to; each file is below it.
+fn files_url(base: &str, post: &Post) -> String {
+    format!("{base}_discuss/post/{}/attachments", post.id.to_hex())
+}
+
 pub struct PostView {
     pub id: String,
     pub anchor: String,
@@ -136,8 +167,13 @@ pub struct PostView {
     pub edited: Option<String>,
     /// Earlier texts, oldest first.
     pub edits: Vec<EditView>,
-    /// The viewer may edit and delete it (their own post, or a moderator).
+    /// The viewer may edit and delete it, and attach and remove files (their own post, or a
+    /// moderator).
     pub can_change: bool,
+    /// Its files, by name.
+    pub files: Vec<FileView>,
+    /// Where files are uploaded to (and below which they are).
+    pub files_url: String,
 }
 
 fn display_author(name: &str) -> String {
@@ -151,8 +187,7 @@ fn display_author(name: &str) -> String {
 /// Whether the viewer may edit or delete a post: its author (who may still post) or a
 /// moderator. The domain decides again.
 pub fn may_change<P>(t: &ToolReq<P>, p: &Post) -> bool {
-    let mine = !p.author.is_empty() && t.viewer().username() == Some(p.author.as_str());
-    t.can(discussion::perm::MODERATE) || (mine && t.can(discussion::perm::POST))
+    discussion::may_change(t.viewer(), &t.ctx, &t.tool, p)
 }
 
 #[derive(Template)]
@@ -178,6 +213,8 @@ pub struct ThreadTpl {
     pub can_post: bool,
     pub can_moderate: bool,
     pub login_url: String,
+    /// The largest file a post may carry ("10 MB").
+    pub max_upload: String,
 }
 
 /// A link to the section in another order or page.
@@ -238,8 +275,18 @@ pub async fn section<P>(
     let joined: Vec<&str> = posts.iter().map(|p| p.text.as_str()).collect();
     let (resolved, _) = xref::resolve(forge, &t.ctx, &t.tool, &joined.join("\n\n"), false).await?;
     let resolved = &resolved;
+    // The files of the whole page in one query.
+    let mut files = discussion::attachments_of(forge, &t.tool, &posts).await?;
+    let base = &t.base;
+    let posts: Vec<(Post, Vec<Attachment>)> = posts
+        .into_iter()
+        .map(|p| {
+            let f = files.remove(&p.id).unwrap_or_default();
+            (p, f)
+        })
+        .collect();
     let views: Vec<PostView> = futures::stream::iter(posts)
-        .map(|p| async move {
+        .map(|(p, files)| async move {
             let html = markdown::render_async(p.text.clone(), resolved.clone()).await?;
             Ok::<_, Error>(PostView {
                 id: p.id.to_hex(),
@@ -263,6 +310,8 @@ pub async fn section<P>(
                 edited: p.edited.map(date),
                 edits: p.edits.iter().map(EditView::from).collect(),
                 can_change: may_change(t, &p),
+                files: files.iter().map(|a| FileView::new(base, &p, a)).collect(),
+                files_url: files_url(base, &p),
             })
         })
         .buffered(RENDER_CONCURRENCY)
@@ -291,6 +340,7 @@ pub async fn section<P>(
             "/auth/login?next={}",
             urlencode(&format!("{}#discussion", r.url))
         ),
+        max_upload: human_size(forge.attachments().max_bytes),
     };
     tpl.render()
         .map_err(|e| Error::Internal(format!("discussion template: {e}")))

@@ -219,6 +219,9 @@ impl Tool for GitTool {
         tool: &ToolInstance,
     ) -> Result<()> {
         refresh::forget(forge.db(), tool.id).await?;
+        // Comments on commits (and their files) go with the tool.
+        crate::discussion::delete_tool(forge.db(), tool.id).await?;
+        forge.attachments().delete_tool(forge.db(), tool.id).await?;
         let path = repo_path(forge.config(), tool);
         // Keep the data: move the repository aside instead of deleting it.
         let removed = forge.config().data_dir.join("repos-removed");

@@ -101,6 +101,7 @@ impl Tool for WikiTool {
         tool: &ToolInstance,
     ) -> Result<()> {
         pages::delete_tool(forge.db(), tool.id).await?;
+        crate::discussion::delete_tool(forge.db(), tool.id).await?;
         forge.attachments().delete_tool(forge.db(), tool.id).await?;
         Ok(())
     }
