@@ -716,55 +716,10 @@ async fn record(
     note: String,
     also: Vec<String>,
 ) -> Result<()> {
-    let config = TrackerConfig::of(tool);
-    let c = Change {
-        id: ObjectId::new(),
-        ticket_id: new.id,
-        tool_id: tool.id,
-        author: viewer.username().unwrap_or_default().to_owned(),
-        when: new.modified,
-        version: new.version,
-        changes: fields.clone(),
-        note: note.clone(),
-    };
-    tickets::record_change(forge.db(), &c).await?;
-    if new.moderation != tickets::LIVE {
+    let live =
+        history_and_events(forge, viewer, ctx, tool, old, new, &fields, &note, false).await?;
+    if !live {
         return Ok(());
-    }
-    let was_open = config.is_open(&old.status);
-    let is_open = config.is_open(&new.status);
-    if was_open && !is_open {
-        event(
-            forge,
-            "tracker.ticket.close",
-            viewer,
-            ctx,
-            tool,
-            doc! {"ticket": new.ticket_num, "status": &new.status},
-        );
-    } else if !was_open && is_open {
-        event(
-            forge,
-            "tracker.ticket.reopen",
-            viewer,
-            ctx,
-            tool,
-            doc! {"ticket": new.ticket_num, "status": &new.status},
-        );
-    }
-    let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-    event(
-        forge,
-        "tracker.ticket.change",
-        viewer,
-        ctx,
-        tool,
-        doc! {"ticket": new.ticket_num, "fields": names},
-    );
-    if let Some(a) = &new.assigned_to
-        && old.assigned_to.as_ref() != Some(a)
-    {
-        auto_watch(forge, ctx, tool, new, &title_of(new), a).await?;
     }
     if old.description != new.description || old.summary != new.summary {
         refresh_links(forge, ctx, tool, new).await?;
@@ -784,6 +739,58 @@ async fn record(
         comment = format!("{comment}\n{note}");
     }
     changed(forge, viewer, ctx, tool, new, "changed", &comment, also).await
+}
+
+/// The history entry of a saved change and, for a live ticket, its events (closed,
+/// reopened, changed) and the new owner's watch. Shared by single and bulk edits; returns
+/// whether the ticket is live (pending tickets tell no one).
+#[allow(clippy::too_many_arguments)]
+async fn history_and_events(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    old: &Ticket,
+    new: &Ticket,
+    fields: &[FieldChange],
+    note: &str,
+    bulk: bool,
+) -> Result<bool> {
+    let config = TrackerConfig::of(tool);
+    let c = Change {
+        id: ObjectId::new(),
+        ticket_id: new.id,
+        tool_id: tool.id,
+        author: viewer.username().unwrap_or_default().to_owned(),
+        when: new.modified,
+        version: new.version,
+        changes: fields.to_vec(),
+        note: note.to_owned(),
+    };
+    tickets::record_change(forge.db(), &c).await?;
+    if new.moderation != tickets::LIVE {
+        return Ok(false);
+    }
+    let was_open = config.is_open(&old.status);
+    let is_open = config.is_open(&new.status);
+    let status_event = match (was_open, is_open) {
+        (true, false) => Some("tracker.ticket.close"),
+        (false, true) => Some("tracker.ticket.reopen"),
+        _ => None,
+    };
+    if let Some(kind) = status_event {
+        let extra = doc! {"ticket": new.ticket_num, "status": &new.status};
+        event(forge, kind, viewer, ctx, tool, extra);
+    }
+    let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+    let extra = doc! {"ticket": new.ticket_num, "fields": names, "bulk": bulk};
+    event(forge, "tracker.ticket.change", viewer, ctx, tool, extra);
+    if let Some(a) = &new.assigned_to
+        && old.assigned_to.as_ref() != Some(a)
+    {
+        auto_watch(forge, ctx, tool, new, &title_of(new), a).await?;
+    }
+    Ok(true)
 }
 
 fn or_none(s: &str) -> &str {
@@ -980,51 +987,7 @@ pub async fn bulk(
         return Ok(0);
     }
     for (old, next, fields) in &saved {
-        let c = Change {
-            id: ObjectId::new(),
-            ticket_id: next.id,
-            tool_id: tool.id,
-            author: viewer.username().unwrap_or_default().to_owned(),
-            when: next.modified,
-            version: next.version,
-            changes: fields.clone(),
-            note: String::new(),
-        };
-        tickets::record_change(forge.db(), &c).await?;
-        let was_open = config.is_open(&old.status);
-        let is_open = config.is_open(&next.status);
-        if was_open && !is_open {
-            event(
-                forge,
-                "tracker.ticket.close",
-                viewer,
-                ctx,
-                tool,
-                doc! {"ticket": next.ticket_num},
-            );
-        } else if !was_open && is_open {
-            event(
-                forge,
-                "tracker.ticket.reopen",
-                viewer,
-                ctx,
-                tool,
-                doc! {"ticket": next.ticket_num},
-            );
-        }
-        event(
-            forge,
-            "tracker.ticket.change",
-            viewer,
-            ctx,
-            tool,
-            doc! {"ticket": next.ticket_num, "bulk": true},
-        );
-        if let Some(a) = &next.assigned_to
-            && old.assigned_to.as_ref() != Some(a)
-        {
-            auto_watch(forge, ctx, tool, next, &title_of(next), a).await?;
-        }
+        history_and_events(forge, viewer, ctx, tool, old, next, fields, "", true).await?;
     }
     let keys: Vec<String> = saved.iter().map(|(_, n, _)| n.key()).collect();
     crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, keys.clone()).await?;
