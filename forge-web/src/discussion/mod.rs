@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 pub use access::{CanModerate, CanPost};
 pub use forge_tools::discussion::ThreadRef;
-pub use json::post_json;
+pub use json::{PostJson, post_json};
 pub use view::{PER_PAGE, SectionQuery, section};
 
 /// The discussion's routes, below a tool's mount point: merge them into the tool's page

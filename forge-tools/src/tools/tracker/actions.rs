@@ -12,6 +12,7 @@ use super::perm as tperm;
 use super::query;
 use super::tickets::{self, Change, FieldChange, Ticket};
 use crate::acl::perm;
+use crate::attachments::Attachment;
 use crate::discussion::{self, NewPost, Post, ThreadRef};
 use crate::error::{Error, FieldErrors, Result};
 use crate::paging::Paging;
@@ -1450,7 +1451,7 @@ pub async fn for_attaching(
     num: i64,
 ) -> Result<Ticket> {
     let t = get(forge, viewer, ctx, tool, num).await?;
-    if !(ctx.can_tool(tool, tperm::UPDATE) || is_me(viewer, &t.reported_by)) {
+    if !may_attach(viewer, ctx, tool, &t) {
         return Err(if viewer.user.is_none() {
             Error::Unauthenticated
         } else {
@@ -1458,6 +1459,11 @@ pub async fn for_attaching(
         });
     }
     Ok(t)
+}
+
+/// Whether the viewer may attach files to (and remove them from) a ticket they see.
+pub fn may_attach(viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, t: &Ticket) -> bool {
+    ctx.can_tool(tool, tperm::UPDATE) || is_me(viewer, &t.reported_by)
 }
 
 /// Records a file attached to (or removed from) a ticket in its history.
@@ -1499,6 +1505,83 @@ pub async fn attachment_changed(
         doc! {"ticket": t.ticket_num, "file": filename, "added": added},
     );
     Ok(())
+}
+
+/// The files attached to a ticket the viewer sees.
+pub async fn attachments(forge: &Forge, t: &Ticket) -> Result<Vec<Attachment>> {
+    forge.attachments().list(forge.db(), t.tool_id, t.id).await
+}
+
+/// One file attached to ticket `num`, with the ticket, if the viewer may see it.
+pub async fn attachment(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    num: i64,
+    file: &str,
+) -> Result<(Ticket, Attachment)> {
+    let t = get(forge, viewer, ctx, tool, num).await?;
+    let a = forge
+        .attachments()
+        .get(forge.db(), tool.id, t.id, file)
+        .await?
+        .ok_or(Error::NotFound("attachment"))?;
+    Ok((t, a))
+}
+
+/// Removes a file from ticket `num` (those who may attach), with a line in its history.
+pub async fn remove_attachment(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    num: i64,
+    file: &str,
+) -> Result<(Ticket, Attachment)> {
+    let t = for_attaching(forge, viewer, ctx, tool, num).await?;
+    let a = forge
+        .attachments()
+        .get(forge.db(), tool.id, t.id, file)
+        .await?
+        .ok_or(Error::NotFound("attachment"))?;
+    forge.attachments().delete(forge.db(), &a).await?;
+    attachment_changed(forge, viewer, ctx, tool, &t, &a.filename, false).await?;
+    Ok((t, a))
+}
+
+/// "Linked from": what links to a ticket, leaving out tickets (of any tracker) the viewer
+/// may not see. The linking tickets are read in one query.
+pub async fn backlinks(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    t: &Ticket,
+) -> Result<Vec<crate::links::Link>> {
+    let all = crate::links::to(forge.db(), &super::kind::link_key(tool, t.ticket_num)).await?;
+    let from_tickets: Vec<ObjectId> = all
+        .iter()
+        .filter_map(|l| l.from_key.strip_prefix("ticket:"))
+        .filter_map(|hex| ObjectId::parse_str(hex).ok())
+        .collect();
+    let found = tickets::by_ids(forge.db(), &from_tickets).await?;
+    Ok(all
+        .into_iter()
+        .filter(|l| {
+            let Some(hex) = l.from_key.strip_prefix("ticket:") else {
+                return true;
+            };
+            found.iter().any(|f| {
+                f.id.to_hex() == hex
+                    && if f.tool_id == tool.id {
+                        visible(f, viewer, ctx, tool)
+                    } else {
+                        !f.deleted && !f.private && f.moderation == tickets::LIVE
+                    }
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]

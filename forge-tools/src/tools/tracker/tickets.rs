@@ -242,6 +242,20 @@ pub async fn by_nums(db: &Database, tool: ToolId, nums: &[i64]) -> Result<Vec<Ti
         .await?)
 }
 
+/// Tickets by id (of any tracker), bounded.
+pub async fn by_ids(db: &Database, ids: &[ObjectId]) -> Result<Vec<Ticket>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tickets(db)
+        .find(doc! {"_id": {"$in": ids}})
+        .projection(doc! {"comments_text": 0, "description": 0})
+        .limit(1_000)
+        .await?
+        .try_collect()
+        .await?)
+}
+
 /// Saves `new` over the ticket if it is still at `from_version`; false when someone saved
 /// meanwhile (nothing written).
 pub async fn replace_if(db: &Database, new: &Ticket, from_version: i64) -> Result<bool> {

@@ -5,6 +5,7 @@
 //! same domain actions (`forge_tools::tools::tracker::actions`).
 
 mod pages;
+mod req;
 mod rest;
 
 use axum::Router;

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bson::{Bson, Document};
 use forge_tools::Error;
-use forge_tools::discussion::{self, NewPost, Post};
+use forge_tools::discussion::{self, NewPost};
 use forge_tools::paging::Paging;
 use forge_tools::tools::tracker::actions::{self, BulkEdit, NewTicket, TicketPatch};
 use forge_tools::tools::tracker::export::{self, Export};
@@ -19,7 +19,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 use utoipa::{OpenApi, ToSchema};
 
+use super::req::{FilePath, Update, num_of};
 use crate::ctx::{Admin, ToolReq};
+use crate::discussion::{CanPost, PostJson, post_json};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, Query};
 use crate::state::AppState;
@@ -45,13 +47,6 @@ pub fn router() -> axum::Router<AppState> {
 
 fn rfc3339(d: bson::DateTime) -> String {
     d.try_to_rfc3339_string().unwrap_or_default()
-}
-
-fn num_of(s: &str) -> Result<i64, Error> {
-    s.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(Error::NotFound("ticket"))
 }
 
 fn custom_json(d: &Document) -> serde_json::Map<String, serde_json::Value> {
@@ -293,31 +288,6 @@ pub async fn delete_ticket(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A post as the API shows it.
-#[derive(Serialize, ToSchema)]
-pub struct PostJson {
-    id: String,
-    parent: Option<String>,
-    author: String,
-    text: String,
-    /// `ok`, `pending` or `spam`.
-    status: String,
-    created: String,
-    edited: Option<String>,
-}
-
-pub fn post_json(p: &Post) -> PostJson {
-    PostJson {
-        id: p.id.to_hex(),
-        parent: p.parent.map(|x| x.to_hex()),
-        author: p.author.clone(),
-        text: p.text.clone(),
-        status: p.status.as_str().to_owned(),
-        created: rfc3339(p.created),
-        edited: p.edited.map(rfc3339),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct CommentsQuery {
     page: Option<u64>,
@@ -365,7 +335,7 @@ pub struct NewComment {
     responses((status = 201, body = PostJson), (status = 422)))]
 pub async fn add_comment(
     State(st): State<AppState>,
-    t: ToolReq<PostPerm>,
+    t: ToolReq<CanPost>,
     Path(num): Path<String>,
     ApiJson(b): ApiJson<NewComment>,
 ) -> ApiResult {
@@ -545,10 +515,7 @@ pub async fn list_attachments(
 ) -> ApiResult<Json<serde_json::Value>> {
     let forge = &st.forge;
     let k = actions::get(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
-    let list = forge
-        .attachments()
-        .list(forge.db(), t.tool.id, k.id)
-        .await?;
+    let list = actions::attachments(forge, &k).await?;
     let out: Vec<serde_json::Value> = list
         .iter()
         .map(|a| attachment_json(&t, k.ticket_num, a))
@@ -581,40 +548,15 @@ pub async fn upload(
         .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct FilePath {
-    num: String,
-    file: String,
-}
-
 /// A file attached to a ticket.
 pub async fn download(
     State(st): State<AppState>,
     t: ToolReq,
     Path(FilePath { num, file }): Path<FilePath>,
 ) -> ApiResult {
-    let forge = &st.forge;
-    let k = actions::get(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
-    let a = forge
-        .attachments()
-        .get(forge.db(), t.tool.id, k.id, &file)
-        .await?
-        .ok_or(Error::NotFound("attachment"))?;
+    let (_, a) =
+        actions::attachment(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?, &file).await?;
     Ok(crate::upload::serve(&st, &a).await?)
-}
-
-/// Changing tickets' fields.
-#[derive(Clone, Copy)]
-pub struct Update;
-impl crate::ctx::Permission for Update {
-    const NAME: &'static str = forge_tools::tools::tracker::perm::UPDATE;
-}
-
-/// Commenting.
-#[derive(Clone, Copy)]
-pub struct PostPerm;
-impl crate::ctx::Permission for PostPerm {
-    const NAME: &'static str = forge_tools::discussion::perm::POST;
 }
 
 #[derive(OpenApi)]

@@ -7,18 +7,12 @@ use axum::http::StatusCode;
 use forge_tools::Error;
 use forge_tools::tools::tracker::actions;
 
+use super::super::req::{FilePath, num_of};
 use crate::auth::{CsrfForm, Empty, redirect_with_flash};
 use crate::ctx::ToolReq;
 use crate::error::PageResult;
 use crate::page::error_response;
 use crate::state::AppState;
-
-fn num_of(s: &str) -> Result<i64, Error> {
-    s.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(Error::NotFound("ticket"))
-}
 
 pub async fn upload(
     State(st): State<AppState>,
@@ -50,24 +44,13 @@ pub async fn upload(
     }
 }
 
-#[derive(serde::Deserialize)]
-pub struct FilePath {
-    num: String,
-    file: String,
-}
-
 pub async fn download(
     State(st): State<AppState>,
     t: ToolReq,
     Path(FilePath { num, file }): Path<FilePath>,
 ) -> PageResult {
-    let forge = &st.forge;
-    let k = actions::get(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
-    let a = forge
-        .attachments()
-        .get(forge.db(), t.tool.id, k.id, &file)
-        .await?
-        .ok_or(Error::NotFound("attachment"))?;
+    let (_, a) =
+        actions::attachment(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?, &file).await?;
     Ok(crate::upload::serve(&st, &a).await?)
 }
 
@@ -78,14 +61,9 @@ pub async fn remove(
     CsrfForm(_): CsrfForm<Empty>,
 ) -> PageResult {
     let forge = &st.forge;
-    let k = actions::for_attaching(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?).await?;
-    let a = forge
-        .attachments()
-        .get(forge.db(), t.tool.id, k.id, &file)
-        .await?
-        .ok_or(Error::NotFound("attachment"))?;
-    forge.attachments().delete(forge.db(), &a).await?;
-    actions::attachment_changed(forge, t.viewer(), &t.ctx, &t.tool, &k, &a.filename, false).await?;
+    let (k, a) =
+        actions::remove_attachment(forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?, &file)
+            .await?;
     Ok(redirect_with_flash(
         &st,
         &actions::ticket_url(&t.ctx, &t.tool, k.ticket_num),

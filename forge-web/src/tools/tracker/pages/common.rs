@@ -10,28 +10,10 @@ use forge_tools::tools::tracker::config::{FieldType, TrackerConfig, value_text};
 use forge_tools::tools::tracker::perm as tperm;
 
 use super::views::{FieldInput, TrackerNav};
-use crate::ctx::{Permission, ToolReq};
+use crate::ctx::ToolReq;
 use crate::error::urlencode;
 
-/// Changing tickets' fields.
-#[derive(Clone, Copy)]
-pub struct Update;
-/// Deleting and moving tickets.
-#[derive(Clone, Copy)]
-pub struct Delete;
-/// Approving tickets that wait for a moderator.
-#[derive(Clone, Copy)]
-pub struct Moderate;
-
-impl Permission for Update {
-    const NAME: &'static str = tperm::UPDATE;
-}
-impl Permission for Delete {
-    const NAME: &'static str = tperm::DELETE;
-}
-impl Permission for Moderate {
-    const NAME: &'static str = perm::MODERATE;
-}
+pub use super::super::req::{Delete, Moderate, Update, num_of};
 
 /// Where the queue of tickets waiting for a moderator lives, below the tracker (the
 /// discussion's queue of comments is `_moderate`).
@@ -67,14 +49,6 @@ pub fn nav<P>(t: &ToolReq<P>, config: &TrackerConfig) -> TrackerNav {
         assigned_url: me("assigned_to"),
         reported_url: me("reported_by"),
     }
-}
-
-/// A ticket number from a path segment; anything else is no ticket.
-pub fn num_of(s: &str) -> Result<i64, Error> {
-    s.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(Error::NotFound("ticket"))
 }
 
 /// The list's address with these parameters (empty ones left out).

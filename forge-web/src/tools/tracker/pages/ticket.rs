@@ -13,7 +13,7 @@ use forge_tools::tools::tracker::actions::{self, Lookup, TicketPatch};
 use forge_tools::tools::tracker::config::{FieldType, TrackerConfig};
 use forge_tools::tools::tracker::perm as tperm;
 use forge_tools::tools::tracker::tickets::{self, Ticket};
-use forge_tools::{Error, FieldErrors, Forge, links, markdown};
+use forge_tools::{Error, FieldErrors, Forge, markdown};
 
 use super::common::{
     Delete, Fields, Moderate, PENDING_PATH, Update, field_inputs, field_text, filtered_url,
@@ -326,34 +326,16 @@ fn field_label(config: &TrackerConfig, field: &str) -> String {
     }
 }
 
-/// "Linked from": what links here, leaving out tickets the viewer may not see.
+/// "Linked from": what links here, as the viewer may see it.
 async fn backlinks<P>(forge: &Forge, t: &ToolReq<P>, k: &Ticket) -> Result<Vec<LinkRow>, Error> {
-    // The key the tracker's reference resolution records (`kind::link_key`).
-    let key = format!("ticket:{}:{}", t.tool.id, k.ticket_num);
-    let mut out = Vec::new();
-    for l in links::to(forge.db(), &key).await? {
-        if let Some(hex) = l.from_key.strip_prefix("ticket:") {
-            let from = match bson::oid::ObjectId::parse_str(hex) {
-                Ok(id) => tickets::by_id(forge.db(), id).await?,
-                Err(_) => None,
-            };
-            let shown = from.is_some_and(|f| {
-                if f.tool_id == t.tool.id {
-                    actions::visible(&f, t.viewer(), &t.ctx, &t.tool)
-                } else {
-                    !f.deleted && !f.private && f.moderation == tickets::LIVE
-                }
-            });
-            if !shown {
-                continue;
-            }
-        }
-        out.push(LinkRow {
+    Ok(actions::backlinks(forge, t.viewer(), &t.ctx, &t.tool, k)
+        .await?
+        .into_iter()
+        .map(|l| LinkRow {
             title: l.from_title,
             url: l.from_url,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 async fn watch_buttons<P>(
@@ -490,9 +472,7 @@ async fn render_ticket<P>(
             size: human_size(u64::try_from(a.bytes).unwrap_or(0)),
         })
         .collect();
-    let files = forge
-        .attachments()
-        .list(forge.db(), t.tool.id, k.id)
+    let files = actions::attachments(forge, &k)
         .await?
         .into_iter()
         .map(|a| super::views::FileRow {
@@ -505,8 +485,7 @@ async fn render_ticket<P>(
             filename: a.filename,
         })
         .collect();
-    let can_attach = t.can(tperm::UPDATE)
-        || (!k.reported_by.is_empty() && t.viewer().username() == Some(k.reported_by.as_str()));
+    let can_attach = actions::may_attach(t.viewer(), &t.ctx, &t.tool, &k);
     let tpl = TicketTpl {
         page: t.shell(forge, &format!("#{} {}", k.ticket_num, k.summary)),
         nav: nav(t, &config),
