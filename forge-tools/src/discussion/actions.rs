@@ -5,7 +5,7 @@
 //! watchers.
 
 use bson::oid::ObjectId;
-use bson::{Bson, DateTime, Document, doc};
+use bson::{DateTime, Document, doc};
 use futures::TryStreamExt;
 use mongodb::options::ReturnDocument;
 
@@ -67,20 +67,7 @@ impl Moderation {
     }
 }
 
-pub(super) fn event(
-    forge: &Forge,
-    kind: &str,
-    viewer: &Viewer,
-    ctx: &ProjectCtx,
-    tool: &ToolInstance,
-    extra: Document,
-) {
-    forge.events().record(
-        kind,
-        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
-        Bson::Document(extra),
-    );
-}
+pub(super) use crate::tool::record_event as event;
 
 /// The thread of an artifact, created on first use.
 pub async fn thread(

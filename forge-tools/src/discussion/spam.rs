@@ -3,7 +3,7 @@
 //! a rule that holds link-heavy posts from new accounts for a moderator. Each decision is
 //! logged as an event (`discussion.spam.*`).
 
-use bson::{Bson, DateTime, doc};
+use bson::{DateTime, doc};
 
 use super::model::Status;
 use crate::error::{Error, Result};
@@ -23,10 +23,13 @@ const NEW_ACCOUNT_MS: i64 = 2 * 24 * 3_600_000;
 pub const NEW_ACCOUNT_LINKS: usize = 2;
 
 fn log(forge: &Forge, viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance, what: &str) {
-    forge.events().record(
+    crate::tool::record_event(
+        forge,
         &format!("discussion.spam.{what}"),
-        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
-        Bson::Document(doc! {}),
+        viewer,
+        ctx,
+        tool,
+        doc! {},
     );
 }
 

@@ -33,6 +33,23 @@ pub use instance::ToolInstance;
 /// tools) are in `crate::forge`.
 pub type Forge = Handle<ToolRegistry>;
 
+/// Logs an event of a tool's instance (`{type, context: project, mount, user, ip, extra}`),
+/// as the viewer `ctx` describes did it.
+pub fn record_event(
+    forge: &Forge,
+    kind: &str,
+    viewer: &crate::viewer::Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    extra: Document,
+) {
+    forge.events().record(
+        kind,
+        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
+        bson::Bson::Document(extra),
+    );
+}
+
 /// An entry of a tool's menu in the project navigation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NavEntry {

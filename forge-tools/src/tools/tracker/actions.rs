@@ -5,7 +5,7 @@
 //! told to watchers.
 
 use bson::oid::ObjectId;
-use bson::{Bson, DateTime, Document, doc};
+use bson::{DateTime, Document, doc};
 
 use super::config::{TrackerConfig, value_text};
 use super::perm as tperm;
@@ -231,20 +231,7 @@ fn custom_values(
     out
 }
 
-fn event(
-    forge: &Forge,
-    kind: &str,
-    viewer: &Viewer,
-    ctx: &ProjectCtx,
-    tool: &ToolInstance,
-    extra: Document,
-) {
-    forge.events().record(
-        kind,
-        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
-        Bson::Document(extra),
-    );
-}
+use crate::tool::record_event as event;
 
 /// Files a ticket. Anonymous visitors may when the tracker allows it; their tickets wait for
 /// a moderator.
@@ -1559,7 +1546,7 @@ pub async fn backlinks(
     tool: &ToolInstance,
     t: &Ticket,
 ) -> Result<Vec<crate::links::Link>> {
-    let all = crate::links::to(forge.db(), &super::kind::link_key(tool, t.ticket_num)).await?;
+    let all = crate::links::to(forge.db(), &tickets::link_key(tool, t.ticket_num)).await?;
     let from_tickets: Vec<ObjectId> = all
         .iter()
         .filter_map(|l| l.from_key.strip_prefix("ticket:"))

@@ -8,7 +8,7 @@ use bson::{Document, doc};
 use mongodb::Database;
 
 use super::config::TrackerConfig;
-use super::tickets::{self, Ticket};
+use super::tickets::{self, Ticket, link_key};
 use super::{KIND, actions, bins, perm as tperm};
 use crate::acl::{Ace, Principal, perm};
 use crate::error::Result;
@@ -215,11 +215,6 @@ impl Tool for TrackerTool {
     ) -> Result<()> {
         actions::close_from_commits(forge, ctx, tool, pusher, commits).await
     }
-}
-
-/// The backlink key of a ticket (what "linked from" lists are keyed by).
-pub fn link_key(tool: &ToolInstance, num: i64) -> String {
-    format!("ticket:{}:{num}", tool.id)
 }
 
 /// The search document of a ticket: summary as title; description, labels, custom field

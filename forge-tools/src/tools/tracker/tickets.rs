@@ -90,6 +90,11 @@ pub fn key_of(id: ObjectId) -> String {
     format!("ticket:{}", id.to_hex())
 }
 
+/// The backlink key of a ticket (what "linked from" lists are keyed by).
+pub fn link_key(tool: &crate::tool::ToolInstance, num: i64) -> String {
+    format!("ticket:{}:{num}", tool.id)
+}
+
 /// One field's change in a ticket's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {

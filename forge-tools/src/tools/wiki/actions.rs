@@ -3,7 +3,7 @@
 //! page. Changes record an event, refresh backlinks, and queue the search index and watchers'
 //! mail.
 
-use bson::{Bson, Document, doc};
+use bson::{Bson, doc};
 
 use super::DELETE;
 use super::pages::{self, Edit, Page, Saved};
@@ -64,20 +64,7 @@ fn author(viewer: &Viewer) -> String {
     viewer.username().unwrap_or_default().to_owned()
 }
 
-fn event(
-    forge: &Forge,
-    kind: &str,
-    viewer: &Viewer,
-    ctx: &ProjectCtx,
-    tool: &ToolInstance,
-    extra: Document,
-) {
-    forge.events().record(
-        kind,
-        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
-        Bson::Document(extra),
-    );
-}
+use crate::tool::record_event as event;
 
 /// Saves an edit (creating the page when `base_version` is 0).
 pub async fn save(
