@@ -730,6 +730,47 @@ pub async fn queue(
     Ok((out, total))
 }
 
+/// Every live post of a tool's threads, oldest first, by artifact key: what exports and
+/// full re-indexing read in one pass instead of one query per artifact.
+pub async fn live_posts_by_artifact(
+    forge: &Forge,
+    tool: &ToolInstance,
+) -> Result<std::collections::HashMap<String, Vec<Post>>> {
+    let threads: Vec<Thread> = model::threads(forge.db())
+        .find(doc! {"tool_id": tool.id})
+        .await?
+        .try_collect()
+        .await?;
+    let mut cursor = model::posts(forge.db())
+        .find(doc! {"tool_id": tool.id, "status": "ok", "deleted": false})
+        .sort(doc! {"created": 1, "_id": 1})
+        .await?;
+    let artifact_of: std::collections::HashMap<ObjectId, &str> = threads
+        .iter()
+        .map(|t| (t.id, t.artifact.as_str()))
+        .collect();
+    let mut out: std::collections::HashMap<String, Vec<Post>> = Default::default();
+    while let Some(p) = cursor.try_next().await? {
+        if let Some(a) = artifact_of.get(&p.thread_id) {
+            out.entry((*a).to_owned()).or_default().push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Texts of posts joined for a search document, at most `max_bytes`.
+pub fn joined_texts(posts: &[Post], max_bytes: usize) -> String {
+    let mut out = String::new();
+    for p in posts {
+        if out.len() + p.text.len() > max_bytes {
+            break;
+        }
+        out.push_str(&p.text);
+        out.push('\n');
+    }
+    out
+}
+
 /// The live posts' texts of a thread, for the artifact's search document (bounded).
 pub async fn texts(
     forge: &Forge,

@@ -176,12 +176,7 @@ fn json_of(v: &Bson) -> serde_json::Value {
 }
 
 /// The tracker in Allura's format (admins): every ticket the admin sees, with comments.
-pub async fn export(
-    forge: &Forge,
-    viewer: &Viewer,
-    ctx: &ProjectCtx,
-    tool: &ToolInstance,
-) -> Result<Export> {
+pub async fn export(forge: &Forge, ctx: &ProjectCtx, tool: &ToolInstance) -> Result<Export> {
     ctx.authorize_tool(tool, perm::ADMIN)?;
     let config = TrackerConfig::of(tool);
     let milestones: Vec<ExportMilestone> = config
@@ -218,7 +213,22 @@ pub async fn export(
         });
     }
     let mut out_tickets = Vec::new();
-    for t in tickets::all(forge.db(), tool.id).await? {
+    let all = tickets::all(forge.db(), tool.id).await?;
+    // Comments and files of every ticket read in a few queries, not two per ticket.
+    let mut posts_of = discussion::live_posts_by_artifact(forge, tool).await?;
+    let mut files_of: std::collections::HashMap<ObjectId, Vec<crate::attachments::Attachment>> =
+        Default::default();
+    for chunk in all.chunks(100) {
+        let ids: Vec<ObjectId> = chunk.iter().map(|t| t.id).collect();
+        for a in forge
+            .attachments()
+            .list_many(forge.db(), tool.id, &ids)
+            .await?
+        {
+            files_of.entry(a.artifact_id).or_default().push(a);
+        }
+    }
+    for t in all {
         let mut custom: serde_json::Map<String, serde_json::Value> = t
             .custom_fields
             .iter()
@@ -227,12 +237,10 @@ pub async fn export(
         if let Some(m) = &t.milestone {
             custom.insert("_milestone".into(), serde_json::Value::String(m.clone()));
         }
-        let posts =
-            actions::comments(forge, viewer, ctx, tool, &t, discussion::Order::Flat, None).await?;
-        let mut attachments: Vec<ExportAttachment> = forge
-            .attachments()
-            .list(forge.db(), tool.id, t.id)
-            .await?
+        let posts = posts_of.remove(&t.key()).unwrap_or_default();
+        let mut attachments: Vec<ExportAttachment> = files_of
+            .remove(&t.id)
+            .unwrap_or_default()
             .into_iter()
             .map(|a| ExportAttachment {
                 url: format!(

@@ -91,12 +91,15 @@ impl Tool for TrackerTool {
         tool: &ToolInstance,
     ) -> Result<Vec<SearchDoc>> {
         let mut out = Vec::new();
+        // Every comment of the tracker in one pass, not one query per ticket.
+        let posts = crate::discussion::live_posts_by_artifact(forge, tool).await?;
         for t in tickets::all(forge.db(), tool.id).await? {
             if t.moderation != tickets::LIVE {
                 continue;
             }
-            let comments =
-                crate::discussion::texts(forge, tool, &t.key(), MAX_INDEXED_COMMENTS).await?;
+            let comments = posts.get(&t.key()).map_or_else(String::new, |p| {
+                crate::discussion::joined_texts(p, MAX_INDEXED_COMMENTS)
+            });
             let users = private_readers(forge, &t).await?;
             out.push(search_doc(project, tool, &t, &comments, users));
         }

@@ -469,9 +469,7 @@ pub async fn bins(State(st): State<AppState>, t: ToolReq) -> ApiResult<Json<serd
     params(("project" = String, Path), ("mount" = String, Path)),
     responses((status = 200, description = "Allura tracker JSON: tickets, tracker_config, milestones, custom_fields, saved_bins")))]
 pub async fn export_json(State(st): State<AppState>, t: ToolReq<Admin>) -> ApiResult<Json<Export>> {
-    Ok(Json(
-        export::export(&st.forge, t.viewer(), &t.ctx, &t.tool).await?,
-    ))
+    Ok(Json(export::export(&st.forge, &t.ctx, &t.tool).await?))
 }
 
 /// Imports Allura tracker JSON (admins): all or nothing; ticket numbers kept, a number taken
