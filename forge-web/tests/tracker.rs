@@ -1090,3 +1090,31 @@ async fn attachments_by_reporter_and_developers_only() {
         "crash.log"
     );
 }
+
+#[tokio::test]
+async fn imports_are_held_to_the_same_bounds_as_filed_tickets() {
+    let app = TestApp::with_config("tracker-import-bounds", |c| c.max_text_bytes = 1_000).await;
+    let alice = app.user("alice").await;
+    app.project(&alice, "bounds", false).await;
+    let ta = app.token(&alice).await;
+    let cases = [
+        json!({"tickets": [{"ticket_num": 1, "summary": "a", "description": "d".repeat(1_001)}]}),
+        json!({"tickets": [{"ticket_num": 1, "summary": "a", "labels": ["l".repeat(51)]}]}),
+        json!({"tickets": [{"ticket_num": 1, "summary": "a", "labels": vec!["x"; 21]}]}),
+        json!({"tickets": [{"ticket_num": 1, "summary": "a", "discussion_thread": {"posts": [{"text": "p".repeat(1_001), "author": "alice"}]}}]}),
+    ];
+    for body in cases {
+        let r = app
+            .api(
+                Method::POST,
+                "/rest/p/bounds/tickets/_import",
+                Some(&ta),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(r.body.contains("Ticket 1"), "{}", r.body);
+    }
+    assert_eq!(app.count("tracker_tickets", bson::doc! {}).await, 0);
+    assert_eq!(app.count("discussion_posts", bson::doc! {}).await, 0);
+}

@@ -137,7 +137,7 @@ pub fn parse_labels(input: &str) -> Vec<String> {
     out
 }
 
-fn check_labels(labels: &[String], errors: &mut FieldErrors) {
+pub(super) fn check_labels(labels: &[String], errors: &mut FieldErrors) {
     if labels.len() > MAX_LABELS {
         errors.add("labels", format!("At most {MAX_LABELS} labels"));
     }

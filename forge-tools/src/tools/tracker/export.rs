@@ -26,6 +26,8 @@ use crate::viewer::Viewer;
 
 /// Tickets one import may hold.
 pub const MAX_IMPORT_TICKETS: usize = 50_000;
+/// Comments one imported ticket may bring.
+pub const MAX_IMPORT_POSTS: usize = 10_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Export {
@@ -455,10 +457,31 @@ pub async fn import(
         ));
     }
     let now = DateTime::now();
+    let max_text = usize::try_from(forge.config().max_text_bytes).unwrap_or(usize::MAX);
     let mut docs: Vec<Ticket> = Vec::with_capacity(e.tickets.len());
     let mut posts: Vec<(ObjectId, i64, Vec<ExportPost>)> = Vec::new();
     for t in &e.tickets {
         let n = t.ticket_num;
+        // The same bounds as tickets and comments filed here.
+        if t.description.len() > max_text
+            || t.discussion_thread.posts.len() > MAX_IMPORT_POSTS
+            || t.discussion_thread
+                .posts
+                .iter()
+                .any(|p| p.text.len() > max_text)
+        {
+            errors.add(
+                "tickets",
+                format!(
+                    "Ticket {n}: a text is longer than {max_text} bytes, or it has more than {MAX_IMPORT_POSTS} comments"
+                ),
+            );
+        }
+        let mut label_errors = FieldErrors::new();
+        actions::check_labels(&t.labels, &mut label_errors);
+        for (_, m) in label_errors.0 {
+            errors.add("tickets", format!("Ticket {n}: {m}"));
+        }
         if t.summary.trim().is_empty() || t.summary.chars().count() > actions::MAX_SUMMARY {
             errors.add(
                 "tickets",
@@ -524,7 +547,7 @@ pub async fn import(
             summary: t.summary.trim().to_owned(),
             description: t.description.clone(),
             status,
-            labels: t.labels.iter().take(actions::MAX_LABELS).cloned().collect(),
+            labels: t.labels.clone(),
             assigned_to: t
                 .assigned_to
                 .clone()
@@ -636,7 +659,7 @@ async fn write(
         let thread =
             discussion::thread(forge, ctx, tool, &actions::thread_ref(ctx, tool, t)).await?;
         let mut batch: Vec<Document> = Vec::new();
-        for p in list.iter().take(10_000) {
+        for p in list {
             let pid = ObjectId::new();
             let created = parse_iso(&p.timestamp).unwrap_or_else(DateTime::now);
             let post = Post {
