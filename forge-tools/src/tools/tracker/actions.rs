@@ -1499,6 +1499,14 @@ pub async fn attachments(forge: &Forge, t: &Ticket) -> Result<Vec<Attachment>> {
     forge.attachments().list(forge.db(), t.tool_id, t.id).await
 }
 
+async fn file_of(forge: &Forge, t: &Ticket, file: &str) -> Result<Attachment> {
+    forge
+        .attachments()
+        .get(forge.db(), t.tool_id, t.id, file)
+        .await?
+        .ok_or(Error::NotFound("attachment"))
+}
+
 /// One file attached to ticket `num`, with the ticket, if the viewer may see it.
 pub async fn attachment(
     forge: &Forge,
@@ -1509,11 +1517,7 @@ pub async fn attachment(
     file: &str,
 ) -> Result<(Ticket, Attachment)> {
     let t = get(forge, viewer, ctx, tool, num).await?;
-    let a = forge
-        .attachments()
-        .get(forge.db(), tool.id, t.id, file)
-        .await?
-        .ok_or(Error::NotFound("attachment"))?;
+    let a = file_of(forge, &t, file).await?;
     Ok((t, a))
 }
 
@@ -1527,11 +1531,7 @@ pub async fn remove_attachment(
     file: &str,
 ) -> Result<(Ticket, Attachment)> {
     let t = for_attaching(forge, viewer, ctx, tool, num).await?;
-    let a = forge
-        .attachments()
-        .get(forge.db(), tool.id, t.id, file)
-        .await?
-        .ok_or(Error::NotFound("attachment"))?;
+    let a = file_of(forge, &t, file).await?;
     forge.attachments().delete(forge.db(), &a).await?;
     attachment_changed(forge, viewer, ctx, tool, &t, &a.filename, false).await?;
     Ok((t, a))
