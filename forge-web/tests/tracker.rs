@@ -7,33 +7,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::Duration;
-
 use axum::http::{Method, StatusCode};
-use common::TestApp;
+use common::{TestApp, viewer};
 use forge_tools::acl::Role;
 use forge_tools::discussion::{self, NewPost};
-use forge_tools::projects::Neighborhood;
 use forge_tools::tools::tracker::actions;
 use forge_tools::tools::tracker::config::{CustomField, FieldType, Milestone, TrackerConfig};
 use forge_tools::users::User;
-use forge_tools::{ProjectCtx, Viewer};
 use serde_json::{Value, json};
-
-fn viewer(u: &User) -> Viewer {
-    Viewer {
-        user: Some(u.clone()),
-        ip: None,
-    }
-}
-
-async fn ctx_of(app: &TestApp, u: &User, project: &str) -> ProjectCtx {
-    app.forge
-        .load_project(&viewer(u), Neighborhood::Projects, project)
-        .await
-        .unwrap()
-}
 
 async fn file(app: &TestApp, token: Option<&str>, project: &str, body: Value) -> Value {
     let res = app
@@ -68,38 +49,6 @@ fn nums(v: &Value) -> Vec<i64> {
         .iter()
         .map(|t| t["ticket_num"].as_i64().unwrap())
         .collect()
-}
-
-/// Waits until every task of this name has finished (none failed).
-async fn tasks_done(app: &TestApp, name: &str) {
-    for _ in 0..400 {
-        let open = app
-            .count(
-                "tasks",
-                bson::doc! {"name": name, "state": {"$nin": ["complete", "failed"]}},
-            )
-            .await;
-        if open == 0 {
-            let failed = app
-                .count("tasks", bson::doc! {"name": name, "state": "failed"})
-                .await;
-            assert_eq!(failed, 0, "a {name} task failed");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{name} tasks did not finish");
-}
-
-fn mails(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir.join("mail"))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-                .map(|e| std::fs::read_to_string(e.path()).unwrap())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -226,7 +175,7 @@ async fn concurrent_edits_merge_by_field_and_clash_on_the_same_field() {
     assert_eq!(f.json()["assigned_to"], Value::Null);
 
     // Every change is history: who, and old → new.
-    let ctx = ctx_of(&app, &alice, "merge").await;
+    let ctx = app.ctx_of(&alice, "merge").await;
     let tool = ctx.tool("tickets").unwrap().clone();
     let t = actions::get(&app.forge, &viewer(&alice), &ctx, &tool, 1)
         .await
@@ -261,7 +210,7 @@ async fn concurrent_edits_merge_by_field_and_clash_on_the_same_field() {
 }
 
 async fn configure(app: &TestApp, owner: &User, project: &str) {
-    let ctx = ctx_of(app, owner, project).await;
+    let ctx = app.ctx_of(owner, project).await;
     let tool = ctx.tool("tickets").unwrap().clone();
     let mut config = TrackerConfig::of(&tool);
     config.custom_fields.push(CustomField {
@@ -397,7 +346,7 @@ async fn lists_filter_sort_query_and_saved_searches() {
     assert_eq!(nums(&mine), vec![1]);
 
     // Saved searches with their counts; a shared one needs save_searches (developers).
-    let ctx_b = ctx_of(&app, &bob, "lists").await;
+    let ctx_b = app.ctx_of(&bob, "lists").await;
     let tool = ctx_b.tool("tickets").unwrap().clone();
     actions::save_bin(
         &app.forge,
@@ -412,7 +361,7 @@ async fn lists_filter_sort_query_and_saved_searches() {
     .await
     .unwrap();
     let carol = app.user("carol").await;
-    let ctx_c = ctx_of(&app, &carol, "lists").await;
+    let ctx_c = app.ctx_of(&carol, "lists").await;
     let denied = actions::save_bin(
         &app.forge,
         &viewer(&carol),
@@ -499,7 +448,6 @@ async fn lists_filter_sort_query_and_saved_searches() {
 #[tokio::test]
 async fn bulk_edit_records_history_and_mails_each_watcher_once() {
     let app = TestApp::new("tracker-bulk").await;
-    let data = app.data.path().to_owned();
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let project = app.project(&alice, "bulk", false).await;
@@ -516,7 +464,7 @@ async fn bulk_edit_records_history_and_mails_each_watcher_once() {
         .await;
     }
     // Bob watches the tracker and two of the tickets.
-    let ctx_b = ctx_of(&app, &bob, "bulk").await;
+    let ctx_b = app.ctx_of(&bob, "bulk").await;
     let tool = ctx_b.tool("tickets").unwrap().clone();
     forge_tools::notify::watch(
         &app.forge,
@@ -543,8 +491,8 @@ async fn bulk_edit_records_history_and_mails_each_watcher_once() {
         .await
         .unwrap();
     }
-    tasks_done(&app, "notify.change").await;
-    let before = mails(&data).len();
+    app.tasks_done("notify.change").await;
+    let before = app.mails().len();
 
     let res = app
         .api(
@@ -556,8 +504,8 @@ async fn bulk_edit_records_history_and_mails_each_watcher_once() {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(res.json()["changed"], 3);
-    tasks_done(&app, "notify.change").await;
-    let after = mails(&data);
+    app.tasks_done("notify.change").await;
+    let after = app.mails();
     let to_bob: Vec<&String> = after
         .iter()
         .filter(|m| m.contains("To: bob@example.org"))
@@ -680,7 +628,7 @@ async fn private_tickets_stay_hidden_from_outsiders() {
         assert_eq!(r.status, StatusCode::OK, "{who}");
     }
     // Search: found by its reporter and developers, never by others.
-    tasks_done(&app, "search.index").await;
+    app.tasks_done("search.index").await;
     let search = |token: Option<String>| {
         let app = &app;
         async move {
@@ -715,7 +663,7 @@ async fn anonymous_tickets_wait_for_a_moderator() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-    let ctx = ctx_of(&app, &alice, "open").await;
+    let ctx = app.ctx_of(&alice, "open").await;
     let tool = ctx.tool("tickets").unwrap().clone();
     let mut config = TrackerConfig::of(&tool);
     config.anonymous_tickets = true;
@@ -736,7 +684,7 @@ async fn anonymous_tickets_wait_for_a_moderator() {
         "moderators see it"
     );
 
-    let ctx = ctx_of(&app, &alice, "open").await;
+    let ctx = app.ctx_of(&alice, "open").await;
     let tool = ctx.tool("tickets").unwrap().clone();
     actions::approve(&app.forge, &viewer(&alice), &ctx, &tool, 1)
         .await
@@ -762,7 +710,7 @@ async fn a_refused_first_comment_leaves_no_thread() {
     .await;
     assert_eq!(app.count(discussion::THREADS, bson::doc! {}).await, 0);
 
-    let ctx = ctx_of(&app, &bob, "quiet").await;
+    let ctx = app.ctx_of(&bob, "quiet").await;
     let tool = ctx.tool("tickets").unwrap().clone();
     let bot = NewPost {
         text: "Buy now".into(),
@@ -840,7 +788,7 @@ async fn export_imports_back_into_an_empty_tracker() {
         Some(json!({"status": "wont-fix"})),
     )
     .await;
-    let ctx = ctx_of(&app, &alice, "moving").await;
+    let ctx = app.ctx_of(&alice, "moving").await;
     let tool = ctx.tool("tickets").unwrap().clone();
     actions::save_bin(
         &app.forge,
@@ -1057,7 +1005,7 @@ async fn attachments_by_reporter_and_developers_only() {
     // The ticket page lists it, and the history says who attached what.
     let page = app.get("/p/files/tickets/1/", &anon).await;
     assert!(page.body.contains("crash.log"), "{}", page.body);
-    let ctx = ctx_of(&app, &alice, "files").await;
+    let ctx = app.ctx_of(&alice, "files").await;
     let tool = ctx.tool("tickets").unwrap().clone();
     let t = actions::get(&app.forge, &viewer(&alice), &ctx, &tool, 1)
         .await

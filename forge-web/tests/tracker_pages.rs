@@ -10,32 +10,16 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{Browser, Res, TestApp};
+use common::{Browser, Res, TestApp, viewer};
 use forge_tools::acl::Role;
-use forge_tools::projects::Neighborhood;
 use forge_tools::tools::tracker::actions::{self, NewTicket};
 use forge_tools::tools::tracker::config::TrackerConfig;
 use forge_tools::users::User;
-use forge_tools::{ProjectCtx, Viewer};
 use serde_json::json;
-
-fn viewer(u: &User) -> Viewer {
-    Viewer {
-        user: Some(u.clone()),
-        ip: None,
-    }
-}
-
-async fn ctx_of(app: &TestApp, u: &User, project: &str) -> ProjectCtx {
-    app.forge
-        .load_project(&viewer(u), Neighborhood::Projects, project)
-        .await
-        .unwrap()
-}
 
 /// Files a ticket through the domain (for setting the scene quickly).
 async fn seed(app: &TestApp, u: &User, project: &str, summary: &str, labels: &[&str]) -> i64 {
-    let ctx = ctx_of(app, u, project).await;
+    let ctx = app.ctx_of(u, project).await;
     let tool = ctx.tool("tickets").unwrap().clone();
     let new = NewTicket {
         summary: summary.into(),
@@ -732,7 +716,7 @@ async fn settings_add_a_custom_field_and_a_milestone_that_tickets_use() {
     set(&mut back, "cf_0_default", "normal");
     let r = submit(&app, &a, "/p/web/tickets/_admin", &back).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    let ctx = ctx_of(&app, &alice, "web").await;
+    let ctx = app.ctx_of(&alice, "web").await;
     let config = TrackerConfig::of(ctx.tool("tickets").unwrap());
     assert_eq!(config.custom_fields.len(), 2);
     assert_eq!(config.custom_fields[0].name, "_priority");
@@ -821,7 +805,7 @@ async fn settings_add_a_custom_field_and_a_milestone_that_tickets_use() {
             .status,
         StatusCode::SEE_OTHER
     );
-    let ctx = ctx_of(&app, &alice, "web").await;
+    let ctx = app.ctx_of(&alice, "web").await;
     assert_eq!(
         TrackerConfig::of(ctx.tool("tickets").unwrap())
             .custom_fields
@@ -882,7 +866,7 @@ async fn anonymous_tickets_wait_votes_moves_and_deletes() {
     app.project(&alice, "other", false).await;
     let a = app.browser(&alice).await;
     let b = app.browser(&bob).await;
-    let ctx = ctx_of(&app, &alice, "web").await;
+    let ctx = app.ctx_of(&alice, "web").await;
     let tool = ctx.tool("tickets").unwrap().clone();
     let mut config = TrackerConfig::of(&tool);
     config.anonymous_tickets = true;

@@ -16,7 +16,7 @@ use forge_tools::config::Config;
 use forge_tools::projects::{Neighborhood, NewProject, Project};
 use forge_tools::tool::ToolRegistry;
 use forge_tools::users::{NewUser, User};
-use forge_tools::{Forge, Viewer, projects, sessions, tokens};
+use forge_tools::{Forge, ProjectCtx, Viewer, projects, sessions, tokens};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -319,5 +319,56 @@ impl TestApp {
             .count_documents(filter)
             .await
             .unwrap()
+    }
+
+    /// A project in `p` as `u` sees it (for calling the domain directly).
+    pub async fn ctx_of(&self, u: &User, project: &str) -> ProjectCtx {
+        self.forge
+            .load_project(&viewer(u), Neighborhood::Projects, project)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until every task named `name` has finished; fails if one failed.
+    pub async fn tasks_done(&self, name: &str) {
+        for _ in 0..400 {
+            let open = self
+                .count(
+                    "tasks",
+                    bson::doc! {"name": name, "state": {"$nin": ["complete", "failed"]}},
+                )
+                .await;
+            if open == 0 {
+                let failed = self
+                    .count("tasks", bson::doc! {"name": name, "state": "failed"})
+                    .await;
+                assert_eq!(failed, 0, "a {name} task failed");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{name} tasks did not finish");
+    }
+
+    /// The mails written so far (no SMTP configured: `.eml` files under the data dir), sorted.
+    pub fn mails(&self) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(self.data.path().join("mail"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+}
+
+/// A viewer that is `u` (for calling the domain directly).
+pub fn viewer(u: &User) -> Viewer {
+    Viewer {
+        user: Some(u.clone()),
+        ip: None,
     }
 }
