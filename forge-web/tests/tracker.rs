@@ -424,6 +424,37 @@ async fn lists_filter_sort_query_and_saved_searches() {
         .json();
     assert_eq!(bob_bins["bins"].as_array().unwrap().len(), 1);
 
+    // The number of saved searches is bounded (each list view counts them all).
+    for i in 1..forge_tools::tools::tracker::bins::MAX_BINS {
+        actions::save_bin(
+            &app.forge,
+            &viewer(&bob),
+            &ctx_b,
+            &tool,
+            &format!("Bin {i}"),
+            "status:open",
+            "",
+            true,
+        )
+        .await
+        .unwrap();
+    }
+    let over = actions::save_bin(
+        &app.forge,
+        &viewer(&bob),
+        &ctx_b,
+        &tool,
+        "One more",
+        "status:open",
+        "",
+        true,
+    )
+    .await;
+    assert!(
+        matches!(over, Err(forge_tools::Error::Invalid(_))),
+        "{over:?}"
+    );
+
     // Milestones with progress.
     let ms = app
         .api(Method::GET, "/rest/p/lists/tickets/_milestones", None, None)

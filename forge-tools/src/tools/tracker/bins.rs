@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::ids::ToolId;
 
 pub const BINS: &str = "tracker_bins";
-/// Bins per tracker (and per person in it).
-pub const MAX_BINS: u64 = 100;
+/// Bins per tracker (and per person in it). Every list view counts the tickets of each bin it
+/// shows, so this bounds the work one view (even an anonymous one) asks of the store.
+pub const MAX_BINS: u64 = 25;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bin {
