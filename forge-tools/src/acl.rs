@@ -60,6 +60,9 @@ pub enum Principal {
     Developer,
     #[serde(rename = "admin")]
     Admin,
+    /// One account: how a moderator blocks someone (a deny entry first in a tool's ACL).
+    #[serde(rename = "user")]
+    User(UserId),
 }
 
 impl From<Role> for Principal {
@@ -155,8 +158,9 @@ impl Subject {
 
     fn principals(&self) -> Vec<Principal> {
         let mut p = vec![Principal::Anonymous];
-        if self.user.is_some() {
+        if let Some(user) = self.user {
             p.push(Principal::Authenticated);
+            p.push(Principal::User(user));
         }
         if let Some(role) = self.role {
             p.extend(role.implied().map(Principal::from));
@@ -263,6 +267,25 @@ mod tests {
         assert!(!allows(&user(Some(Role::Developer)), chain, perm::READ));
         // A project admin still holds everything not denied to them by name.
         assert!(allows(&user(Some(Role::Admin)), chain, "delete"));
+    }
+
+    #[test]
+    fn a_user_entry_blocks_that_account_only() {
+        let project = default_project_acl(false);
+        let blocked = user(None);
+        let uid = blocked.user.expect("a user");
+        let tool = vec![
+            Ace::deny(Principal::User(uid), "post"),
+            Ace::allow(Principal::Authenticated, "post"),
+        ];
+        let chain: &[&[Ace]] = &[&tool, &project];
+        assert!(!allows(&blocked, chain, "post"));
+        assert!(allows(&user(None), chain, "post"));
+        // Blocking posting leaves reading alone.
+        assert!(allows(&blocked, chain, perm::READ));
+        let stored = bson::serialize_to_bson(&tool[0]).expect("serialize");
+        let back: Ace = bson::deserialize_from_bson(stored).expect("deserialize");
+        assert_eq!(back, tool[0]);
     }
 
     #[test]

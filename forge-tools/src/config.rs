@@ -18,6 +18,9 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_AMQP_PREFIX",
     "FORGE_SMTP_URL",
     "FORGE_MAIL_FROM",
+    "FORGE_MAIL_DOMAIN",
+    "FORGE_MAX_MAIL_BYTES",
+    "FORGE_MAIL_AUTHSERV_ID",
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
     "FORGE_MAX_ATTACHMENT_BYTES",
@@ -55,6 +58,15 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// Sender of notification mail.
     pub mail_from: String,
+    /// Domain of the forge's own mail addresses (message ids, `reply+<token>@`, forum
+    /// posting addresses); unset: the host of `base_url`.
+    pub mail_domain: Option<String>,
+    /// Largest message `forge mail-in` accepts, in bytes.
+    pub max_mail_bytes: u64,
+    /// The authserv-id of the `Authentication-Results` headers the receiving MTA adds (and
+    /// strips from incoming mail): only a DMARC or DKIM pass it reports for the `From`
+    /// domain makes `From` trusted. Unset: no `From` is trusted.
+    pub mail_authserv_id: Option<String>,
     /// Mark cookies `Secure`; defaults to on when `base_url` is https.
     pub secure_cookies: Option<bool>,
     pub task_concurrency: usize,
@@ -100,6 +112,9 @@ impl Default for Config {
             amqp_prefix: "forge".into(),
             smtp_url: None,
             mail_from: "Forge <forge@localhost>".into(),
+            mail_domain: None,
+            max_mail_bytes: 10_000_000,
+            mail_authserv_id: None,
             secure_cookies: None,
             task_concurrency: 4,
             max_attachment_bytes: 10_000_000,
@@ -185,6 +200,7 @@ impl Config {
             ("FORGE_MAX_FORM_BYTES", self.max_form_bytes),
             ("FORGE_MAX_PUSH_BYTES", self.max_push_bytes),
             ("FORGE_MAX_ATTACHMENT_BYTES", self.max_attachment_bytes),
+            ("FORGE_MAX_MAIL_BYTES", self.max_mail_bytes),
             ("FORGE_MAX_CONNECTIONS", self.max_connections as u64),
             ("FORGE_MAX_REQUESTS", self.max_requests as u64),
             ("FORGE_HEADER_TIMEOUT_SECS", self.header_timeout_secs),
@@ -193,6 +209,13 @@ impl Config {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("{name} must be at least 1")));
+        }
+        if let Some(d) = &self.mail_domain
+            && !valid_mail_domain(d)
+        {
+            return Err(ConfigError(format!(
+                "FORGE_MAIL_DOMAIN must be a domain name (letters, digits, '-' and '.'), got {d:?}"
+            )));
         }
         if self.metrics_allow_ips().is_err() {
             return Err(ConfigError(format!(
@@ -221,10 +244,47 @@ impl Config {
         }
     }
 
+    /// The domain of the forge's mail addresses, lower case: `FORGE_MAIL_DOMAIN`, else the
+    /// host of the base URL (`localhost` when it has none).
+    pub fn mail_domain(&self) -> String {
+        if let Some(d) = &self.mail_domain {
+            return d.trim_end_matches('.').to_ascii_lowercase();
+        }
+        let base = self.base_url();
+        let rest = base.split_once("://").map_or(base.as_str(), |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        // `[::1]:8080` keeps its brackets (a domain literal); `host:port` loses the port.
+        let host = if host.starts_with('[') {
+            host.split_inclusive(']').next().unwrap_or_default()
+        } else {
+            host.split(':').next().unwrap_or_default()
+        };
+        if host.is_empty() {
+            "localhost".to_owned()
+        } else {
+            host.to_ascii_lowercase()
+        }
+    }
+
     pub fn secure_cookies(&self) -> bool {
         self.secure_cookies
             .unwrap_or_else(|| self.base_url().starts_with("https://"))
     }
+}
+
+/// A domain name as mail addresses carry it: dot-separated labels of letters, digits and `-`.
+fn valid_mail_domain(d: &str) -> bool {
+    let d = d.trim_end_matches('.');
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 #[cfg(test)]
@@ -275,6 +335,24 @@ mod tests {
         .unwrap();
         assert_eq!(c.db_name, "fromfile");
         assert_eq!(c.bind.port(), 7001);
+    }
+
+    #[test]
+    fn mail_domain_defaults_to_the_base_url_host() {
+        let c = Config::from_source(vars(&[])).unwrap();
+        assert_eq!(c.mail_domain(), "127.0.0.1");
+        let c = Config::from_source(vars(&[("FORGE_BASE_URL", "https://Forge.Example:8443/x")]))
+            .unwrap();
+        assert_eq!(c.mail_domain(), "forge.example");
+        let c = Config::from_source(vars(&[
+            ("FORGE_BASE_URL", "https://forge.example"),
+            ("FORGE_MAIL_DOMAIN", "Mail.Forge.Example"),
+        ]))
+        .unwrap();
+        assert_eq!(c.mail_domain(), "mail.forge.example");
+        assert!(Config::from_source(vars(&[("FORGE_MAIL_DOMAIN", "a b")])).is_err());
+        assert!(Config::from_source(vars(&[("FORGE_MAIL_DOMAIN", "x@y")])).is_err());
+        assert!(Config::from_source(vars(&[("FORGE_MAX_MAIL_BYTES", "0")])).is_err());
     }
 
     #[test]

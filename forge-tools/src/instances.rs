@@ -119,3 +119,25 @@ pub async fn set_option(db: &Database, id: ToolId, key: &str, value: bson::Bson)
 pub async fn by_id(db: &Database, id: ToolId) -> Result<Option<ToolInstance>> {
     Ok(collection(db).find_one(doc! {"_id": id}).await?)
 }
+
+/// Puts an access entry first in a tool's ACL (so it decides before the tool's defaults),
+/// unless the ACL already holds it.
+pub async fn prepend_ace(db: &Database, id: ToolId, ace: &crate::acl::Ace) -> Result<()> {
+    let ace = bson::serialize_to_bson(ace).map_err(|e| Error::Internal(e.to_string()))?;
+    collection(db)
+        .update_one(
+            doc! {"_id": id, "acl": {"$ne": &ace}},
+            doc! {"$push": {"acl": {"$each": [&ace], "$position": 0}}},
+        )
+        .await?;
+    Ok(())
+}
+
+/// Removes an access entry from a tool's ACL.
+pub async fn remove_ace(db: &Database, id: ToolId, ace: &crate::acl::Ace) -> Result<()> {
+    let ace = bson::serialize_to_bson(ace).map_err(|e| Error::Internal(e.to_string()))?;
+    collection(db)
+        .update_one(doc! {"_id": id}, doc! {"$pull": {"acl": ace}})
+        .await?;
+    Ok(())
+}

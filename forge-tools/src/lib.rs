@@ -3,12 +3,14 @@
 //!
 //! Layers, bottom up (a module uses only those below it, see `scripts/check-cycles.py`): the
 //! store modules and shared components (`store`, `users`, `projects`, `acl`, `events`,
-//! `markdown`, ...); the domain handle's parts (`handle`, `viewer`, `project_ctx`); the tool
-//! framework (`tool`, which also names the handle [`Forge`]); the platform services built on
-//! it (`search`, `notify`); the tools (`tools::<kind>`); and on top the actions (`forge`) and
-//! the task handlers (`jobs`).
+//! `markdown`, the `activity` convention, ...); the domain handle's parts (`handle`,
+//! `viewer`, `project_ctx`); the tool framework (`tool`, which also names the handle
+//! [`Forge`]); the platform services built on it (`search`, `notify`, `activity::stream`);
+//! the tools (`tools::<kind>`); and on top the actions (`forge`) and the task handlers
+//! (`jobs`).
 
 pub mod acl;
+pub mod activity;
 pub mod attachments;
 pub mod config;
 pub mod diff;
@@ -23,6 +25,8 @@ pub mod instances;
 pub mod jobs;
 pub mod links;
 pub mod mail;
+pub mod mail_in;
+pub mod mail_token;
 pub mod markdown;
 pub mod names;
 pub mod notify;

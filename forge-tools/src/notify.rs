@@ -1,7 +1,11 @@
 //! Notifications: people watch a project, a tool or one artifact (a page, a ticket...); a change
 //! queues `notify.change`, whose handler mails every watcher who may still read the thing,
 //! except its author. Each user picks immediate mail or a daily digest (`notify.digest`).
-//! Every mail carries a signed unsubscribe link that works without logging in.
+//! Every mail carries a signed unsubscribe link that works without logging in (and with one
+//! POST from the mail client, RFC 8058), a `Message-ID`, the root id of its artifact's
+//! conversation (`In-Reply-To`/`References`: one thread per ticket or page in mail clients), a
+//! `List-Id` per tool (`<mount>.<project>.<mail domain>`) and a `Reply-To` whose signed token
+//! (`crate::mail_token`) lets the recipient answer by mail (`crate::mail_in`).
 //!
 //! Idempotence: each change has an id; a `(change, user)` marker is written before mailing,
 //! so a retried task never mails anyone twice (at worst a crash between the two loses one).
@@ -140,7 +144,7 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
     db.collection::<bson::Document>(PENDING)
         .create_index(IndexModel::builder().keys(doc! {"user_id": 1}).build())
         .await?;
-    Ok(())
+    crate::mail_token::ensure_indexes(db).await
 }
 
 fn target_filter(user: UserId, ctx: &ProjectCtx, target: &Target<'_>) -> bson::Document {
@@ -299,24 +303,45 @@ pub async fn set_mode(db: &Database, user: UserId, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-fn sign(secret: &[u8], sub: ObjectId) -> String {
+/// `s` of an unsubscribe link: a subscription's id, or [`ALL`] and a user's id (a digest's
+/// link, which stops everything the user watches).
+fn sign(secret: &[u8], s: &str) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         return String::new();
     };
-    mac.update(format!("unsubscribe:{sub}").as_bytes());
+    mac.update(format!("unsubscribe:{s}").as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Prefix of the `s` that names all of a user's subscriptions.
+const ALL: &str = "all-";
+
 /// The unsubscribe link of a subscription (path and query, under the base URL).
 fn unsubscribe_path(secret: &[u8], sub: ObjectId) -> String {
-    format!("/auth/unsubscribe?s={sub}&sig={}", sign(secret, sub))
+    let s = sub.to_hex();
+    format!("/auth/unsubscribe?s={s}&sig={}", sign(secret, &s))
 }
 
-/// Checks a signed link; `Ok(Some)` is the subscription it names (if it still exists).
-pub async fn verify_unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Option<Subscription>> {
-    let id = ObjectId::parse_str(s).map_err(|_| Error::NotFound("subscription"))?;
+/// The unsubscribe link of everything a user watches (digests are about all of it).
+fn unsubscribe_all_path(secret: &[u8], user: UserId) -> String {
+    let s = format!("{ALL}{user}");
+    format!("/auth/unsubscribe?s={s}&sig={}", sign(secret, &s))
+}
+
+/// What a valid signed link names.
+enum Named {
+    One(ObjectId),
+    All(UserId),
+}
+
+async fn verify_link(db: &Database, s: &str, sig: &str) -> Result<Named> {
+    let named = match s.strip_prefix(ALL) {
+        Some(u) => UserId::parse(u).map(Named::All),
+        None => ObjectId::parse_str(s).ok().map(Named::One),
+    }
+    .ok_or(Error::NotFound("subscription"))?;
     let secret = crate::secret::site_secret(db).await?;
-    let expected = sign(&secret, id);
+    let expected = sign(&secret, s);
     if expected.is_empty()
         || !bool::from(subtle::ConstantTimeEq::ct_eq(
             expected.as_bytes(),
@@ -325,15 +350,71 @@ pub async fn verify_unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Opt
     {
         return Err(Error::NotFound("subscription"));
     }
-    Ok(subs(db).find_one(doc! {"_id": id}).await?)
+    Ok(named)
 }
 
-pub async fn unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Option<Subscription>> {
-    let found = verify_unsubscribe(db, s, sig).await?;
-    if let Some(sub) = &found {
-        subs(db).delete_one(doc! {"_id": sub.id}).await?;
+/// What a link names, as a person reads it ("page Home in Docs"); `None` when it is stopped
+/// already.
+async fn title_of(db: &Database, named: &Named) -> Result<Option<String>> {
+    Ok(match named {
+        Named::One(id) => subs(db).find_one(doc! {"_id": id}).await?.map(|s| s.title),
+        Named::All(user) => (subs(db).count_documents(doc! {"user_id": user}).await? > 0)
+            .then(|| "everything you watch".to_owned()),
+    })
+}
+
+/// What [`unsubscribe`] would stop (see `title_of`). `NotFound` for a link this site did not
+/// sign.
+pub async fn verify_unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Option<String>> {
+    title_of(db, &verify_link(db, s, sig).await?).await
+}
+
+/// Stops what a signed link names (the signature is the proof: no login); what it was.
+pub async fn unsubscribe(db: &Database, s: &str, sig: &str) -> Result<Option<String>> {
+    let named = verify_link(db, s, sig).await?;
+    let found = title_of(db, &named).await?;
+    match named {
+        Named::One(id) => {
+            subs(db).delete_one(doc! {"_id": id}).await?;
+        }
+        Named::All(user) => {
+            subs(db).delete_many(doc! {"user_id": user}).await?;
+            db.collection::<bson::Document>(PENDING)
+                .delete_many(doc! {"user_id": user})
+                .await?;
+        }
     }
     Ok(found)
+}
+
+/// Where a mail address of the forge may carry a name: letters, digits and `-` (anything else
+/// becomes `-`).
+fn address_part(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The id every mail about one artifact refers to (`In-Reply-To`, `References`), so mail
+/// clients show them as one conversation: `<{artifact}.{tool id}@{domain}>`; a change to no
+/// single artifact (a bulk edit) threads under its tool.
+pub fn thread_root_id(domain: &str, tool: ToolId, artifact: &str) -> String {
+    if artifact.is_empty() {
+        format!("<{tool}@{domain}>")
+    } else {
+        format!("<{}.{tool}@{domain}>", address_part(artifact))
+    }
+}
+
+/// A tool's `List-Id`: `{mount}.{project}.{domain}`.
+pub fn list_id(domain: &str, project: &str, mount: &str) -> String {
+    format!("{}.{}.{domain}", address_part(mount), address_part(project))
 }
 
 /// Queues mail about a change to an artifact of a tool.
@@ -437,8 +518,10 @@ pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
     }
     let mailer = forge.mailer();
     let base = forge.config().base_url();
+    let domain = forge.config().mail_domain();
     let sent = db.collection::<bson::Document>(SENT);
     let secret = crate::secret::site_secret(db).await?;
+    let now = DateTime::now().timestamp_millis() / 1_000;
     for (uid, sub) in by_user {
         let Some(user) = users::by_id(db, uid).await? else {
             continue;
@@ -486,7 +569,18 @@ pub async fn run_change(forge: &Forge, args: &serde_json::Value) -> Result<()> {
                 .await?;
             continue;
         }
-        let mail = render_change(&user.email, &line, &change, &base, &sub.title, &unsubscribe);
+        let mut mail = render_change(&user.email, &line, &change, &base, &sub.title, &unsubscribe);
+        mail.one_click = true;
+        mail.message_id = Some(format!("<{}.{uid}@{domain}>", address_part(&change.id)));
+        mail.thread_root = Some(thread_root_id(&domain, tid, &change.artifact));
+        mail.list_id = Some((
+            project.name.clone(),
+            list_id(&domain, &project.shortname, &tool.mount),
+        ));
+        // A reply by mail is posted as this recipient, on this artifact.
+        mail.reply_to = crate::mail_token::issue(db, &secret, uid, tid, &change.artifact, now)
+            .await?
+            .map(|t| crate::mail_token::reply_address(&t, &domain));
         mailer.send(&mail).await?;
     }
     Ok(())
@@ -510,13 +604,13 @@ fn render_change(
     } else {
         format!("\n\"{}\"\n", c.comment)
     };
-    Mail {
-        to: to.to_owned(),
-        subject: format!("[Forge] {line}"),
-        text: format!(
+    let mut mail = Mail::new(
+        to.to_owned(),
+        format!("[Forge] {line}"),
+        format!(
             "{line}.\n{comment}\nSee it: {link}\n\n--\nYou get this because you watch {watched}.\nStop: {unsubscribe}\n"
         ),
-        html: format!(
+        format!(
             "<p>{}.</p>{}<p><a href=\"{}\">See it</a></p><hr><p style=\"color:#666\">You get this because you watch {}. <a href=\"{}\">Unsubscribe</a></p>",
             escape(line),
             if c.comment.is_empty() {
@@ -528,8 +622,9 @@ fn render_change(
             escape(watched),
             escape(unsubscribe)
         ),
-        unsubscribe: Some(unsubscribe.to_owned()),
-    }
+    );
+    mail.unsubscribe = Some(unsubscribe.to_owned());
+    mail
 }
 
 /// `notify.digest`: one mail per digest user with pending lines, at most once a day.
@@ -540,6 +635,8 @@ pub async fn run_digest(forge: &Forge, _args: &serde_json::Value) -> Result<()> 
     let day_ago = DateTime::from_millis(DateTime::now().timestamp_millis() - 86_400_000);
     let mailer = forge.mailer();
     let base = forge.config().base_url();
+    let domain = forge.config().mail_domain();
+    let secret = crate::secret::site_secret(db).await?;
     for u in users_with {
         let Ok(uid) = bson::deserialize_from_bson::<UserId>(u) else {
             continue;
@@ -576,15 +673,15 @@ pub async fn run_digest(forge: &Forge, _args: &serde_json::Value) -> Result<()> 
                 )
             })
             .collect();
-        let mail = Mail {
-            to: user.email.clone(),
-            subject: format!("[Forge] {} changes in what you watch", lines.len()),
-            text: lines
+        let mut mail = Mail::new(
+            user.email.clone(),
+            format!("[Forge] {} changes in what you watch", lines.len()),
+            lines
                 .iter()
                 .map(|(l, u)| format!("- {l}: {u}\n"))
                 .collect::<String>()
                 + &format!("\n--\nManage what you watch: {base}/auth/notifications\n"),
-            html: format!(
+            format!(
                 "<ul>{}</ul><hr><p><a href=\"{}/auth/notifications\">Manage what you watch</a></p>",
                 lines
                     .iter()
@@ -592,8 +689,15 @@ pub async fn run_digest(forge: &Forge, _args: &serde_json::Value) -> Result<()> 
                     .collect::<String>(),
                 escape(&base)
             ),
-            unsubscribe: Some(format!("{base}/auth/notifications")),
-        };
+        );
+        // The digest is about everything watched: its one-click link stops all of it.
+        mail.unsubscribe = Some(format!("{base}{}", unsubscribe_all_path(&secret, uid)));
+        mail.one_click = true;
+        mail.message_id = Some(format!(
+            "<digest.{uid}.{}@{domain}>",
+            DateTime::now().timestamp_millis()
+        ));
+        mail.list_id = Some(("Forge digest".to_owned(), format!("digest.{domain}")));
         mailer.send(&mail).await?;
         let ids: Vec<bson::Bson> = items.iter().filter_map(|d| d.get("_id").cloned()).collect();
         pending.delete_many(doc! {"_id": {"$in": ids}}).await?;

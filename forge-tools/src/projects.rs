@@ -231,6 +231,17 @@ pub async fn by_id(db: &Database, id: ProjectId) -> Result<Option<Project>> {
         .transpose()
 }
 
+/// Live projects among these ids (in no particular order).
+pub async fn by_ids(db: &Database, ids: &[ProjectId]) -> Result<Vec<Project>> {
+    let ids: Vec<Bson> = ids.iter().map(|i| (*i).into()).collect();
+    let docs: Vec<Document> = raw(db)
+        .find(doc! {"_id": {"$in": ids}, "deleted": false})
+        .await?
+        .try_collect()
+        .await?;
+    docs.into_iter().map(decode).collect()
+}
+
 /// Projects in `p` the viewer may read, newest first.
 pub async fn list_visible(
     db: &Database,

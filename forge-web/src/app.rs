@@ -16,7 +16,9 @@ use crate::error::PageError;
 use crate::limits::Limits;
 use crate::load_shed::InFlight;
 use crate::metrics::Metrics;
-use crate::routes::{accounts, admin, health, notify, projects, rest, search, site_admin, tools};
+use crate::routes::{
+    accounts, activity, admin, health, notify, projects, rest, search, site_admin, tools,
+};
 use crate::state::AppState;
 
 /// Builds the web app over an opened domain.
@@ -41,6 +43,10 @@ fn project_routes() -> Router<AppState> {
         .route("/{name}", get(projects::add_slash))
         .route("/{name}/", get(projects::project_home))
         .route("/{name}/_watch", post(notify::watch))
+        .route("/{name}/_follow", post(activity::follow))
+        .route("/{name}/feed.atom", get(activity::project_feed))
+        // Before the tool dispatch, for every tool kind alike (static segments win).
+        .route("/{name}/{mount}/feed.atom", get(activity::tool_feed))
         .route(
             "/{name}/admin/",
             get(admin::settings_page).post(admin::save_settings),
@@ -99,6 +105,8 @@ fn router(state: AppState) -> Router {
     let u = project_routes().layer(Extension(Nbhd(Neighborhood::Users)));
     Router::new()
         .route("/", get(projects::site_home))
+        .route("/feed.atom", get(activity::site_feed))
+        .route("/dashboard", get(activity::dashboard))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/static/forge.css", get(health::stylesheet))

@@ -230,12 +230,17 @@ impl FromRequestParts<AppState> for PageCtx {
         let path = uri
             .path_and_query()
             .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+        let posts_order = CookieJar::from_headers(&parts.headers)
+            .get(crate::page::POSTS_ORDER_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|v| v == "flat" || v == "threaded");
         Ok(Self {
             viewer,
             token_auth: parts.extensions.get::<TokenAuth>().is_some(),
             csrf,
             flash,
             path,
+            posts_order,
         })
     }
 }

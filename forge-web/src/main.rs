@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use forge_tools::config::Config;
+use forge_tools::mail_in::{self, Refused};
 use forge_tools::names::Reserved;
 use forge_tools::store::migrations;
 use forge_tools::users::{self, NewUser};
@@ -45,6 +46,10 @@ enum Command {
         #[arg(long)]
         project: Option<String>,
     },
+    /// Deliver one mail from standard input (for the MTA): a reply to a notification, or a
+    /// mail to a forum's address. Exit codes: 0 delivered, 65 refused, 67 unknown address,
+    /// 75 try again later.
+    MailIn,
 }
 
 #[derive(Subcommand)]
@@ -74,7 +79,18 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    if matches!(cli.command, Command::MailIn) {
+        // The MTA turns standard error into the bounce: only warnings and the reason.
+        init_logging("warn");
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(mail_in()),
+            Err(e) => bounce(&Refused::temp(e.to_string())),
+        };
+    }
+    init_logging("info,tower_http=info");
     // More async workers than cores: a handler that spends CPU on a large (bounded) input
     // then delays only its own worker, and the OS time-slices the rest (`/healthz`, the
     // accept loop) instead of queueing them behind it.
@@ -98,9 +114,38 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_logging() {
+/// `forge mail-in`: reads the message (bounded), delivers it, and exits with the code the
+/// MTA understands (see `forge_tools::mail_in`).
+async fn mail_in() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return bounce(&Refused::temp(e.to_string())),
+    };
+    let raw = match mail_in::read_limited(std::io::stdin().lock(), config.max_mail_bytes) {
+        Ok(raw) => raw,
+        Err(r) => return bounce(&r),
+    };
+    let services = match Services::open(config, Role::Command).await {
+        Ok(s) => s,
+        Err(e) => return bounce(&Refused::temp(e.to_string())),
+    };
+    let result = mail_in::deliver(&services.forge, &raw).await;
+    services.close().await;
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(r) => bounce(&r),
+    }
+}
+
+fn bounce(r: &Refused) -> ExitCode {
+    let line = r.message.replace(['\n', '\r'], " ");
+    eprintln!("forge mail-in: {line}");
+    ExitCode::from(r.bounce.exit_code())
+}
+
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FORGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -112,6 +157,8 @@ async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve => server::serve(config).await.map_err(|e| e.to_string()),
         Command::Worker => server::worker(config).await.map_err(|e| e.to_string()),
+        // Handled in `main`, with its own exit codes.
+        Command::MailIn => Ok(()),
         Command::Reindex { project } => {
             let summary = server::reindex(config, project.as_deref())
                 .await

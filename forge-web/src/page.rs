@@ -19,7 +19,13 @@ pub struct PageCtx {
     pub flash: Option<String>,
     /// The whole path and query, where to come back to after logging in.
     pub path: String,
+    /// The order the viewer last chose for discussion threads (`flat` or `threaded`, from
+    /// the [`POSTS_ORDER_COOKIE`]), used where a page's address names none.
+    pub posts_order: Option<String>,
 }
+
+/// The cookie remembering the viewer's choice of discussion order.
+pub const POSTS_ORDER_COOKIE: &str = "forge_posts";
 
 /// The logged-in user as the header shows them.
 pub struct UserInfo {
@@ -48,6 +54,8 @@ pub struct Page {
     pub flash: Option<String>,
     pub path: String,
     pub project: Option<ProjectShell>,
+    /// The page's Atom feed (`<link rel="alternate">`), when it has a public one.
+    pub feed: Option<String>,
 }
 
 impl Page {
@@ -63,6 +71,7 @@ impl Page {
             flash: ctx.flash.clone(),
             path: ctx.path.clone(),
             project: None,
+            feed: None,
         }
     }
 
@@ -75,6 +84,7 @@ impl Page {
             flash: None,
             path: String::new(),
             project: None,
+            feed: None,
         }
     }
 
@@ -89,6 +99,22 @@ impl Page {
             is_admin: pctx.can(perm::ADMIN),
             active: active.to_owned(),
         });
+        // Feeds show what anyone may read: a private project has none. A tool page links
+        // its tool's feed, the others the project's (a user's, on a personal project).
+        if p.is_public() {
+            let base = if active.ends_with('/') {
+                active.to_owned()
+            } else {
+                p.url()
+            };
+            self.feed = Some(format!("{base}feed.atom"));
+        }
+        self
+    }
+
+    /// Links an Atom feed from the page's head.
+    pub fn with_feed(mut self, url: impl Into<String>) -> Self {
+        self.feed = Some(url.into());
         self
     }
 }

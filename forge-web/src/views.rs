@@ -274,6 +274,57 @@ pub struct ProjectHomeTpl {
     pub their_projects: Vec<ProjectCard>,
     /// "Watch project" for a logged-in viewer.
     pub watches: Vec<WatchButton>,
+    /// "Follow" (the project, or on a personal project its user) for a logged-in viewer.
+    pub follow: Option<FollowButton>,
+    /// Recent activity the viewer may see (the project's, or on a personal project its
+    /// user's).
+    pub activity: Vec<ActivityRow>,
+}
+
+/// A follow/unfollow form.
+pub struct FollowButton {
+    pub action: String,
+    pub following: bool,
+    /// "project" or the username.
+    pub label: String,
+    pub next: String,
+}
+
+/// One activity as lists show it ("alice edited page Home in Project X, 2026-01-02 10:00").
+pub struct ActivityRow {
+    pub who: String,
+    pub verb: &'static str,
+    pub title: String,
+    pub url: String,
+    pub summary: String,
+    pub project: String,
+    pub project_url: String,
+    pub when: String,
+}
+
+impl From<&forge_tools::activity::stream::Entry> for ActivityRow {
+    fn from(e: &forge_tools::activity::stream::Entry) -> Self {
+        Self {
+            who: e.user.clone().unwrap_or_else(|| "someone".into()),
+            verb: e.verb(),
+            title: e.activity.title.clone(),
+            url: e.activity.url.clone(),
+            summary: e.activity.summary.clone().unwrap_or_default(),
+            project: e.project_name.clone(),
+            project_url: e.project_url.clone(),
+            when: date(e.timestamp),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "activity/dashboard.html")]
+pub struct DashboardTpl {
+    pub page: Page,
+    pub activity: Vec<ActivityRow>,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub projects: Vec<ProjectCard>,
 }
 
 #[derive(Template)]

@@ -426,3 +426,133 @@ async fn tracker_access_matrix() {
     );
     assert_eq!(checked, 2 * 5 * 9);
 }
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ForumAction {
+    Index,
+    Forum,
+    Topic,
+    NewTopic,
+    Moderate,
+    Admin,
+}
+
+/// What a forum page answered, by kind: shown, refused, hidden, sent to log in, or done
+/// (a form's redirect elsewhere than the log-in page).
+fn forum_outcome(res: &common::Res) -> &'static str {
+    match res.status {
+        StatusCode::OK => "ok",
+        StatusCode::NOT_FOUND => "not found",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::SEE_OTHER if res.location().starts_with("/auth/login") => "log in",
+        StatusCode::SEE_OTHER => "done",
+        _ => "other",
+    }
+}
+
+/// The forum's defaults (Allura's): readers read; anyone logged in who can read starts
+/// topics; developers moderate; admins change the settings.
+fn forum_expected(who: Who, private: bool, action: ForumAction) -> &'static str {
+    use ForumAction::*;
+    let can_read = !private || matches!(who, Who::Member | Who::Developer | Who::Admin);
+    if !can_read {
+        return "not found";
+    }
+    let allowed = match action {
+        Index | Forum | Topic => true,
+        NewTopic => who != Who::Anonymous,
+        Moderate => matches!(who, Who::Developer | Who::Admin),
+        Admin => who == Who::Admin,
+    };
+    match (allowed, who, action) {
+        (true, _, Moderate) => "done",
+        (true, _, _) => "ok",
+        (false, Who::Anonymous, _) => "log in",
+        (false, _, _) => "forbidden",
+    }
+}
+
+#[tokio::test]
+async fn forum_access_matrix() {
+    use ForumAction::*;
+    use forge_tools::tools::forum::{forums, topics};
+    let app = TestApp::new("matrix-forum").await;
+    let owner = app.user("owner").await;
+    let outsider = app.user("outsider").await;
+    let member = app.user("member").await;
+    let developer = app.user("developer").await;
+    let admin = app.user("admin2").await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for private in [false, true] {
+        let name = if private { "fpriv" } else { "fpub" };
+        let project = app.project(&owner, name, private).await;
+        app.add_member(&project, &member, Role::Member).await;
+        app.add_member(&project, &developer, Role::Developer).await;
+        app.add_member(&project, &admin, Role::Admin).await;
+        let ctx = app.ctx_of(&owner, name).await;
+        let tool = ctx.tool("discussion").unwrap().clone();
+        let general = forums::get(&app.forge, &ctx, &tool, "general")
+            .await
+            .unwrap();
+        let new = topics::NewTopic {
+            subject: "A topic".into(),
+            text: "Its text".into(),
+            honeypot: None,
+        };
+        let (topic, _) = topics::create(
+            &app.forge,
+            &common::viewer(&owner),
+            &ctx,
+            &tool,
+            &general,
+            new,
+        )
+        .await
+        .unwrap();
+        let base = format!("/p/{name}/discussion/");
+        let topic_url = format!("{base}general/thread/{}/", topic.id.to_hex());
+        for who in WHO {
+            let user = match who {
+                Who::Anonymous => None,
+                Who::NonMember => Some(&outsider),
+                Who::Member => Some(&member),
+                Who::Developer => Some(&developer),
+                Who::Admin => Some(&admin),
+            };
+            let b = match user {
+                Some(u) => app.browser(u).await,
+                None => Browser::anonymous(),
+            };
+            let cases = [
+                (Index, app.get(&base, &b).await),
+                (Forum, app.get(&format!("{base}general/"), &b).await),
+                (Topic, app.get(&topic_url, &b).await),
+                (NewTopic, app.get(&format!("{base}general/new"), &b).await),
+                (
+                    Moderate,
+                    app.post_form(&format!("{topic_url}moderate"), &b, &[("action", "sticky")])
+                        .await,
+                ),
+                (Admin, app.get(&format!("{base}_admin"), &b).await),
+            ];
+            for (action, res) in cases {
+                checked += 1;
+                let (got, want) = (forum_outcome(&res), forum_expected(who, private, action));
+                if got != want {
+                    failures.push(format!(
+                        "{who:?} private={private} {action:?}: got {got} ({}), want {want}",
+                        res.status
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 2 * 5 * 6);
+}

@@ -1908,6 +1908,21 @@ async fn json_calls(ctx: &Ctx) {
             format!("/rest/p/{p}/tickets/_import"),
             serde_json::json!({"tickets": [{"ticket_num": 900, "summary": "s"}], "open_status_names": "open"}),
         ),
+        (
+            "POST",
+            format!("/rest/p/{p}/discussion/"),
+            serde_json::json!({"shortname": "f", "name": "F", "description": "d"}),
+        ),
+        (
+            "POST",
+            format!("/rest/p/{p}/discussion/general/"),
+            serde_json::json!({"subject": "s", "text": "t"}),
+        ),
+        (
+            "POST",
+            format!("/rest/p/{p}/discussion/_block"),
+            serde_json::json!({"username": "nobody", "blocked": false}),
+        ),
     ];
     let values = field_values();
     let md = markdown_values();
@@ -2052,6 +2067,11 @@ async fn params(ctx: &Ctx) {
             vec!["page", "limit"],
         ),
         (format!("/p/{p}/tickets/1/"), vec!["posts", "page"]),
+        (format!("/p/{p}/discussion/general/"), vec!["page"]),
+        (
+            format!("/rest/p/{p}/discussion/general/"),
+            vec!["page", "limit"],
+        ),
     ];
     let values = param_values();
     let session = ctx.session_headers();
@@ -2102,6 +2122,10 @@ async fn params(ctx: &Ctx) {
         format!("/p/{p}/tickets/{}/", "9".repeat(40)),
         format!("/p/{p}/tickets/-1/"),
         format!("/rest/p/{p}/tickets/99999999999999999999"),
+        format!("/p/{p}/discussion/general/thread/{}/", "f".repeat(24)),
+        format!("/p/{p}/discussion/..%2F..%2Fetc/"),
+        format!("/rest/p/{p}/discussion/general/thread/%00/"),
+        format!("/rest/p/{p}/discussion/{}/", "g".repeat(5_000)),
         format!("/p/{}/", "q".repeat(10_000)),
         format!("/u/{}/", "%00".repeat(100)),
         "//etc/passwd".into(),

@@ -534,8 +534,8 @@ async fn tools_install_rename_reorder_uninstall() {
         .collect();
     assert_eq!(
         mounts,
-        ["wiki", "tickets", "code", "web", "docs"],
-        "the default wiki, tracker and repository, then the links in order"
+        ["wiki", "tickets", "discussion", "code", "web", "docs"],
+        "the default wiki, tracker, forum and repository, then the links in order"
     );
     let res = app
         .post_form("/p/tooly/admin/tools/web/uninstall", &b, &[])

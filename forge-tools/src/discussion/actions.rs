@@ -27,16 +27,12 @@ pub struct ThreadRef {
     pub title: String,
     /// Path of the artifact's page.
     pub url: String,
+    /// More watch keys whose watchers hear of its posts (see [`Thread::also`]).
+    pub also: Vec<String>,
 }
 
-/// A post as submitted.
-#[derive(Debug, Clone, Default)]
-pub struct NewPost {
-    pub text: String,
-    pub parent: Option<ObjectId>,
-    /// The honeypot field's value (see [`super::HONEYPOT`]).
-    pub honeypot: Option<String>,
-}
+/// A post as submitted (defined with the model, so the tool framework can name it).
+pub use super::model::NewPost;
 
 /// Reading order of a thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,7 +63,34 @@ impl Moderation {
     }
 }
 
+use crate::tool::record_activity;
 pub(super) use crate::tool::record_event as event;
+
+/// A post's activity: its thread's title, the post's address, its opening words, and the
+/// restriction of what the thread is about (a private ticket's).
+async fn post_activity(
+    forge: &Forge,
+    tool: &ToolInstance,
+    thread: &Thread,
+    post: &Post,
+) -> Result<crate::activity::Activity> {
+    let restricted = match forge.tools().get(&tool.kind) {
+        Some(kind) => {
+            kind.activity_restricted(forge, tool, &thread.artifact)
+                .await?
+        }
+        None => None,
+    };
+    let url = format!("{}#{}", thread.url, post.anchor());
+    Ok(crate::activity::Activity::new(&thread.title, url)
+        .summary_markdown(&post.text)
+        .restricted(restricted))
+}
+
+/// The `discussion.post` event of a post (to attach or retract its activity).
+fn post_event(post: ObjectId) -> Document {
+    doc! {"type": "discussion.post", "extra.post": post}
+}
 
 /// The thread of an artifact, created on first use.
 pub async fn thread(
@@ -100,6 +123,8 @@ async fn create_thread(
         last_post: None,
         last_author: None,
         created: DateTime::now(),
+        closed: false,
+        also: r.also.clone(),
     };
     let set_on_insert =
         bson::serialize_to_document(&fresh).map_err(|e| Error::Internal(e.to_string()))?;
@@ -146,6 +171,69 @@ fn check_text(forge: &Forge, text: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn check_open(thread: &Thread) -> Result<()> {
+    if thread.closed {
+        return Err(Error::conflict(
+            "thread_closed",
+            "This thread is closed: it takes no new posts",
+        ));
+    }
+    Ok(())
+}
+
+/// Closes or reopens an artifact's thread (see [`Thread::closed`]); the thread, if any.
+pub async fn set_closed(
+    forge: &Forge,
+    tool: &ToolInstance,
+    artifact: &str,
+    closed: bool,
+) -> Result<Option<Thread>> {
+    Ok(model::threads(forge.db())
+        .find_one_and_update(
+            doc! {"tool_id": tool.id, "artifact": artifact},
+            doc! {"$set": {"closed": closed}},
+        )
+        .return_document(ReturnDocument::After)
+        .await?)
+}
+
+/// Gives an artifact's thread a new title, page and further watch keys ([`Thread::also`]:
+/// the artifact was renamed or moved), so the queue, mail and backlinks of later posts point
+/// to where it is now.
+pub async fn retarget(
+    forge: &Forge,
+    tool: &ToolInstance,
+    r: &ThreadRef,
+    also: &[String],
+) -> Result<()> {
+    model::threads(forge.db())
+        .update_one(
+            doc! {"tool_id": tool.id, "artifact": &r.artifact},
+            doc! {"$set": {"title": &r.title, "url": &r.url, "also": also}},
+        )
+        .await?;
+    Ok(())
+}
+
+/// Tells the tool that a post went live (`delta` 1) or stopped being live (-1), once the
+/// thread's counters have changed (see [`crate::tool::Tool::on_post_change`]).
+async fn tell_tool(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    post: &Post,
+    delta: i64,
+) -> Result<()> {
+    match forge.tools().get(&tool.kind) {
+        Some(kind) => {
+            kind.on_post_change(forge, ctx, tool, thread, post, delta)
+                .await
+        }
+        None => Ok(()),
+    }
 }
 
 /// The checks that may refuse a post, in order: the `post` permission, the text, the
@@ -208,6 +296,7 @@ pub async fn post(
     if thread.tool_id != tool.id {
         return Err(Error::NotFound("thread"));
     }
+    check_open(thread)?;
     admit(forge, viewer, ctx, tool, &new).await?;
     let placed = place(forge, Some(thread), new.parent).await?;
     insert(forge, viewer, ctx, tool, thread, new, placed).await
@@ -227,6 +316,9 @@ pub async fn post_to(
 ) -> Result<(Thread, Post)> {
     admit(forge, viewer, ctx, tool, &new).await?;
     let existing = model::thread_by_artifact(forge.db(), tool.id, &r.artifact).await?;
+    if let Some(t) = &existing {
+        check_open(t)?;
+    }
     let placed = place(forge, existing.as_ref(), new.parent).await?;
     let thread = match existing {
         Some(t) => t,
@@ -274,14 +366,14 @@ async fn insert(
         deleted: false,
     };
     model::posts(forge.db()).insert_one(&post).await?;
-    event(
-        forge,
-        "discussion.post",
-        viewer,
-        ctx,
-        tool,
-        doc! {"thread": thread.id, "post": id, "artifact": &thread.artifact, "status": status.as_str()},
-    );
+    let extra = doc! {"thread": thread.id, "post": id, "artifact": &thread.artifact, "status": status.as_str()};
+    // Only a post everyone may see is activity; a held one becomes activity when approved.
+    if status == Status::Ok {
+        let a = post_activity(forge, tool, thread, &post).await?;
+        record_activity(forge, "discussion.post", viewer, ctx, tool, a, extra);
+    } else {
+        event(forge, "discussion.post", viewer, ctx, tool, extra);
+    }
     if status == Status::Ok {
         went_live(forge, viewer, ctx, tool, thread, &post, "commented on").await?;
     } else {
@@ -321,10 +413,10 @@ async fn went_live(
             }}],
         )
         .await?;
+    tell_tool(forge, ctx, tool, thread, post, 1).await?;
     refresh_links(forge, ctx, tool, thread, post).await?;
     reindex(forge, ctx, tool, thread).await?;
-    crate::notify::queue_change(
-        forge,
+    let mut change = crate::notify::change(
         viewer,
         ctx,
         tool,
@@ -333,8 +425,9 @@ async fn went_live(
         &format!("{}#{}", thread.url, post.anchor()),
         action,
         &excerpt(&post.text),
-    )
-    .await
+    );
+    change.also.clone_from(&thread.also);
+    crate::notify::queue(forge, change).await
 }
 
 fn excerpt(text: &str) -> String {
@@ -458,6 +551,48 @@ pub async fn count_visible(
     Ok(thread.num_posts.max(0) as u64 + mine)
 }
 
+/// How many posts the viewer sees before post `id` in the thread, in `order` (so a permalink
+/// can open the page that holds it); `None` when the viewer does not see that post there.
+pub async fn position(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    order: Order,
+    id: ObjectId,
+) -> Result<Option<u64>> {
+    let post = match get_post(forge, viewer, ctx, tool, id).await {
+        Ok(p) if p.thread_id == thread.id => p,
+        Ok(_) | Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The same posts `posts` lists, cut at this one.
+    let mut seen = doc! {"thread_id": thread.id, "deleted": false};
+    if !ctx.can_tool(tool, perm::MODERATE) {
+        match viewer.username() {
+            Some(me) => {
+                seen.insert("$or", vec![doc! {"status": "ok"}, doc! {"author": me}]);
+            }
+            None => {
+                seen.insert("status", "ok");
+            }
+        }
+    }
+    let before = match order {
+        Order::Threaded => doc! {"path": {"$lt": &post.path}},
+        Order::Flat => doc! {"$or": [
+            {"created": {"$lt": post.created}},
+            {"created": post.created, "_id": {"$lt": post.id}},
+        ]},
+    };
+    Ok(Some(
+        model::posts(forge.db())
+            .count_documents(doc! {"$and": [seen, before]})
+            .await?,
+    ))
+}
+
 /// One post the viewer may see.
 pub async fn get_post(
     forge: &Forge,
@@ -573,7 +708,8 @@ pub async fn delete_post(
     id: ObjectId,
 ) -> Result<Post> {
     let (post, thread) = own_or_moderate(forge, viewer, ctx, tool, id).await?;
-    remove(forge, &thread, &post).await?;
+    remove(forge, ctx, tool, &thread, &post).await?;
+    crate::activity::retract(forge.db(), post_event(id)).await?;
     event(
         forge,
         "discussion.post.delete",
@@ -589,7 +725,13 @@ pub async fn delete_post(
     Ok(post)
 }
 
-async fn remove(forge: &Forge, thread: &Thread, post: &Post) -> Result<()> {
+async fn remove(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    thread: &Thread,
+    post: &Post,
+) -> Result<()> {
     let res = model::posts(forge.db())
         .update_one(
             doc! {"_id": post.id, "deleted": false},
@@ -603,6 +745,7 @@ async fn remove(forge: &Forge, thread: &Thread, post: &Post) -> Result<()> {
                 doc! {"$inc": {"num_posts": -1_i64}},
             )
             .await?;
+        tell_tool(forge, ctx, tool, thread, post, -1).await?;
     }
     Ok(())
 }
@@ -648,6 +791,8 @@ pub async fn moderate(
                         ip: None,
                     };
                     went_live(forge, &author, ctx, tool, thread, &live, "commented on").await?;
+                    let a = post_activity(forge, tool, thread, &live).await?;
+                    crate::activity::attach(forge.db(), post_event(post.id), a).await?;
                     changed += 1;
                 }
             }
@@ -660,12 +805,14 @@ pub async fn moderate(
                     .await?;
                 if res.modified_count == 1 {
                     if post.status == Status::Ok {
+                        crate::activity::retract(forge.db(), post_event(post.id)).await?;
                         model::threads(forge.db())
                             .update_one(
                                 doc! {"_id": thread.id},
                                 doc! {"$inc": {"num_posts": -1_i64}},
                             )
                             .await?;
+                        tell_tool(forge, ctx, tool, thread, &post, -1).await?;
                         crate::links::remove_from(forge.db(), &format!("post:{}", post.id)).await?;
                         reindex(forge, ctx, tool, thread).await?;
                     }
@@ -673,7 +820,8 @@ pub async fn moderate(
                 }
             }
             Moderation::Delete => {
-                remove(forge, thread, &post).await?;
+                remove(forge, ctx, tool, thread, &post).await?;
+                crate::activity::retract(forge.db(), post_event(post.id)).await?;
                 crate::links::remove_from(forge.db(), &format!("post:{}", post.id)).await?;
                 changed += 1;
             }

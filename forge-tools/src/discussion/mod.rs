@@ -25,8 +25,8 @@ mod spam;
 
 pub use actions::{
     Moderation, NewPost, Order, ThreadRef, count_visible, delete_post, edit_post, existing_thread,
-    get_post, joined_texts, live_posts_by_artifact, may_change, moderate, post, post_to, posts,
-    queue, texts, thread,
+    get_post, joined_texts, live_posts_by_artifact, may_change, moderate, position, post, post_to,
+    posts, queue, retarget, set_closed, texts, thread,
 };
 pub use attachments::{
     attached, attachment, attachments_of, for_attaching, post_in_thread, remove_attachment,

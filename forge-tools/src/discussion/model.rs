@@ -58,6 +58,21 @@ pub struct Thread {
     #[serde(default)]
     pub last_author: Option<String>,
     pub created: DateTime,
+    /// No new posts (a moderator closed it; the page says so).
+    #[serde(default)]
+    pub closed: bool,
+    /// More watch keys whose watchers hear of new posts (a forum topic's forum).
+    #[serde(default)]
+    pub also: Vec<String>,
+}
+
+/// A post as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct NewPost {
+    pub text: String,
+    pub parent: Option<ObjectId>,
+    /// The honeypot field's value (see [`super::HONEYPOT`]).
+    pub honeypot: Option<String>,
 }
 
 /// An earlier text of an edited post.

@@ -68,6 +68,7 @@ mod tests {
             artifact: artifact.into(),
             title: title.into(),
             url: url.into(),
+            also: Vec::new(),
         }
     }
 

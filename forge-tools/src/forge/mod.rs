@@ -42,6 +42,7 @@ impl Forge {
         crate::projects::ensure_indexes(&db).await?;
         instance::ensure_indexes(&db).await?;
         events::ensure_indexes(&db).await?;
+        crate::activity::stream::ensure_indexes(&db).await?;
         Tasks::ensure_indexes(&db).await?;
         links::ensure_indexes(&db).await?;
         crate::discussion::ensure_indexes(&db).await?;

@@ -64,7 +64,10 @@ impl Forge {
         }
         let project = projects::create(self.db(), new, user.id).await?;
         self.install_default_tools(&project).await?;
-        self.event("project.create", viewer, Some(&project), None, Bson::Null);
+        let a = crate::activity::Activity::new(format!("project {}", project.name), project.url())
+            .summary(&project.summary);
+        let extra = Bson::Document(a.into_extra(bson::Document::new()));
+        self.event("project.create", viewer, Some(&project), None, extra);
         queue_project(self, project.id).await?;
         Ok(project)
     }

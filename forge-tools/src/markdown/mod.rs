@@ -104,8 +104,8 @@ const VOID: &[&str] = &[
 
 /// Deepest nesting of raw HTML tags in the rendered output: a cheap, linear over-estimate
 /// (void elements and unclosed tags count as opened), so anything it passes is safe to hand
-/// to the HTML parser.
-fn html_depth(html: &str) -> usize {
+/// to the HTML parser (mail in checks HTML mail with it too).
+pub fn html_depth(html: &str) -> usize {
     let bytes = html.as_bytes();
     let (mut depth, mut deepest) = (0usize, 0usize);
     let mut i = 0;

@@ -50,6 +50,20 @@ pub fn record_event(
     );
 }
 
+/// Logs an event that is also activity (see `crate::activity`): `extra` with the activity's
+/// title, URL, summary and restriction added.
+pub fn record_activity(
+    forge: &Forge,
+    kind: &str,
+    viewer: &crate::viewer::Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    activity: crate::activity::Activity,
+    extra: Document,
+) {
+    record_event(forge, kind, viewer, ctx, tool, activity.into_extra(extra));
+}
+
 /// An entry of a tool's menu in the project navigation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NavEntry {
@@ -185,6 +199,18 @@ pub trait Tool: Any + Send + Sync {
         let _ = (forge, key);
         Ok(ctx.can_tool(tool, perm::READ))
     }
+    /// Who may see activity about the artifact with this key when fewer than the tool's
+    /// readers may (a private ticket: its restriction, as on its search document); `None`:
+    /// whoever may read the tool. Asked when a comment on the artifact is recorded.
+    async fn activity_restricted(
+        &self,
+        forge: &Forge,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<crate::activity::Restricted>> {
+        let _ = (forge, tool, key);
+        Ok(None)
+    }
     /// Told of commits pushed to the default branch of a repository in the same project
     /// (`pusher` is the account that pushed), e.g. to close tickets a message says it fixes.
     /// A refresh that stops partway tells again: hooks must tolerate hearing of a commit twice.
@@ -197,6 +223,21 @@ pub trait Tool: Any + Send + Sync {
         commits: &[PushedCommit],
     ) -> Result<()> {
         let _ = (forge, ctx, tool, pusher, commits);
+        Ok(())
+    }
+    /// Told when a post in one of this tool's discussion threads goes live (`delta` 1: posted
+    /// or approved) or stops being live (-1: deleted, marked spam), after the thread's own
+    /// counters changed: tools that keep counters of their own (the forum's topics and
+    /// forums) update them here, on write.
+    async fn on_post_change(
+        &self,
+        _forge: &Forge,
+        _ctx: &ProjectCtx,
+        _tool: &ToolInstance,
+        _thread: &crate::discussion::Thread,
+        _post: &crate::discussion::Post,
+        _delta: i64,
+    ) -> Result<()> {
         Ok(())
     }
     /// Checks and normalises the options given at install time.
@@ -268,6 +309,57 @@ pub trait Tool: Any + Send + Sync {
     ) -> Result<()> {
         let _ = (forge, project, tool, event);
         Ok(())
+    }
+    /// Posts a reply that came by mail (`forge mail-in`, through a notification's signed
+    /// `Reply-To`) on the artifact with this key, as `viewer`, the person the notification
+    /// was sent to: the same action as the tool's web comment, with its permission checks,
+    /// history and mail. The default refuses: this tool takes no replies by mail.
+    #[allow(clippy::too_many_arguments)]
+    async fn reply_by_mail(
+        &self,
+        forge: &Forge,
+        viewer: &crate::viewer::Viewer,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        artifact: &str,
+        post: crate::discussion::NewPost,
+    ) -> Result<crate::discussion::Post> {
+        let _ = (forge, viewer, ctx, tool, artifact, post);
+        Err(Error::bad_request(format!(
+            "{} ({} tool) takes no replies by mail",
+            tool.label,
+            self.kind()
+        )))
+    }
+    /// Posts a mail sent to one of this tool's own addresses,
+    /// `<local_part>@<mount>.<project>.<mail domain>` (a forum's posting address), e.g. as a
+    /// new topic titled `subject`. `viewer` is the account whose address the mail's `From`
+    /// names, or anonymous when none does; `sender_verified` says an account was found (its
+    /// address counts as verified: the forge has no separate address check). The default
+    /// refuses: the tool has no such address (`NotFound`, so the mail bounces as unknown).
+    #[allow(clippy::too_many_arguments)]
+    async fn mail_to_address(
+        &self,
+        forge: &Forge,
+        viewer: &crate::viewer::Viewer,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        local_part: &str,
+        subject: &str,
+        post: crate::discussion::NewPost,
+        sender_verified: bool,
+    ) -> Result<crate::discussion::Post> {
+        let _ = (
+            forge,
+            viewer,
+            ctx,
+            tool,
+            local_part,
+            subject,
+            post,
+            sender_verified,
+        );
+        Err(Error::NotFound("mail address"))
     }
 }
 

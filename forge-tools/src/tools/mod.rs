@@ -5,6 +5,7 @@
 //! Tools build on the platform (the handle, the store modules, search, notifications); the
 //! platform reaches them only through [`crate::tool::Tool`] and the registry.
 
+pub mod forum;
 pub mod link;
 pub mod repo;
 pub mod tracker;
@@ -18,6 +19,7 @@ impl ToolRegistry {
         let mut r = Self::default();
         r.register(wiki::WikiTool);
         r.register(tracker::TrackerTool);
+        r.register(forum::ForumTool);
         r.register(repo::GitTool::default());
         r.register(link::LinkTool);
         r

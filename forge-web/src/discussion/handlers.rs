@@ -6,6 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use bson::oid::ObjectId;
 use forge_tools::discussion::{self, Moderation, NewPost, Post, Status, Thread, ThreadRef};
 use forge_tools::paging::{MAX_PAGE, Paging};
@@ -56,6 +57,7 @@ impl Fields {
                 artifact: self.get("artifact").to_owned(),
                 title: self.get("title").to_owned(),
                 url: self.get("url").to_owned(),
+                also: Vec::new(),
             },
             self.get("sig").to_owned(),
         )
@@ -177,6 +179,8 @@ pub async fn new_post(
             message: Some(message),
             button: "Post".into(),
             honeypot: Some(discussion::HONEYPOT),
+            preview: None,
+            preview_action: format!("{}_discuss/preview", t.base),
         }
     };
     match posted {
@@ -211,18 +215,133 @@ fn edit_form<P>(
     text: String,
     message: Option<String>,
 ) -> FormTpl {
+    let mut hidden = signed.fields();
+    // Tells the preview this form edits that post.
+    hidden.push(("edit".into(), post.id.to_hex()));
     FormTpl {
         page: t.shell(&st.forge, "Edit a post"),
         heading: "Edit your post".into(),
         title: signed.title.clone(),
         back: format!("{}#{}", signed.url, post.anchor()),
         action: format!("{}_discuss/post/{}/edit", t.base, post.id.to_hex()),
-        hidden: signed.fields(),
+        hidden,
         text,
         message,
         button: "Save".into(),
         honeypot: None,
+        preview: None,
+        preview_action: format!("{}_discuss/preview", t.base),
     }
+}
+
+/// `POST /_discuss/preview`: the text of a post form rendered as it would show, on the
+/// form page with the text (and what it answers or edits) kept, so the writer can post or
+/// change it. Nothing is saved; the form's CSRF token and thread reference are checked as
+/// for posting.
+pub async fn preview(
+    State(st): State<AppState>,
+    t: ToolReq<CanPost>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> PageResult {
+    let f = Fields(pairs);
+    let (r, sig) = f.thread_ref();
+    let text = f.text();
+    let signed = SignedRef {
+        artifact: r.artifact.clone(),
+        title: r.title.clone(),
+        url: r.url.clone(),
+        sig: sig.clone(),
+    };
+    let mut tpl = match f.get("edit").trim() {
+        "" => {
+            check_ref(&st, &t, &r, &sig)
+                .await
+                .map_err(|e| t.page_error(e))?;
+            let mut hidden = signed.fields();
+            let parent = f.get("parent").trim();
+            if ObjectId::parse_str(parent).is_ok() {
+                hidden.push(("parent".into(), parent.to_owned()));
+            }
+            FormTpl {
+                page: t.shell(&st.forge, "Preview"),
+                heading: "Preview your post".into(),
+                title: r.title.clone(),
+                back: format!("{}#discussion", r.url),
+                action: format!("{}_discuss/new", t.base),
+                hidden,
+                text: String::new(),
+                message: None,
+                button: "Post".into(),
+                honeypot: Some(discussion::HONEYPOT),
+                preview: None,
+                preview_action: format!("{}_discuss/preview", t.base),
+            }
+        }
+        id => {
+            let (_, post) = load_post(&st, &t, &r, &sig, id)
+                .await
+                .map_err(|e| t.page_error(e))?;
+            if !may_change(&t, &post) {
+                return Err(t.page_error(Error::Forbidden));
+            }
+            edit_form(&st, &t, signed, &post, String::new(), None)
+        }
+    };
+    if text.len() as u64 > st.forge.config().max_text_bytes {
+        tpl.message = Some("The text is too long to post.".into());
+    } else if text.trim().is_empty() {
+        tpl.message = Some("Write something first.".into());
+    } else {
+        let html = super::view::render_preview(&st.forge, &t, &text)
+            .await
+            .map_err(|e| t.page_error(e))?;
+        tpl.preview = Some(html);
+    }
+    tpl.text = text;
+    Ok(render(&tpl))
+}
+
+/// `?posts=flat|threaded&back=<page>` of the order links.
+#[derive(Deserialize)]
+pub struct OrderQuery {
+    #[serde(default)]
+    posts: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// `GET /_discuss/order`: remembers the viewer's choice of order (a cookie, read where a
+/// page's address names no order) and goes back to the thread in that order. `back` must be
+/// a page of this tool.
+pub async fn choose_order(
+    State(st): State<AppState>,
+    t: ToolReq,
+    Query(q): Query<OrderQuery>,
+) -> PageResult {
+    let order = if q.posts == "flat" {
+        "flat"
+    } else {
+        "threaded"
+    };
+    let back = if q.back.starts_with(&t.base) && !q.back.contains("//") && !q.back.contains('\\') {
+        q.back
+    } else {
+        t.base.clone()
+    };
+    let sep = if back.contains('?') { '&' } else { '?' };
+    let to = format!("{back}{sep}posts={order}#discussion");
+    let mut res = axum::response::Redirect::to(&to).into_response();
+    res.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        crate::auth::cookie(
+            crate::page::POSTS_ORDER_COOKIE,
+            order.to_owned(),
+            st.forge.config().secure_cookies(),
+            axum_extra::extract::cookie::SameSite::Lax,
+            Some(365 * 24 * 3600),
+        ),
+    );
+    Ok(res)
 }
 
 /// `GET /_discuss/post/{id}/edit`: the post's text in an editor.
@@ -237,6 +356,7 @@ pub async fn edit_page(
         artifact: q.artifact,
         title: q.title,
         url: q.url,
+        also: Vec::new(),
     };
     let (_, post) = load_post(&st, &t, &r, &q.sig, &id)
         .await

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
+use bson::oid::ObjectId;
 use forge_tools::attachments::{Attachment, human_size};
 use forge_tools::discussion::{self, Order, Post, PostEdit, Status, ThreadRef};
 use forge_tools::paging::{MAX_PAGE, Paging};
@@ -28,23 +29,41 @@ const MAX_INDENT: i32 = 6;
 const RENDER_CONCURRENCY: usize = 8;
 
 /// The section's own query parameters, read beside the tool page's: `posts=flat` for the
-/// oldest-first order, `posts_page` for a page of a long thread. Unreadable values are
-/// ignored rather than refused, so they never break the page they are part of.
+/// oldest-first order (else the viewer's remembered choice), `posts_page` for a page of a
+/// long thread, `post` for the page holding that post (permalinks), `quote` for the form
+/// prefilled with a reply quoting that post. Unreadable values are ignored rather than
+/// refused, so they never break the page they are part of.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SectionQuery {
     #[serde(default)]
     pub posts: Option<String>,
     #[serde(default)]
     pub posts_page: Option<String>,
+    #[serde(default)]
+    pub post: Option<String>,
+    #[serde(default)]
+    pub quote: Option<String>,
 }
 
 impl SectionQuery {
-    fn order(&self) -> Order {
-        if self.posts.as_deref() == Some("flat") {
-            Order::Flat
-        } else {
-            Order::Threaded
+    /// The order asked for, else the one the viewer chose last (its cookie), else threaded.
+    fn order(&self, remembered: Option<&str>) -> Order {
+        match self.posts.as_deref().or(remembered) {
+            Some("flat") => Order::Flat,
+            _ => Order::Threaded,
         }
+    }
+
+    fn post_id(&self) -> Option<ObjectId> {
+        self.post
+            .as_deref()
+            .and_then(|p| ObjectId::parse_str(p.trim()).ok())
+    }
+
+    fn quote_id(&self) -> Option<ObjectId> {
+        self.quote
+            .as_deref()
+            .and_then(|p| ObjectId::parse_str(p.trim()).ok())
     }
 
     fn page(&self) -> u64 {
@@ -174,6 +193,10 @@ pub struct PostView {
     pub files: Vec<FileView>,
     /// Where files are uploaded to (and below which they are).
     pub files_url: String,
+    /// The post's address: the thread's page that holds it.
+    pub permalink: String,
+    /// The section again with the form quoting this post.
+    pub quote_url: String,
 }
 
 fn display_author(name: &str) -> String {
@@ -215,6 +238,49 @@ pub struct ThreadTpl {
     pub login_url: String,
     /// The largest file a post may carry ("10 MB").
     pub max_upload: String,
+    /// The thread takes no new posts.
+    pub closed: bool,
+    /// The form's text and parent when it quotes a post (`?quote=`).
+    pub quote: Option<QuoteView>,
+}
+
+/// A reply form prefilled with a quoted post.
+pub struct QuoteView {
+    pub parent: String,
+    pub author: String,
+    pub text: String,
+}
+
+/// A post's text as a markdown blockquote, then an empty line to write under.
+pub fn quoted(text: &str) -> String {
+    let mut out: String = text
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                ">\n".to_owned()
+            } else {
+                format!("> {l}\n")
+            }
+        })
+        .collect();
+    out.push('\n');
+    out
+}
+
+/// Where the section's order links go: a route that remembers the choice, then back.
+fn order_link(base: &str, url: &str, flat: bool) -> String {
+    let q = serde_urlencoded::to_string([
+        ("posts", if flat { "flat" } else { "threaded" }),
+        ("back", url),
+    ])
+    .unwrap_or_default();
+    format!("{base}_discuss/order?{q}")
+}
+
+/// A page of the thread with one more parameter (`post=`, `quote=`), and an anchor.
+fn with_param(url: &str, name: &str, value: &str, anchor: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{name}={}#{anchor}", urlencode(value))
 }
 
 /// A link to the section in another order or page.
@@ -246,7 +312,7 @@ pub async fn section<P>(
 ) -> Result<String, Error> {
     let forge = &st.forge;
     check_readable(forge, &t.ctx, &t.tool, &r.artifact).await?;
-    let order = query.order();
+    let order = query.order(t.page.posts_order.as_deref());
     let flat = order == Order::Flat;
     let thread = discussion::existing_thread(forge, &t.tool, &r.artifact).await?;
     let (posts, total, current, pages) = match &thread {
@@ -255,7 +321,17 @@ pub async fn section<P>(
             let total =
                 discussion::count_visible(forge, t.viewer(), &t.ctx, &t.tool, thread).await?;
             let pages = total.div_ceil(PER_PAGE).clamp(1, MAX_PAGE);
-            let current = query.page().min(pages);
+            // A permalink opens the page holding its post (in this order), whatever page
+            // was asked for.
+            let wanted = match query.post_id() {
+                Some(id) => {
+                    discussion::position(forge, t.viewer(), &t.ctx, &t.tool, thread, order, id)
+                        .await?
+                        .map(|before| before / PER_PAGE + 1)
+                }
+                None => None,
+            };
+            let current = wanted.unwrap_or_else(|| query.page()).min(pages);
             let paging = Paging::new(Some(current), Some(PER_PAGE), PER_PAGE, MAX_PAGE)?;
             let posts = discussion::posts(
                 forge,
@@ -278,6 +354,9 @@ pub async fn section<P>(
     // The files of the whole page in one query.
     let mut files = discussion::attachments_of(forge, &t.tool, &posts).await?;
     let base = &t.base;
+    // The section's own address on this page (order and page kept), for quote links.
+    let here = section_link(&r.url, flat, current);
+    let here = here.trim_end_matches("#discussion");
     let posts: Vec<(Post, Vec<Attachment>)> = posts
         .into_iter()
         .map(|p| {
@@ -312,11 +391,30 @@ pub async fn section<P>(
                 can_change: may_change(t, &p),
                 files: files.iter().map(|a| FileView::new(base, &p, a)).collect(),
                 files_url: files_url(base, &p),
+                permalink: with_param(&r.url, "post", &p.id.to_hex(), &p.anchor()),
+                quote_url: with_param(here, "quote", &p.id.to_hex(), "discussion-form"),
             })
         })
         .buffered(RENDER_CONCURRENCY)
         .try_collect()
         .await?;
+    // `?quote=`: the form answers that post, its text quoted (any post the viewer sees in
+    // this thread, not only those on this page).
+    let quote = match (query.quote_id(), &thread) {
+        (Some(id), Some(thread)) => {
+            match discussion::get_post(forge, t.viewer(), &t.ctx, &t.tool, id).await {
+                Ok(p) if p.thread_id == thread.id => Some(QuoteView {
+                    parent: p.id.to_hex(),
+                    author: display_author(&p.author),
+                    text: quoted(&p.text),
+                }),
+                Ok(_) | Err(Error::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            }
+        }
+        _ => None,
+    };
+    let closed = thread.as_ref().is_some_and(|th| th.closed);
     let signed = SignedRef::new(forge, &t.tool, r).await?;
     let tpl = ThreadTpl {
         csrf: t.page.csrf.clone(),
@@ -327,8 +425,8 @@ pub async fn section<P>(
         posts: views,
         total,
         flat,
-        threaded_url: section_link(&r.url, false, 1),
-        flat_url: section_link(&r.url, true, 1),
+        threaded_url: order_link(base, &r.url, false),
+        flat_url: order_link(base, &r.url, true),
         current,
         pages,
         prev: (current > 1).then(|| section_link(&r.url, flat, current - 1)),
@@ -341,9 +439,18 @@ pub async fn section<P>(
             urlencode(&format!("{}#discussion", r.url))
         ),
         max_upload: human_size(forge.attachments().max_bytes),
+        closed,
+        quote,
     };
     tpl.render()
         .map_err(|e| Error::Internal(format!("discussion template: {e}")))
+}
+
+/// A text as it will show once posted (same references, same sanitizing renderer), for the
+/// "Preview" buttons; nothing is saved.
+pub async fn render_preview<P>(forge: &Forge, t: &ToolReq<P>, text: &str) -> Result<String, Error> {
+    let (resolved, _) = xref::resolve(forge, &t.ctx, &t.tool, text, false).await?;
+    markdown::render_async(text.to_owned(), resolved).await
 }
 
 /// The page a post is written on outside its thread: editing, or a refused post handed
@@ -363,6 +470,10 @@ pub struct FormTpl {
     pub button: String,
     /// The honeypot field's name, on forms that post anew.
     pub honeypot: Option<&'static str>,
+    /// The text rendered, when the writer asked for a preview.
+    pub preview: Option<String>,
+    /// Where the "Preview" button sends the form (`_discuss/preview`).
+    pub preview_action: String,
 }
 
 pub struct QueueRow {

@@ -2,6 +2,7 @@
 //! `ctx` check access), call the domain, render.
 
 pub mod accounts;
+pub mod activity;
 pub mod admin;
 pub mod health;
 pub mod notify;

@@ -1,6 +1,8 @@
 //! Watching and mail settings: the watch/unwatch form every watchable page posts, the signed
-//! unsubscribe link from mails (no login needed), and `/auth/notifications`.
+//! unsubscribe link from mails (no login needed; a mail client's one-click POST, RFC 8058,
+//! works too), and `/auth/notifications`.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use forge_tools::Error;
 use forge_tools::notify::{self, Mode};
@@ -70,34 +72,42 @@ pub async fn unsubscribe_page(
     page: PageCtx,
     Query(q): Query<UnsubscribeQuery>,
 ) -> PageResult {
-    let sub = notify::verify_unsubscribe(st.forge.db(), &q.s, &q.sig).await?;
+    let title = notify::verify_unsubscribe(st.forge.db(), &q.s, &q.sig).await?;
     Ok(render(&UnsubscribeTpl {
         page: Page::new(&page, "Unsubscribe"),
         s: q.s,
         sig: q.sig,
-        title: sub.as_ref().map(|s| s.title.clone()).unwrap_or_default(),
-        done: sub.is_none(),
+        done: title.is_none(),
+        title: title.unwrap_or_default(),
     }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct UnsubscribeForm {
-    s: String,
-    sig: String,
-}
-
-/// `POST /auth/unsubscribe`: the signature is the proof; no login needed.
+/// `POST /auth/unsubscribe`: the page's form (`s` and `sig` in the body), or a mail client's
+/// one-click POST to the link itself (`s` and `sig` in the query, `List-Unsubscribe=One-Click`
+/// in the body, RFC 8058). No login and no CSRF token: the signature is the proof, and all a
+/// forged request could do is what the signed link already allows. The body is small (the
+/// anonymous body limit) and read only for these fields.
 pub async fn unsubscribe(
     State(st): State<AppState>,
     page: PageCtx,
-    CsrfForm(form): CsrfForm<UnsubscribeForm>,
+    Query(q): Query<UnsubscribeQuery>,
+    body: Bytes,
 ) -> PageResult {
-    let sub = notify::unsubscribe(st.forge.db(), &form.s, &form.sig).await?;
+    let form: UnsubscribeQuery = serde_urlencoded::from_bytes(&body).unwrap_or(UnsubscribeQuery {
+        s: String::new(),
+        sig: String::new(),
+    });
+    let (s, sig) = if form.s.is_empty() {
+        (q.s, q.sig)
+    } else {
+        (form.s, form.sig)
+    };
+    let title = notify::unsubscribe(st.forge.db(), &s, &sig).await?;
     Ok(render(&UnsubscribeTpl {
         page: Page::new(&page, "Unsubscribed"),
         s: String::new(),
         sig: String::new(),
-        title: sub.map(|s| s.title).unwrap_or_default(),
+        title: title.unwrap_or_default(),
         done: true,
     }))
 }

@@ -4,6 +4,9 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use forge_tools::activity::follows;
+use forge_tools::activity::stream::{self, Source};
+use forge_tools::paging::Paging;
 use forge_tools::projects::{self, Neighborhood, NewProject};
 use forge_tools::{Error, markdown, users};
 use serde::Deserialize;
@@ -15,14 +18,17 @@ use crate::error::PageResult;
 use crate::page::{Page, PageCtx, UserInfo, render, render_status};
 use crate::state::AppState;
 use crate::views::{
-    AddProjectTpl, DirectoryTpl, FormState, HomeTpl, MemberRow, ProjectCard, ProjectHomeTpl,
-    WatchButton,
+    ActivityRow, AddProjectTpl, DirectoryTpl, FollowButton, FormState, HomeTpl, MemberRow,
+    ProjectCard, ProjectHomeTpl, WatchButton,
 };
+
+/// Activity entries on a project's home page.
+const HOME_ACTIVITY: u64 = 10;
 
 pub async fn site_home(State(st): State<AppState>, page: PageCtx) -> PageResult {
     let list = projects::list_visible(st.forge.db(), page.viewer.user_id(), false, 24).await?;
     Ok(render(&HomeTpl {
-        page: Page::new(&page, "Home"),
+        page: Page::new(&page, "Home").with_feed("/feed.atom"),
         projects: list.iter().map(ProjectCard::from).collect(),
     }))
 }
@@ -157,6 +163,7 @@ pub async fn project_home(State(st): State<AppState>, p: ProjectReq) -> PageResu
             next: p.url(),
         });
     }
+    let (follow, activity) = home_activity(forge, viewer, &p).await?;
     let description_html = if ctx.project.description.is_empty() {
         String::new()
     } else {
@@ -164,6 +171,8 @@ pub async fn project_home(State(st): State<AppState>, p: ProjectReq) -> PageResu
     };
     let tpl = ProjectHomeTpl {
         watches,
+        follow,
+        activity,
         summary: ctx.project.summary.clone(),
         description_html,
         members: members.into_iter().map(MemberRow::from).collect(),
@@ -173,4 +182,39 @@ pub async fn project_home(State(st): State<AppState>, p: ProjectReq) -> PageResu
         page: p.shell(forge, ctx.project.name.clone(), ""),
     };
     Ok(render(&tpl))
+}
+
+/// The home page's follow button and recent activity: the project's, or on a personal
+/// project (`/u/<name>/`) what that user did, as the viewer may see it.
+async fn home_activity(
+    forge: &forge_tools::Forge,
+    viewer: &forge_tools::Viewer,
+    p: &ProjectReq,
+) -> Result<(Option<FollowButton>, Vec<ActivityRow>), Error> {
+    let project = &p.ctx.project;
+    let paging = Paging::new(None, None, HOME_ACTIVITY, 1)?;
+    let source = match project.neighborhood {
+        Neighborhood::Projects => Source::Project(project),
+        Neighborhood::Users => Source::User(&project.shortname),
+    };
+    let found = stream::read(forge, viewer, source, paging).await?;
+    let own_page = project.neighborhood == Neighborhood::Users
+        && viewer.username() == Some(&project.shortname);
+    let follow = if viewer.user.is_some() && !own_page {
+        Some(FollowButton {
+            action: format!("{}_follow", p.url()),
+            following: follows::follows_page(forge.db(), viewer, project).await?,
+            label: match project.neighborhood {
+                Neighborhood::Projects => "project".into(),
+                Neighborhood::Users => project.shortname.clone(),
+            },
+            next: p.url(),
+        })
+    } else {
+        None
+    };
+    Ok((
+        follow,
+        found.entries.iter().map(ActivityRow::from).collect(),
+    ))
 }

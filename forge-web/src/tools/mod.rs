@@ -3,6 +3,7 @@
 //! module, named like its domain folder in `forge-tools`; its handlers take a
 //! [`ToolReq`](crate::ctx::ToolReq) declaring the permission each route needs.
 
+pub mod forum;
 mod link;
 pub mod repo;
 pub mod tracker;
@@ -116,6 +117,12 @@ const TOOLS: &[WebTool] = &[
         pages: tracker::router,
         api: Some(tracker::api_router),
         openapi: Some(tracker::openapi),
+    },
+    WebTool {
+        kind: forge_tools::tools::forum::KIND,
+        pages: forum::router,
+        api: Some(forum::api_router),
+        openapi: Some(forum::openapi),
     },
     WebTool {
         kind: forge_tools::tools::repo::KIND,

@@ -83,6 +83,25 @@ impl Tool for GitTool {
     fn install_by_default(&self) -> bool {
         true
     }
+    /// A reply to the mail about a commit's comment joins that commit's discussion (which the
+    /// comment mailed about created).
+    async fn reply_by_mail(
+        &self,
+        forge: &Forge,
+        viewer: &crate::viewer::Viewer,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        artifact: &str,
+        post: crate::discussion::NewPost,
+    ) -> Result<crate::discussion::Post> {
+        ctx.authorize_tool(tool, perm::READ)?;
+        let thread = match artifact.strip_prefix(&format!("commit:{}:", tool.id)) {
+            Some(_) => crate::discussion::existing_thread(forge, tool, artifact).await?,
+            None => None,
+        }
+        .ok_or(Error::NotFound("commit discussion"))?;
+        crate::discussion::post(forge, viewer, ctx, tool, &thread, post).await
+    }
     async fn ensure_indexes(&self, db: &Database) -> Result<()> {
         refresh::ensure_indexes(db).await
     }

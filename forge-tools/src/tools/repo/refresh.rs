@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::browse::lossy;
 use super::paths::repo_path;
+use crate::activity::Activity;
 use crate::error::{Error, Result};
 use crate::events::EventContext;
 use crate::ids::ToolId;
@@ -127,6 +128,7 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         .find_one(doc! {"_id": tool_id})
         .await?;
     let previous = previous.map(|p| p.refs).unwrap_or_default();
+    let before = previous.clone();
     let (refs, found, on_default) =
         tokio::task::spawn_blocking(move || walk(&path, &previous, tool_id))
             .await
@@ -180,15 +182,71 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         user: pusher.map(str::to_owned),
         ip: args.get("ip").and_then(|v| v.as_str()).map(str::to_owned),
     };
-    forge.events().record(
-        "repo.push",
-        context,
-        Bson::Document(doc! {"new_commits": new_commits as i64, "refs": refs.len() as i64}),
-    );
+    let extra = doc! {"new_commits": new_commits as i64, "refs": refs.len() as i64};
+    // A push that brought commits is activity; one that only moved or deleted refs is not.
+    let extra = match push_activity(&project, &tool, &before, &refs, &found) {
+        Some(a) => a.into_extra(extra),
+        None => extra,
+    };
+    forge
+        .events()
+        .record("repo.push", context, Bson::Document(extra));
     Ok(Report {
         new_commits,
         refs: refs.len(),
     })
+}
+
+/// A push's activity: "3 commits to main" (or to several branches), linking the commit when
+/// there is one, else the branch's log; the newest commits' summaries as its summary.
+fn push_activity(
+    project: &Project,
+    tool: &ToolInstance,
+    before: &[RefInfo],
+    after: &[RefInfo],
+    found: &[CommitDoc],
+) -> Option<Activity> {
+    if found.is_empty() {
+        return None;
+    }
+    let moved: Vec<&RefInfo> = after
+        .iter()
+        .filter(|r| r.kind == "branch")
+        .filter(|r| {
+            !before
+                .iter()
+                .any(|b| b.kind == r.kind && b.name == r.name && b.target == r.target)
+        })
+        .collect();
+    let n = found.len();
+    let commits = if n == 1 {
+        "1 commit".to_owned()
+    } else {
+        format!("{n} commits")
+    };
+    let log = |branch: &str| {
+        let segments: Vec<String> = branch.split('/').map(xref::encode_segment).collect();
+        format!(
+            "{}{}/commits/{}",
+            project.url(),
+            tool.mount,
+            segments.join("/")
+        )
+    };
+    let title = match moved.as_slice() {
+        [branch] => format!("{commits} to {}", branch.name),
+        [] => commits,
+        more => format!("{commits} to {} branches", more.len()),
+    };
+    let url = match (moved.as_slice(), found) {
+        (_, [only]) => commit_url(project, tool, &only.sha),
+        ([branch], _) => log(&branch.name),
+        _ => format!("{}{}/", project.url(), tool.mount),
+    };
+    let mut newest: Vec<&CommitDoc> = found.iter().collect();
+    newest.sort_by_key(|c| std::cmp::Reverse(c.date));
+    let summary: Vec<&str> = newest.iter().take(5).map(|c| c.summary.as_str()).collect();
+    Some(Activity::new(title, url).summary(&summary.join("; ")))
 }
 
 /// Records what commit messages reference — `[#123]`, `[Page]`, `[wiki:Page]`, `[abc1234]`...

@@ -231,7 +231,8 @@ fn custom_values(
     out
 }
 
-use crate::tool::record_event as event;
+use crate::activity::{Activity, Restricted};
+use crate::tool::{record_activity as activity, record_event as event};
 
 /// Files a ticket. Anonymous visitors may when the tracker allows it; their tickets wait for
 /// a moderator.
@@ -374,14 +375,9 @@ async fn went_live(
     tool: &ToolInstance,
     t: &Ticket,
 ) -> Result<()> {
-    event(
-        forge,
-        "tracker.ticket.open",
-        viewer,
-        ctx,
-        tool,
-        doc! {"ticket": t.ticket_num, "private": t.private},
-    );
+    let a = ticket_activity(ctx, tool, t).summary_markdown(&t.description);
+    let extra = doc! {"ticket": t.ticket_num, "private": t.private};
+    activity(forge, "tracker.ticket.open", viewer, ctx, tool, a, extra);
     let title = title_of(t);
     for who in [Some(t.reported_by.as_str()), t.assigned_to.as_deref()]
         .into_iter()
@@ -401,6 +397,45 @@ async fn went_live(
         Vec::new(),
     )
     .await
+}
+
+/// A ticket's activity: number, summary and address, restricted as the ticket is.
+fn ticket_activity(ctx: &ProjectCtx, tool: &ToolInstance, t: &Ticket) -> Activity {
+    Activity::new(
+        format!("ticket #{}: {}", t.ticket_num, t.summary),
+        ticket_url(ctx, tool, t.ticket_num),
+    )
+    .restricted(restriction(t))
+}
+
+/// Who may see a private ticket's activity (as its search document: those who see private
+/// tickets, its reporter and its assignee); `None` for a public ticket.
+pub fn restriction(t: &Ticket) -> Option<Restricted> {
+    t.private.then(|| Restricted {
+        permission: tperm::UPDATE.to_owned(),
+        users: [Some(t.reported_by.as_str()), t.assigned_to.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// Keeps a ticket's past activity (its events and comments) as visible as the ticket now is.
+async fn restrict_history(
+    forge: &Forge,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    t: &Ticket,
+) -> Result<()> {
+    let filter = doc! {
+        "context.neighborhood": ctx.project.neighborhood.prefix(),
+        "context.project": &ctx.project.shortname,
+        "context.tool": &tool.mount,
+        "$or": [{"extra.ticket": t.ticket_num}, {"extra.artifact": t.key()}],
+    };
+    crate::activity::set_restricted(forge.db(), filter, restriction(t).as_ref()).await
 }
 
 pub fn title_of(t: &Ticket) -> String {
@@ -712,17 +747,7 @@ async fn record(
     if old.description != new.description || old.summary != new.summary {
         refresh_links(forge, ctx, tool, new).await?;
     }
-    let summary: Vec<String> = fields
-        .iter()
-        .map(|f| {
-            if f.field == "description" {
-                "description edited".to_owned()
-            } else {
-                format!("{}: {} → {}", f.field, or_none(&f.old), or_none(&f.new))
-            }
-        })
-        .collect();
-    let mut comment = summary.join("\n");
+    let mut comment = change_lines(&fields).join("\n");
     if !note.is_empty() {
         comment = format!("{comment}\n{note}");
     }
@@ -766,19 +791,44 @@ async fn history_and_events(
         (false, true) => Some("tracker.ticket.reopen"),
         _ => None,
     };
+    if old.private != new.private {
+        restrict_history(forge, ctx, tool, new).await?;
+    }
+    // One activity per change: the close or reopen when the status says so, else the change.
+    let a = ticket_activity(ctx, tool, new).summary(&change_lines(fields).join("; "));
+    let mut change_activity = Some(a);
     if let Some(kind) = status_event {
         let extra = doc! {"ticket": new.ticket_num, "status": &new.status};
-        event(forge, kind, viewer, ctx, tool, extra);
+        if let Some(a) = change_activity.take() {
+            activity(forge, kind, viewer, ctx, tool, a, extra);
+        }
     }
     let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
     let extra = doc! {"ticket": new.ticket_num, "fields": names, "bulk": bulk};
-    event(forge, "tracker.ticket.change", viewer, ctx, tool, extra);
+    match change_activity {
+        Some(a) => activity(forge, "tracker.ticket.change", viewer, ctx, tool, a, extra),
+        None => event(forge, "tracker.ticket.change", viewer, ctx, tool, extra),
+    }
     if let Some(a) = &new.assigned_to
         && old.assigned_to.as_ref() != Some(a)
     {
         auto_watch(forge, ctx, tool, new, &title_of(new), a).await?;
     }
     Ok(true)
+}
+
+/// One line per changed field ("status: open → closed").
+fn change_lines(fields: &[FieldChange]) -> Vec<String> {
+    fields
+        .iter()
+        .map(|f| {
+            if f.field == "description" {
+                "description edited".to_owned()
+            } else {
+                format!("{}: {} → {}", f.field, or_none(&f.old), or_none(&f.new))
+            }
+        })
+        .collect()
 }
 
 fn or_none(s: &str) -> &str {
@@ -791,6 +841,7 @@ pub fn thread_ref(ctx: &ProjectCtx, tool: &ToolInstance, t: &Ticket) -> ThreadRe
         artifact: t.key(),
         title: format!("ticket #{}", t.ticket_num),
         url: ticket_url(ctx, tool, t.ticket_num),
+        also: Vec::new(),
     }
 }
 
@@ -1027,12 +1078,14 @@ pub async fn delete(
             "The ticket changed meanwhile; try again",
         ));
     }
-    event(
+    let a = ticket_activity(ctx, tool, &t);
+    activity(
         forge,
         "tracker.ticket.delete",
         viewer,
         ctx,
         tool,
+        a,
         doc! {"ticket": num},
     );
     crate::links::remove_from(forge.db(), &t.key()).await?;
@@ -1168,14 +1221,14 @@ pub async fn move_ticket(
         old: format!("{}{}/{num}", ctx.project.shortname, tool.mount),
         new: format!("{}/{}/{new_num}", to_ctx.project.shortname, to_tool.mount),
     }];
-    event(
-        forge,
-        "tracker.ticket.move",
-        viewer,
-        ctx,
-        tool,
-        doc! {"ticket": num, "to": &to_url},
-    );
+    let a = Activity::new(format!("ticket #{num}: {}", t.summary), &to_url)
+        .summary(&format!(
+            "moved to {}/{}/{new_num}",
+            to_ctx.project.shortname, to_tool.mount
+        ))
+        .restricted(restriction(&t));
+    let extra = doc! {"ticket": num, "to": &to_url};
+    activity(forge, "tracker.ticket.move", viewer, ctx, tool, a, extra);
     crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, vec![t.key()]).await?;
     record(
         forge,

@@ -63,6 +63,28 @@ impl Tool for TrackerTool {
     fn install_by_default(&self) -> bool {
         true
     }
+    /// A reply to a ticket's mail is a comment, through the same action as the web's.
+    async fn reply_by_mail(
+        &self,
+        forge: &Forge,
+        viewer: &crate::viewer::Viewer,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        artifact: &str,
+        post: crate::discussion::NewPost,
+    ) -> Result<crate::discussion::Post> {
+        let found = match artifact
+            .strip_prefix("ticket:")
+            .and_then(|id| ObjectId::parse_str(id).ok())
+        {
+            Some(id) => tickets::by_id(forge.db(), id).await?,
+            None => None,
+        };
+        let t = found
+            .filter(|t| t.tool_id == tool.id && !t.deleted)
+            .ok_or(crate::error::Error::NotFound("ticket"))?;
+        actions::comment(forge, viewer, ctx, tool, t.ticket_num, post).await
+    }
     async fn ensure_indexes(&self, db: &Database) -> Result<()> {
         tickets::ensure_indexes(db).await?;
         bins::ensure_indexes(db).await
@@ -207,6 +229,22 @@ impl Tool for TrackerTool {
         };
         let viewer = crate::viewer::Viewer { user, ip: None };
         Ok(actions::visible(&t, &viewer, ctx, tool))
+    }
+    async fn activity_restricted(
+        &self,
+        forge: &Forge,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<crate::activity::Restricted>> {
+        let Some(id) = key
+            .strip_prefix("ticket:")
+            .and_then(|id| ObjectId::parse_str(id).ok())
+        else {
+            return Ok(None);
+        };
+        let t = tickets::by_id(forge.db(), id).await?;
+        Ok(t.filter(|t| t.tool_id == tool.id)
+            .and_then(|t| actions::restriction(&t)))
     }
     async fn on_commits(
         &self,

@@ -9,6 +9,7 @@ use super::DELETE;
 use super::pages::{self, Edit, Page, Saved};
 use super::urls::{link_key, page_url};
 use crate::acl::perm;
+use crate::activity::Activity;
 use crate::error::{Error, Result};
 use crate::project_ctx::ProjectCtx;
 use crate::tool::{Forge, ToolInstance, instance, xref};
@@ -23,6 +24,37 @@ pub async fn load_page(
 ) -> Result<Option<Page>> {
     let page = pages::get(forge.db(), tool.id, name).await?;
     Ok(page.filter(|p| !p.deleted || ctx.can_tool(tool, DELETE)))
+}
+
+/// Comments on the page with this key (`wiki:<id>`), as the page's discussion section does
+/// (used by replies by mail): the page must be live and readable; the thread is created by
+/// the first comment that passes the checks.
+pub async fn comment(
+    forge: &Forge,
+    viewer: &Viewer,
+    ctx: &ProjectCtx,
+    tool: &ToolInstance,
+    key: &str,
+    new: crate::discussion::NewPost,
+) -> Result<crate::discussion::Post> {
+    ctx.authorize_tool(tool, perm::READ)?;
+    let page = match key
+        .strip_prefix("wiki:")
+        .and_then(|id| bson::oid::ObjectId::parse_str(id).ok())
+    {
+        Some(id) => pages::by_id(forge.db(), id).await?,
+        None => None,
+    }
+    .filter(|p| p.tool_id == tool.id && !p.deleted)
+    .ok_or(Error::NotFound("page"))?;
+    let r = crate::discussion::ThreadRef {
+        artifact: key.to_owned(),
+        title: format!("page {}", page.name),
+        url: page_url(&ctx.project, tool, &page.name),
+        also: Vec::new(),
+    };
+    let (_, post) = crate::discussion::post_to(forge, viewer, ctx, tool, &r, new).await?;
+    Ok(post)
 }
 
 /// One version of a page as shown: the current one, or an older snapshot.
@@ -64,7 +96,12 @@ fn author(viewer: &Viewer) -> String {
     viewer.username().unwrap_or_default().to_owned()
 }
 
-use crate::tool::record_event as event;
+use crate::tool::{record_activity as activity, record_event as event};
+
+/// A page's activity: its name and address (views are not activity).
+fn page_activity(ctx: &ProjectCtx, tool: &ToolInstance, name: &str) -> Activity {
+    Activity::new(format!("page {name}"), page_url(&ctx.project, tool, name))
+}
 
 /// Saves an edit (creating the page when `base_version` is 0).
 pub async fn save(
@@ -131,14 +168,15 @@ async fn after_save(
         &keys,
     )
     .await?;
-    event(
-        forge,
-        kind,
-        viewer,
-        ctx,
-        tool,
-        doc! {"page": &page.name, "version": page.version},
-    );
+    // The edit's comment says what changed; without one, the page's opening.
+    let a = page_activity(ctx, tool, &page.name);
+    let a = if comment.trim().is_empty() {
+        a.summary_markdown(&page.text)
+    } else {
+        a.summary(comment)
+    };
+    let extra = doc! {"page": &page.name, "version": page.version};
+    activity(forge, kind, viewer, ctx, tool, a, extra);
     let action = if matches!(saved, Saved::Created(_)) {
         "created"
     } else {
@@ -220,12 +258,13 @@ pub async fn rename(
             &xref::resolve(forge, ctx, tool, &p.text, false).await?.1,
         )
         .await?;
-        event(
+        activity(
             forge,
             "wiki.page.rename",
             viewer,
             ctx,
             tool,
+            page_activity(ctx, tool, &p.name).summary(&format!("was {}", page.name)),
             doc! {"page": &p.name, "from": &page.name},
         );
         changed(
@@ -259,7 +298,8 @@ pub async fn set_deleted(
     } else {
         "wiki.page.undelete"
     };
-    event(forge, kind, viewer, ctx, tool, doc! {"page": &page.name});
+    let a = page_activity(ctx, tool, &page.name);
+    activity(forge, kind, viewer, ctx, tool, a, doc! {"page": &page.name});
     let action = if deleted { "deleted" } else { "restored" };
     changed(forge, viewer, ctx, tool, page, action, "").await
 }

@@ -57,6 +57,17 @@ impl Tool for WikiTool {
     fn install_by_default(&self) -> bool {
         true
     }
+    async fn reply_by_mail(
+        &self,
+        forge: &Forge,
+        viewer: &crate::viewer::Viewer,
+        ctx: &ProjectCtx,
+        tool: &ToolInstance,
+        artifact: &str,
+        post: crate::discussion::NewPost,
+    ) -> Result<crate::discussion::Post> {
+        super::actions::comment(forge, viewer, ctx, tool, artifact, post).await
+    }
     async fn ensure_indexes(&self, db: &Database) -> Result<()> {
         pages::ensure_indexes(db).await
     }

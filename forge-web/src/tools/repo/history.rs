@@ -67,6 +67,7 @@ pub async fn commit(
         artifact: refresh::commit_key(&t.tool, &id),
         title: format!("commit {}", d.info.short),
         url: refresh::commit_url(&t.ctx.project, &t.tool, &id),
+        also: Vec::new(),
     };
     let discussion = discussion::section(&st, &t, &thread, &dq).await?;
     let parent = d.info.parents.first().cloned();

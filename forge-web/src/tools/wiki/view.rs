@@ -99,6 +99,7 @@ pub async fn view(
         artifact: format!("wiki:{}", page.id),
         title: format!("page {}", page.name),
         url: url.clone(),
+        also: Vec::new(),
     };
     let discussion = discussion::section(&st, &t, &thread, &dq).await?;
     let tpl = PageTpl {

@@ -386,6 +386,8 @@ async fn comments_section<P>(
     let section_query = SectionQuery {
         posts: optional("posts"),
         posts_page: optional("posts_page"),
+        post: optional("post"),
+        quote: optional("quote"),
     };
     let r = actions::thread_ref(&t.ctx, &t.tool, k);
     crate::discussion::section(st, t, &r, &section_query).await

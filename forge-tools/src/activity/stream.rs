@@ -1,0 +1,339 @@
+//! Reading activity: the events of a source (the whole site, a project, one tool, one user,
+//! or what a user follows) that carry an [`Activity`], newest first, as a viewer may see
+//! them: the project live and readable, the tool installed and readable, a restricted
+//! activity only for those it names. Events do not say who may read them, so the filter runs
+//! here, over the store's newest-first cursor, with a cap on the events looked at: a viewer
+//! who may read little gets a shorter stream, never a scan of the whole log.
+
+use std::collections::HashMap;
+
+use bson::oid::ObjectId;
+use bson::{Bson, DateTime, Document, doc};
+use futures::TryStreamExt;
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::follows;
+use super::{Activity, verb};
+use crate::acl::perm;
+use crate::error::Result;
+use crate::events::{COLLECTION, EventContext};
+use crate::ids::UserId;
+use crate::instances::ToolInstance;
+use crate::paging::Paging;
+use crate::project_ctx::ProjectCtx;
+use crate::projects::{self, Neighborhood, Project};
+use crate::tool::{Forge, instance};
+use crate::viewer::Viewer;
+
+/// Events looked at for one page at most (whatever the viewer may see of them).
+const SCAN: i64 = 10_000;
+/// Events the store hands over per round trip.
+const BATCH: u32 = 200;
+/// Highest page of a stream (pages of 20: the latest 2,000 entries).
+pub const MAX_PAGE: u64 = 100;
+/// Entries of an Atom feed.
+pub const FEED_ENTRIES: usize = 50;
+
+/// Where activity comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// Everything.
+    Site,
+    /// One project.
+    Project(&'a Project),
+    /// One tool of a project (by mount).
+    Tool(&'a Project, &'a str),
+    /// What one user did (by username).
+    User(&'a str),
+    /// What a user follows (projects and people) and the projects they are a member of.
+    Followed(UserId),
+}
+
+/// One activity as a viewer sees it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: ObjectId,
+    /// The event type (`wiki.page.edit`...).
+    pub kind: String,
+    pub timestamp: DateTime,
+    /// Who did it (username), when known.
+    pub user: Option<String>,
+    pub project_name: String,
+    pub project_url: String,
+    /// The tool's mount, when the activity is in one.
+    pub tool: Option<String>,
+    pub activity: Activity,
+}
+
+impl Entry {
+    /// What was done, for "alice *edited* page Home".
+    pub fn verb(&self) -> &'static str {
+        verb(&self.kind)
+    }
+}
+
+/// A page of a stream.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityPage {
+    pub entries: Vec<Entry>,
+    /// There is a next page.
+    pub more: bool,
+}
+
+impl ActivityPage {
+    /// A short fingerprint of what the page holds (an HTTP entity tag): it changes when an
+    /// entry comes or goes.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for e in &self.entries {
+            h.update(e.id.bytes());
+        }
+        h.update((self.entries.len() as u64).to_be_bytes());
+        hex::encode(&h.finalize()[..12])
+    }
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    let only_activity = doc! {"extra.title": {"$exists": true}};
+    db.collection::<Document>(COLLECTION)
+        .create_indexes([
+            IndexModel::builder()
+                .keys(doc! {"context.project": 1, "timestamp": -1, "_id": -1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"context.user": 1, "timestamp": -1, "_id": -1})
+                .build(),
+            // The site stream: only activity, so page views never fill its scan.
+            IndexModel::builder()
+                .keys(doc! {"timestamp": -1, "_id": -1})
+                .options(
+                    IndexOptions::builder()
+                        .name("activity_timestamp".to_owned())
+                        .partial_filter_expression(only_activity)
+                        .build(),
+                )
+                .build(),
+        ])
+        .await?;
+    follows::ensure_indexes(db).await
+}
+
+/// A page of a source's activity as `viewer` may see it, newest first. For an anonymous
+/// viewer (feeds), restricted activity is never shown.
+pub async fn read(
+    forge: &Forge,
+    viewer: &Viewer,
+    source: Source<'_>,
+    paging: Paging,
+) -> Result<ActivityPage> {
+    let Some(filter) = filter(forge, source).await? else {
+        return Ok(ActivityPage::default());
+    };
+    let mut cursor = forge
+        .db()
+        .collection::<Document>(COLLECTION)
+        .find(filter)
+        .sort(doc! {"timestamp": -1, "_id": -1})
+        .limit(SCAN)
+        .batch_size(BATCH)
+        .await?;
+    let mut seen = Visibility::new(forge, viewer);
+    let (skip, take) = (paging.offset(), paging.per_page);
+    let mut visible = 0usize;
+    let mut page = ActivityPage::default();
+    while let Some(doc) = cursor.try_next().await? {
+        // Events loaded from elsewhere may be malformed: skipped, not fatal.
+        let Ok(row) = bson::deserialize_from_document::<Row>(doc) else {
+            continue;
+        };
+        let Some(activity) = Activity::from_extra(&row.extra) else {
+            continue;
+        };
+        let Some(ctx) = seen.project_of(&row.context).await? else {
+            continue;
+        };
+        if !allowed(viewer, ctx, row.context.tool.as_deref(), &activity) {
+            continue;
+        }
+        visible += 1;
+        if visible <= skip {
+            continue;
+        }
+        if page.entries.len() == take {
+            page.more = true;
+            break;
+        }
+        page.entries.push(Entry {
+            id: row.id,
+            kind: row.kind,
+            timestamp: row.timestamp,
+            user: row.context.user,
+            project_name: ctx.project.name.clone(),
+            project_url: ctx.project.url(),
+            tool: row.context.tool,
+            activity,
+        });
+    }
+    Ok(page)
+}
+
+/// The latest [`FEED_ENTRIES`] of a source that anyone may read (what feeds show).
+pub async fn public(forge: &Forge, source: Source<'_>) -> Result<ActivityPage> {
+    let paging = Paging {
+        page: 1,
+        per_page: FEED_ENTRIES,
+    };
+    read(forge, &Viewer::default(), source, paging).await
+}
+
+#[derive(Deserialize)]
+struct Row {
+    #[serde(rename = "_id")]
+    id: ObjectId,
+    timestamp: DateTime,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    context: EventContext,
+    #[serde(default)]
+    extra: Bson,
+}
+
+/// The store filter of a source; `None` when it can hold nothing (follows nothing).
+async fn filter(forge: &Forge, source: Source<'_>) -> Result<Option<Document>> {
+    let mut f = doc! {"extra.title": {"$exists": true}};
+    match source {
+        Source::Site => {}
+        Source::Project(p) => {
+            f.insert("context.project", &p.shortname);
+            f.insert("context.neighborhood", p.neighborhood.prefix());
+        }
+        Source::Tool(p, mount) => {
+            f.insert("context.project", &p.shortname);
+            f.insert("context.neighborhood", p.neighborhood.prefix());
+            f.insert("context.tool", mount);
+        }
+        Source::User(name) => {
+            f.insert("context.user", name);
+        }
+        Source::Followed(user) => {
+            let follows = follows::of_user(forge.db(), user).await?;
+            let (mut project_ids, mut user_ids) = (Vec::new(), Vec::new());
+            for fo in &follows {
+                match (fo.project_id, fo.followed_id) {
+                    (Some(p), _) => project_ids.push(p),
+                    (None, Some(u)) => user_ids.push(u),
+                    (None, None) => {}
+                }
+            }
+            let mut projects = projects::by_ids(forge.db(), &project_ids).await?;
+            projects.extend(projects::of_member(forge.db(), user).await?);
+            let usernames: Vec<String> = crate::users::by_ids(forge.db(), &user_ids)
+                .await?
+                .into_iter()
+                .map(|u| u.username)
+                .collect();
+            let mut any = Vec::new();
+            for nbhd in [Neighborhood::Projects, Neighborhood::Users] {
+                let mut names: Vec<&str> = projects
+                    .iter()
+                    .filter(|p| p.neighborhood == nbhd)
+                    .map(|p| p.shortname.as_str())
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                if !names.is_empty() {
+                    any.push(doc! {
+                        "context.neighborhood": nbhd.prefix(),
+                        "context.project": {"$in": names},
+                    });
+                }
+            }
+            if !usernames.is_empty() {
+                any.push(doc! {"context.user": {"$in": usernames}});
+            }
+            if any.is_empty() {
+                return Ok(None);
+            }
+            f.insert("$or", any);
+        }
+    }
+    Ok(Some(f))
+}
+
+/// Whether the viewer may see an activity of a project they may read: the tool (when it
+/// names one) installed and readable, and a restriction satisfied (never for anonymous).
+fn allowed(viewer: &Viewer, ctx: &ProjectCtx, mount: Option<&str>, a: &Activity) -> bool {
+    let tool: Option<&ToolInstance> = match mount {
+        Some(m) => match ctx.tool(m) {
+            Some(t) if ctx.can_tool(t, perm::READ) => Some(t),
+            // Uninstalled since, or not readable by this viewer.
+            _ => return false,
+        },
+        None => None,
+    };
+    let Some(r) = &a.restricted else {
+        return true;
+    };
+    let Some(me) = viewer.username() else {
+        return false;
+    };
+    let holds = match tool {
+        Some(t) => ctx.can_tool(t, &r.permission),
+        None => ctx.can(&r.permission),
+    };
+    holds || r.users.iter().any(|u| u == me)
+}
+
+/// The projects met while reading a stream, each loaded once, as the viewer sees them.
+struct Visibility<'a> {
+    forge: &'a Forge,
+    viewer: &'a Viewer,
+    projects: HashMap<(String, String), Option<ProjectCtx>>,
+}
+
+impl<'a> Visibility<'a> {
+    fn new(forge: &'a Forge, viewer: &'a Viewer) -> Self {
+        Self {
+            forge,
+            viewer,
+            projects: HashMap::new(),
+        }
+    }
+
+    /// The event's project when it is live and the viewer may read it.
+    async fn project_of(&mut self, c: &EventContext) -> Result<Option<&ProjectCtx>> {
+        let Some(shortname) = c.project.clone() else {
+            return Ok(None);
+        };
+        let nbhd = match c.neighborhood.as_deref() {
+            Some("u") => Neighborhood::Users,
+            _ => Neighborhood::Projects,
+        };
+        let key = (nbhd.prefix().to_owned(), shortname);
+        if !self.projects.contains_key(&key) {
+            let loaded = self.load(nbhd, &key.1).await?;
+            self.projects.insert(key.clone(), loaded);
+        }
+        Ok(self.projects.get(&key).and_then(Option::as_ref))
+    }
+
+    async fn load(&self, nbhd: Neighborhood, shortname: &str) -> Result<Option<ProjectCtx>> {
+        let Some(project) = projects::get(self.forge.db(), nbhd, shortname).await? else {
+            return Ok(None);
+        };
+        let ctx = ProjectCtx {
+            subject: self.viewer.subject(Some(&project)),
+            tools: Vec::new(),
+            project,
+        };
+        if !ctx.can(perm::READ) {
+            return Ok(None);
+        }
+        let tools = instance::list(self.forge.db(), ctx.project.id).await?;
+        Ok(Some(ProjectCtx { tools, ..ctx }))
+    }
+}

@@ -1,0 +1,215 @@
+//! Storage of the forum tool: forums (`forum_forums`) and topics (`forum_topics`), each
+//! carrying the counters its pages show (topics, posts, replies, views, last post), kept on
+//! write and never counted on read. A topic's posts are the discussion component's thread
+//! for the artifact key `topic:<id>`.
+
+use bson::oid::ObjectId;
+use bson::{DateTime, doc};
+use futures::TryStreamExt;
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::ids::ToolId;
+
+pub const FORUMS: &str = "forum_forums";
+pub const TOPICS: &str = "forum_topics";
+
+/// What mail to a forum's posting address from a sender the forge does not know becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownSenders {
+    /// A topic waiting for a moderator.
+    #[default]
+    Pending,
+    /// Bounced.
+    Refuse,
+}
+
+impl UnknownSenders {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Refuse => "refuse",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "refuse" => Some(Self::Refuse),
+            _ => None,
+        }
+    }
+}
+
+/// The last live post of a forum, for the index.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LastPost {
+    pub author: String,
+    pub at: DateTime,
+    pub topic_id: ObjectId,
+    pub subject: String,
+}
+
+/// One forum of a forum tool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Forum {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub tool_id: ToolId,
+    pub shortname: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Position on the index (admins reorder), lowest first.
+    #[serde(default)]
+    pub order: i32,
+    /// Listed and readable for moderators only.
+    #[serde(default)]
+    pub hidden: bool,
+    /// Gone for everyone but the tool's admins, who may restore it.
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub unknown_senders: UnknownSenders,
+    /// Live topics.
+    #[serde(default)]
+    pub num_topics: i64,
+    /// Live posts in live topics.
+    #[serde(default)]
+    pub num_posts: i64,
+    #[serde(default)]
+    pub last_post: Option<LastPost>,
+    pub created: DateTime,
+}
+
+impl Forum {
+    pub fn key(&self) -> String {
+        format!("forum:{}", self.id.to_hex())
+    }
+}
+
+/// A topic (a thread started in a forum).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Topic {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub tool_id: ToolId,
+    pub forum_id: ObjectId,
+    pub subject: String,
+    /// Who started it; empty for an anonymous author.
+    pub author: String,
+    pub created: DateTime,
+    /// The first post (set once it is written).
+    #[serde(default)]
+    pub first_post: Option<ObjectId>,
+    /// Whether the first post is live: until then only its author and moderators see it.
+    #[serde(default)]
+    pub live: bool,
+    /// Listed first in its forum.
+    #[serde(default)]
+    pub sticky: bool,
+    /// Shown at the top of every forum of the tool.
+    #[serde(default)]
+    pub announcement: bool,
+    /// Takes no new posts.
+    #[serde(default)]
+    pub closed: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    /// Live posts, the first one included.
+    #[serde(default)]
+    pub num_posts: i64,
+    #[serde(default)]
+    pub num_views: i64,
+    /// When the last live post was written (the creation time until one is).
+    pub last_post_at: DateTime,
+    #[serde(default)]
+    pub last_author: String,
+}
+
+impl Topic {
+    /// The discussion artifact key (and search key) of a topic.
+    pub fn key(&self) -> String {
+        key_of(self.id)
+    }
+
+    pub fn replies(&self) -> i64 {
+        (self.num_posts - 1).max(0)
+    }
+}
+
+pub fn key_of(id: ObjectId) -> String {
+    format!("topic:{}", id.to_hex())
+}
+
+/// The topic id in a topic's artifact key.
+pub fn id_of_key(key: &str) -> Option<ObjectId> {
+    key.strip_prefix("topic:")
+        .and_then(|id| ObjectId::parse_str(id).ok())
+}
+
+pub(super) fn forums(db: &Database) -> Collection<Forum> {
+    db.collection(FORUMS)
+}
+
+pub(super) fn topics(db: &Database) -> Collection<Topic> {
+    db.collection(TOPICS)
+}
+
+pub async fn ensure_indexes(db: &Database) -> Result<()> {
+    forums(db)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "shortname": 1})
+                .options(IndexOptions::builder().unique(true).build())
+                .build(),
+        )
+        .await?;
+    topics(db)
+        .create_indexes([
+            // A forum's page: sticky first, then by last activity.
+            IndexModel::builder()
+                .keys(
+                    doc! {"forum_id": 1, "live": 1, "deleted": 1, "sticky": -1, "last_post_at": -1},
+                )
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"tool_id": 1, "announcement": 1})
+                .build(),
+        ])
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn forums_of(db: &Database, tool: ToolId) -> Result<Vec<Forum>> {
+    Ok(forums(db)
+        .find(doc! {"tool_id": tool})
+        .sort(doc! {"order": 1, "created": 1})
+        .await?
+        .try_collect()
+        .await?)
+}
+
+pub(super) async fn forum_by_name(
+    db: &Database,
+    tool: ToolId,
+    shortname: &str,
+) -> Result<Option<Forum>> {
+    Ok(forums(db)
+        .find_one(doc! {"tool_id": tool, "shortname": shortname})
+        .await?)
+}
+
+pub(super) async fn topic_by_id(db: &Database, id: ObjectId) -> Result<Option<Topic>> {
+    Ok(topics(db).find_one(doc! {"_id": id}).await?)
+}
+
+/// Removes every forum and topic of a tool (when it is uninstalled).
+pub async fn delete_tool(db: &Database, tool: ToolId) -> Result<()> {
+    topics(db).delete_many(doc! {"tool_id": tool}).await?;
+    forums(db).delete_many(doc! {"tool_id": tool}).await?;
+    Ok(())
+}

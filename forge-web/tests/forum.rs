@@ -1,0 +1,590 @@
+//! The forum through its REST API and domain on the real store: forums (admins create,
+//! short names checked), topics and replies with their counters kept on write, threaded and
+//! flat reading, sticky topics and announcements, closing, moving, deleting, blocking a user,
+//! anonymous posts held for a moderator, private projects hidden, search and notifications.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{TestApp, viewer};
+use forge_tools::acl::{Ace, Principal, Role};
+use forge_tools::discussion::{self, Moderation};
+use serde_json::{Value, json};
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let res = app.api(method, path, token, body).await;
+    let v = serde_json::from_str(&res.body).unwrap_or(Value::Null);
+    (res.status, v)
+}
+
+async fn topic(app: &TestApp, token: Option<&str>, path: &str, subject: &str, text: &str) -> Value {
+    let (s, v) = call(
+        app,
+        Method::POST,
+        path,
+        token,
+        Some(json!({"subject": subject, "text": text})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v
+}
+
+async fn reply(app: &TestApp, token: Option<&str>, path: &str, body: Value) -> (StatusCode, Value) {
+    call(app, Method::POST, path, token, Some(body)).await
+}
+
+fn forum<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["forums"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["shortname"] == name)
+        .unwrap_or_else(|| panic!("no forum {name} in {list}"))
+}
+
+fn subjects(v: &Value) -> Vec<String> {
+    v["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["subject"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn forums_topics_and_replies_keep_their_counts() {
+    let app = TestApp::new("forum-flow").await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let (ta, tb) = (app.token(&ann).await, app.token(&bob).await);
+    app.project(&ann, "talk", false).await;
+
+    // Every new project has a forum tool with a general forum.
+    let (s, list) = call(&app, Method::GET, "/rest/p/talk/discussion/", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    assert_eq!(forum(&list, "general")["num_topics"], 0);
+    assert_eq!(
+        forum(&list, "general")["posting_address"],
+        format!(
+            "general@discussion.talk.{}",
+            app.forge.config().mail_domain()
+        )
+    );
+
+    // Admins add forums; the short name is checked; others may not.
+    let (s, v) = call(
+        &app,
+        Method::POST,
+        "/rest/p/talk/discussion/",
+        Some(&ta),
+        Some(json!({"shortname": "help", "name": "Help", "description": "Ask here"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["url"], "/p/talk/discussion/help/");
+    for bad in ["Help", "../x", "thread", ""] {
+        let (s, v) = call(
+            &app,
+            Method::POST,
+            "/rest/p/talk/discussion/",
+            Some(&ta),
+            Some(json!({"shortname": bad, "name": "X"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+    }
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        "/rest/p/talk/discussion/",
+        Some(&ta),
+        Some(json!({"shortname": "help", "name": "Again"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a taken short name");
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        "/rest/p/talk/discussion/",
+        Some(&tb),
+        Some(json!({"shortname": "bobs", "name": "Bob's"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // A topic, then replies: threaded and flat.
+    let t = topic(
+        &app,
+        Some(&tb),
+        "/rest/p/talk/discussion/help/",
+        "How do I build it?",
+        "It fails.",
+    )
+    .await;
+    assert_eq!(t["status"], "ok");
+    let tid = t["thread_id"].as_str().unwrap().to_owned();
+    let first = t["post_id"].as_str().unwrap().to_owned();
+    let thread = format!("/rest/p/talk/discussion/help/thread/{tid}/");
+    let (s, a) = reply(&app, Some(&ta), &thread, json!({"text": "Which error?"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let (s, _) = reply(
+        &app,
+        Some(&tb),
+        &thread,
+        json!({"text": "Answering the first post", "parent": first}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = reply(
+        &app,
+        Some(&tb),
+        &thread,
+        json!({"text": "x", "parent": "not-an-id"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+
+    let (_, threaded) = call(&app, Method::GET, &thread, None, None).await;
+    let texts = |v: &Value| -> Vec<String> {
+        v["posts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        texts(&threaded),
+        ["It fails.", "Answering the first post", "Which error?"]
+    );
+    let (_, flat) = call(
+        &app,
+        Method::GET,
+        &format!("{thread}?order=flat"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        texts(&flat),
+        ["It fails.", "Which error?", "Answering the first post"]
+    );
+    assert_eq!(threaded["thread"]["num_replies"], 2);
+    assert_eq!(threaded["thread"]["subject"], "How do I build it?");
+    assert_eq!(threaded["thread"]["last_author"], "bob");
+    let (s, _) = call(
+        &app,
+        Method::GET,
+        &format!("{thread}?order=sideways"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // The forum's counters were kept on write.
+    let (_, list) = call(&app, Method::GET, "/rest/p/talk/discussion/", None, None).await;
+    let help = forum(&list, "help");
+    assert_eq!(help["num_topics"], 1);
+    assert_eq!(help["num_posts"], 3);
+    assert_eq!(help["last_post"]["author"], "bob");
+    assert_eq!(help["last_post"]["thread_id"], tid.as_str());
+
+    // A post deleted comes off the counts.
+    let ctx = app.ctx_of(&ann, "talk").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    let a_id = bson::oid::ObjectId::parse_str(a["post_id"].as_str().unwrap()).unwrap();
+    discussion::delete_post(&app.forge, &viewer(&ann), &ctx, &tool, a_id)
+        .await
+        .unwrap();
+    let (_, list) = call(&app, Method::GET, "/rest/p/talk/discussion/", None, None).await;
+    assert_eq!(forum(&list, "help")["num_posts"], 2);
+    let (_, v) = call(&app, Method::GET, &thread, None, None).await;
+    assert_eq!(v["thread"]["num_replies"], 1);
+}
+
+#[tokio::test]
+async fn sticky_announcements_close_move_delete_and_block() {
+    let app = TestApp::new("forum-moderate").await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let dev = app.user("dev").await;
+    let (ta, tb, td) = (
+        app.token(&ann).await,
+        app.token(&bob).await,
+        app.token(&dev).await,
+    );
+    let p = app.project(&ann, "mod", false).await;
+    app.add_member(&p, &dev, Role::Developer).await;
+    call(
+        &app,
+        Method::POST,
+        "/rest/p/mod/discussion/",
+        Some(&ta),
+        Some(json!({"shortname": "news", "name": "News"})),
+    )
+    .await;
+    let g = "/rest/p/mod/discussion/general/";
+    let mut ids = Vec::new();
+    for s in ["one", "two", "three"] {
+        let t = topic(&app, Some(&tb), g, s, "text").await;
+        ids.push(t["thread_id"].as_str().unwrap().to_owned());
+    }
+    let (_, v) = call(&app, Method::GET, g, None, None).await;
+    assert_eq!(subjects(&v), ["three", "two", "one"], "by last activity");
+
+    let m = |id: &str| format!("{g}thread/{id}/moderate");
+    // Bob (no moderate permission) may not; a developer may.
+    let (s, _) = reply(&app, Some(&tb), &m(&ids[0]), json!({"action": "sticky"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = reply(&app, Some(&td), &m(&ids[0]), json!({"action": "sticky"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["sticky"], true);
+    let (_, v) = call(&app, Method::GET, g, None, None).await;
+    assert_eq!(subjects(&v), ["one", "three", "two"], "sticky first");
+    let (s, _) = reply(&app, Some(&td), &m(&ids[0]), json!({"action": "dance"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // An announcement shows atop every forum.
+    reply(&app, Some(&td), &m(&ids[1]), json!({"action": "announce"})).await;
+    let (_, v) = call(
+        &app,
+        Method::GET,
+        "/rest/p/mod/discussion/news/",
+        None,
+        None,
+    )
+    .await;
+    let ann_subjects: Vec<&str> = v["announcements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(ann_subjects, ["two"]);
+
+    // Closed: no new posts (409), until reopened.
+    reply(&app, Some(&td), &m(&ids[2]), json!({"action": "close"})).await;
+    let t2 = format!("{g}thread/{}/", ids[2]);
+    let (s, v) = reply(&app, Some(&tb), &t2, json!({"text": "late"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v.to_string().contains("closed"), "{v}");
+    reply(&app, Some(&td), &m(&ids[2]), json!({"action": "reopen"})).await;
+    let (s, _) = reply(&app, Some(&tb), &t2, json!({"text": "in time"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // Moved: to the other forum, with its counts.
+    let (s, v) = reply(
+        &app,
+        Some(&td),
+        &m(&ids[2]),
+        json!({"action": "move", "forum": "news"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["forum"], "news");
+    let (s, _) = reply(
+        &app,
+        Some(&td),
+        &m(&ids[1]),
+        json!({"action": "move", "forum": "nowhere"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, list) = call(&app, Method::GET, "/rest/p/mod/discussion/", None, None).await;
+    assert_eq!(forum(&list, "general")["num_topics"], 2);
+    assert_eq!(forum(&list, "general")["num_posts"], 2);
+    assert_eq!(forum(&list, "news")["num_topics"], 1);
+    assert_eq!(forum(&list, "news")["num_posts"], 2);
+    assert_eq!(forum(&list, "news")["last_post"]["subject"], "three");
+    let (_, v) = call(
+        &app,
+        Method::GET,
+        "/rest/p/mod/discussion/news/",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(subjects(&v), ["three"]);
+
+    // Deleted: gone from lists and counts, and from readers.
+    reply(&app, Some(&td), &m(&ids[0]), json!({"action": "delete"})).await;
+    let (_, v) = call(&app, Method::GET, g, None, None).await;
+    assert_eq!(subjects(&v), ["two"]);
+    let (s, _) = call(
+        &app,
+        Method::GET,
+        &format!("{g}thread/{}/", ids[0]),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, list) = call(&app, Method::GET, "/rest/p/mod/discussion/", None, None).await;
+    assert_eq!(forum(&list, "general")["num_topics"], 1);
+
+    // Blocked: bob's posts are refused everywhere in the tool until unblocked.
+    let (s, v) = reply(
+        &app,
+        Some(&td),
+        "/rest/p/mod/discussion/_block",
+        json!({"username": "bob"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["blocked"], json!(["bob"]));
+    let t1 = format!("{g}thread/{}/", ids[1]);
+    let (s, _) = reply(&app, Some(&tb), &t1, json!({"text": "blocked?"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        g,
+        Some(&tb),
+        Some(json!({"subject": "s", "text": "t"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Others still post; bob still reads.
+    let (s, _) = reply(&app, Some(&ta), &t1, json!({"text": "ann posts"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = call(&app, Method::GET, &t1, Some(&tb), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = reply(
+        &app,
+        Some(&td),
+        "/rest/p/mod/discussion/_block",
+        json!({"username": "bob", "blocked": false}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["blocked"], json!([]));
+    let (s, _) = reply(&app, Some(&tb), &t1, json!({"text": "back"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = reply(
+        &app,
+        Some(&td),
+        "/rest/p/mod/discussion/_block",
+        json!({"username": "nobody"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn anonymous_topics_wait_for_a_moderator() {
+    let app = TestApp::new("forum-pending").await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let (ta, tb) = (app.token(&ann).await, app.token(&bob).await);
+    app.project(&ann, "open", false).await;
+    let g = "/rest/p/open/discussion/general/";
+    // Off by default.
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        g,
+        None,
+        Some(json!({"subject": "hi", "text": "anon"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let ctx = app.ctx_of(&ann, "open").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    forge_tools::instances::prepend_ace(
+        app.forge.db(),
+        tool.id,
+        &Ace::allow(Principal::Anonymous, discussion::perm::POST),
+    )
+    .await
+    .unwrap();
+    let t = topic(&app, None, g, "From nobody", "anonymous text").await;
+    assert_eq!(t["status"], "pending");
+    let tid = t["thread_id"].as_str().unwrap().to_owned();
+    // Invisible to others (list, topic) until approved; the counts do not move.
+    let (_, v) = call(&app, Method::GET, g, Some(&tb), None).await;
+    assert!(subjects(&v).is_empty(), "{v}");
+    let (s, _) = call(
+        &app,
+        Method::GET,
+        &format!("{g}thread/{tid}/"),
+        Some(&tb),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = call(
+        &app,
+        Method::GET,
+        &format!("{g}thread/{tid}/"),
+        Some(&ta),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "moderators see it: {v}");
+    assert_eq!(v["thread"]["status"], "pending");
+    let (_, list) = call(&app, Method::GET, "/rest/p/open/discussion/", None, None).await;
+    assert_eq!(forum(&list, "general")["num_topics"], 0);
+
+    let ctx = app.ctx_of(&ann, "open").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    let post = bson::oid::ObjectId::parse_str(t["post_id"].as_str().unwrap()).unwrap();
+    let n = discussion::moderate(
+        &app.forge,
+        &viewer(&ann),
+        &ctx,
+        &tool,
+        &[post],
+        Moderation::Approve,
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    let (_, v) = call(&app, Method::GET, g, Some(&tb), None).await;
+    assert_eq!(subjects(&v), ["From nobody"]);
+    let (_, list) = call(&app, Method::GET, "/rest/p/open/discussion/", None, None).await;
+    assert_eq!(forum(&list, "general")["num_topics"], 1);
+    assert_eq!(forum(&list, "general")["num_posts"], 1);
+}
+
+#[tokio::test]
+async fn private_forums_stay_private_and_search_finds_posts() {
+    let app = TestApp::new("forum-private").await;
+    let ann = app.user("ann").await;
+    let eve = app.user("eve").await;
+    let (ta, te) = (app.token(&ann).await, app.token(&eve).await);
+    app.project(&ann, "secret", true).await;
+    app.project(&ann, "public", false).await;
+    topic(
+        &app,
+        Some(&ta),
+        "/rest/p/secret/discussion/general/",
+        "Hidden plans",
+        "zanzibar quokka",
+    )
+    .await;
+    topic(
+        &app,
+        Some(&ta),
+        "/rest/p/public/discussion/general/",
+        "Open plans",
+        "zanzibar wombat",
+    )
+    .await;
+    for path in [
+        "/rest/p/secret/discussion/",
+        "/rest/p/secret/discussion/general/",
+    ] {
+        for token in [None, Some(te.as_str())] {
+            let (s, _) = call(&app, Method::GET, path, token, None).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        "/rest/p/secret/discussion/general/",
+        Some(&te),
+        Some(json!({"subject": "in", "text": "let me"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    app.tasks_done("search.index").await;
+    let search = |token: Option<String>| {
+        let app = &app;
+        async move {
+            let (_, v) = call(
+                app,
+                Method::GET,
+                "/rest/search?q=zanzibar",
+                token.as_deref(),
+                None,
+            )
+            .await;
+            v["hits"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r["title"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut mine = search(Some(ta.clone())).await;
+    mine.sort();
+    assert_eq!(mine, ["Hidden plans", "Open plans"]);
+    assert_eq!(search(Some(te.clone())).await, ["Open plans"]);
+    assert_eq!(search(None).await, ["Open plans"]);
+}
+
+#[tokio::test]
+async fn watchers_of_a_forum_and_topic_authors_hear_of_posts() {
+    let app = TestApp::new("forum-notify").await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let (ta, tb) = (app.token(&ann).await, app.token(&bob).await);
+    app.project(&ann, "loud", false).await;
+    // Carol watches the general forum.
+    let ctx = app.ctx_of(&carol, "loud").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    let general = forge_tools::tools::forum::forums::get(&app.forge, &ctx, &tool, "general")
+        .await
+        .unwrap();
+    forge_tools::notify::watch(
+        &app.forge,
+        &viewer(&carol),
+        &ctx,
+        forge_tools::notify::Target::Artifact {
+            tool: &tool,
+            key: general.key(),
+            title: "forum General".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let t = topic(
+        &app,
+        Some(&tb),
+        "/rest/p/loud/discussion/general/",
+        "Bob asks",
+        "question text",
+    )
+    .await;
+    app.tasks_done("notify.change").await;
+    let to = |who: &str| {
+        app.mails()
+            .into_iter()
+            .filter(|m| m.contains(&format!("{who}@example.org")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        to("carol").len(),
+        1,
+        "the forum's watcher hears of the new topic"
+    );
+    assert!(to("carol")[0].contains("Bob asks"));
+    assert!(to("bob").is_empty(), "not of her own post");
+
+    let tid = t["thread_id"].as_str().unwrap();
+    reply(
+        &app,
+        Some(&ta),
+        &format!("/rest/p/loud/discussion/general/thread/{tid}/"),
+        json!({"text": "ann answers"}),
+    )
+    .await;
+    app.tasks_done("notify.change").await;
+    assert_eq!(to("bob").len(), 1, "the topic's author hears of replies");
+    assert_eq!(to("carol").len(), 2, "and the forum's watcher");
+    assert!(to("ann").is_empty());
+}
