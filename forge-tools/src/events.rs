@@ -3,7 +3,7 @@
 //! collection. Recording never waits for the store: events go through a channel to a writer
 //! task that inserts them in batches.
 
-use bson::{Bson, DateTime, doc};
+use bson::{Bson, DateTime, Document, doc};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -11,6 +11,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::Result;
 
 pub const COLLECTION: &str = "events";
+/// Copies of the events that are activity (`extra.title` set; see `crate::activity`), the
+/// same documents under the same ids: the streams read this small collection instead of
+/// filtering every page view out of the whole log.
+pub const ACTIVITY: &str = "activity";
 const QUEUE: usize = 100_000;
 const BATCH: usize = 1_000;
 
@@ -77,7 +81,11 @@ impl EventLog {
     /// Starts the writer task.
     pub fn start(db: &Database) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(db.collection(COLLECTION), rx));
+        tokio::spawn(writer(
+            db.collection(COLLECTION),
+            db.collection(ACTIVITY),
+            rx,
+        ));
         Self { tx }
     }
 
@@ -103,7 +111,16 @@ impl EventLog {
     }
 }
 
-async fn writer(coll: Collection<Event>, mut rx: mpsc::Receiver<Msg>) {
+/// Whether an event is activity (the convention of `crate::activity`).
+pub fn is_activity(extra: &Bson) -> bool {
+    matches!(extra, Bson::Document(d) if d.contains_key("title"))
+}
+
+async fn writer(
+    coll: Collection<Document>,
+    activity: Collection<Document>,
+    mut rx: mpsc::Receiver<Msg>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut acks = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -118,10 +135,27 @@ async fn writer(coll: Collection<Event>, mut rx: mpsc::Receiver<Msg>) {
             }
         }
         if !batch.is_empty() {
-            if let Err(e) = coll.insert_many(&batch).ordered(false).await {
-                tracing::error!(error = %e, count = batch.len(), "writing events failed");
+            let docs: Vec<Document> = batch
+                .drain(..)
+                .filter_map(|e: Event| {
+                    let mut d = bson::serialize_to_document(&e).ok()?;
+                    // Ids given here, so the activity copy has the event's.
+                    d.insert("_id", bson::oid::ObjectId::new());
+                    Some(d)
+                })
+                .collect();
+            if let Err(e) = coll.insert_many(&docs).ordered(false).await {
+                tracing::error!(error = %e, count = docs.len(), "writing events failed");
             }
-            batch.clear();
+            let copies: Vec<&Document> = docs
+                .iter()
+                .filter(|d| d.get("extra").is_some_and(is_activity))
+                .collect();
+            if !copies.is_empty()
+                && let Err(e) = activity.insert_many(copies).ordered(false).await
+            {
+                tracing::error!(error = %e, "writing activity failed");
+            }
         }
         for ack in acks.drain(..) {
             let _ = ack.send(());

@@ -18,7 +18,9 @@ use bson::{Bson, Document, doc};
 use mongodb::Database;
 
 use crate::error::Result;
-use crate::events::COLLECTION;
+use futures::TryStreamExt;
+
+use crate::events::{ACTIVITY, COLLECTION};
 
 /// Longest summary kept (characters); longer ones are cut with an ellipsis.
 pub const MAX_SUMMARY: usize = 300;
@@ -180,9 +182,9 @@ pub async fn set_restricted(
         None => doc! {"$unset": {"extra.restricted": ""}},
     };
     db.collection::<Document>(COLLECTION)
-        .update_many(filter, update)
+        .update_many(filter.clone(), update)
         .await?;
-    Ok(())
+    sync(db, filter).await
 }
 
 /// Makes the events `filter` selects activity after the fact (a held post a moderator
@@ -193,9 +195,9 @@ pub async fn attach(db: &Database, filter: Document, activity: Activity) -> Resu
         set.insert(format!("extra.{k}"), v);
     }
     db.collection::<Document>(COLLECTION)
-        .update_many(filter, doc! {"$set": set})
+        .update_many(filter.clone(), doc! {"$set": set})
         .await?;
-    Ok(())
+    sync(db, filter).await
 }
 
 /// Makes the events `filter` selects no longer activity (their other fields stay for
@@ -204,10 +206,41 @@ pub async fn retract(db: &Database, mut filter: Document) -> Result<()> {
     filter.insert("extra.title", doc! {"$exists": true});
     db.collection::<Document>(COLLECTION)
         .update_many(
-            filter,
+            filter.clone(),
             doc! {"$unset": {"extra.title": "", "extra.url": "", "extra.summary": ""}},
         )
         .await?;
+    sync(db, filter).await
+}
+
+/// Events changed after the fact, at most (one artifact's history).
+const MAX_SYNCED: i64 = 10_000;
+
+/// Brings the activity copies of the events `filter` selects in line with the events (see
+/// `crate::events::ACTIVITY`): copied when they are activity, removed when no longer.
+async fn sync(db: &Database, mut filter: Document) -> Result<()> {
+    filter.remove("extra.title");
+    let events: Vec<Document> = db
+        .collection::<Document>(COLLECTION)
+        .find(filter)
+        .limit(MAX_SYNCED)
+        .await?
+        .try_collect()
+        .await?;
+    let copies = db.collection::<Document>(ACTIVITY);
+    for e in events {
+        let Some(id) = e.get("_id").cloned() else {
+            continue;
+        };
+        if e.get("extra").is_some_and(crate::events::is_activity) {
+            copies
+                .replace_one(doc! {"_id": &id}, &e)
+                .upsert(true)
+                .await?;
+        } else {
+            copies.delete_one(doc! {"_id": &id}).await?;
+        }
+    }
     Ok(())
 }
 

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime, Document, doc};
 use futures::TryStreamExt;
-use mongodb::options::IndexOptions;
 use mongodb::{Database, IndexModel};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -19,7 +18,7 @@ use super::follows;
 use super::{Activity, verb};
 use crate::acl::perm;
 use crate::error::Result;
-use crate::events::{COLLECTION, EventContext};
+use crate::events::{ACTIVITY, EventContext};
 use crate::ids::UserId;
 use crate::instances::ToolInstance;
 use crate::paging::Paging;
@@ -97,8 +96,7 @@ impl ActivityPage {
 }
 
 pub async fn ensure_indexes(db: &Database) -> Result<()> {
-    let only_activity = doc! {"extra.title": {"$exists": true}};
-    db.collection::<Document>(COLLECTION)
+    db.collection::<Document>(ACTIVITY)
         .create_indexes([
             IndexModel::builder()
                 .keys(doc! {"context.project": 1, "timestamp": -1, "_id": -1})
@@ -106,15 +104,8 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
             IndexModel::builder()
                 .keys(doc! {"context.user": 1, "timestamp": -1, "_id": -1})
                 .build(),
-            // The site stream: only activity, so page views never fill its scan.
             IndexModel::builder()
                 .keys(doc! {"timestamp": -1, "_id": -1})
-                .options(
-                    IndexOptions::builder()
-                        .name("activity_timestamp".to_owned())
-                        .partial_filter_expression(only_activity)
-                        .build(),
-                )
                 .build(),
         ])
         .await?;
@@ -134,7 +125,7 @@ pub async fn read(
     };
     let mut cursor = forge
         .db()
-        .collection::<Document>(COLLECTION)
+        .collection::<Document>(ACTIVITY)
         .find(filter)
         .sort(doc! {"timestamp": -1, "_id": -1})
         .limit(SCAN)
