@@ -309,6 +309,15 @@ async fn order_quote_preview_and_permalinks() {
         )
         .await;
     assert_eq!(away.location(), format!("{BASE}?posts=flat#discussion"));
+    // A line break in `back` (header splitting) is no page of this tool either.
+    let split = app
+        .get(
+            &format!("{BASE}_discuss/order?posts=flat&back={BASE}%0d%0aSet-Cookie:%20x=1"),
+            &b,
+        )
+        .await;
+    assert_eq!(split.status, StatusCode::SEE_OTHER);
+    assert_eq!(split.location(), format!("{BASE}?posts=flat#discussion"));
 
     // Quote: the form answers the post, its text quoted.
     let q = app.get(&format!("{url}?quote={quoted}"), &b).await;

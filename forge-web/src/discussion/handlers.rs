@@ -323,7 +323,12 @@ pub async fn choose_order(
     } else {
         "threaded"
     };
-    let back = if q.back.starts_with(&t.base) && !q.back.contains("//") && !q.back.contains('\\') {
+    // A page of this tool, as printable ASCII only (no header splitting, no other site).
+    let back = if q.back.starts_with(&t.base)
+        && q.back.bytes().all(|b| b.is_ascii_graphic())
+        && !q.back.contains("//")
+        && !q.back.contains('\\')
+    {
         q.back
     } else {
         t.base.clone()

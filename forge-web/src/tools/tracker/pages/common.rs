@@ -72,7 +72,11 @@ pub fn filtered_url(base: &str, field: &str, value: &str) -> String {
 
 /// Where to come back to after a form: a page of this tracker, else its list.
 pub fn safe_next(base: &str, next: &str) -> String {
-    if next.starts_with(base) && !next.contains("//") && !next.contains('\\') {
+    if next.starts_with(base)
+        && next.bytes().all(|b| b.is_ascii_graphic())
+        && !next.contains("//")
+        && !next.contains('\\')
+    {
         next.to_owned()
     } else {
         base.to_owned()
