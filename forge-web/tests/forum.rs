@@ -588,3 +588,107 @@ async fn watchers_of_a_forum_and_topic_authors_hear_of_posts() {
     assert_eq!(to("carol").len(), 2, "and the forum's watcher");
     assert!(to("ann").is_empty());
 }
+
+#[tokio::test]
+async fn watchers_hear_only_of_what_they_may_see() {
+    let app = TestApp::new("forum-notify-private").await;
+    let ann = app.user("ann").await;
+    let carol = app.user("carol").await;
+    let dev = app.user("dev").await;
+    let ta = app.token(&ann).await;
+    let p = app.project(&ann, "quiet", false).await;
+    app.add_member(&p, &dev, Role::Developer).await;
+    // Carol (no role) and a developer watch the forum tool and the tracker.
+    for who in [&carol, &dev] {
+        let ctx = app.ctx_of(who, "quiet").await;
+        for mount in ["discussion", "tickets"] {
+            let tool = ctx.tool(mount).unwrap().clone();
+            forge_tools::notify::watch(
+                &app.forge,
+                &viewer(who),
+                &ctx,
+                forge_tools::notify::Target::Tool(&tool),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    // A hidden forum (moderators only) and a private ticket, each with a post by ann.
+    call(
+        &app,
+        Method::POST,
+        "/rest/p/quiet/discussion/",
+        Some(&ta),
+        Some(json!({"shortname": "staff", "name": "Staff"})),
+    )
+    .await;
+    let ctx = app.ctx_of(&ann, "quiet").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    forge_tools::tools::forum::forums::update(
+        &app.forge,
+        &viewer(&ann),
+        &ctx,
+        &tool,
+        "staff",
+        forge_tools::tools::forum::forums::ForumUpdate {
+            name: "Staff".into(),
+            description: String::new(),
+            hidden: true,
+            unknown_senders: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    topic(
+        &app,
+        Some(&ta),
+        "/rest/p/quiet/discussion/staff/",
+        "Salaries",
+        "hidden words",
+    )
+    .await;
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        "/rest/p/quiet/tickets/",
+        Some(&ta),
+        Some(json!({"summary": "Vulnerability", "private": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = call(
+        &app,
+        Method::POST,
+        "/rest/p/quiet/tickets/1/comments",
+        Some(&ta),
+        Some(json!({"text": "secret comment words"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    app.tasks_done("notify.change").await;
+    let to = |who: &str| -> Vec<String> {
+        app.mails()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {who}@example.org")))
+            .collect()
+    };
+    for m in to("carol") {
+        assert!(
+            !m.contains("hidden words") && !m.contains("Salaries"),
+            "{m}"
+        );
+        assert!(
+            !m.contains("secret comment") && !m.contains("Vulnerability"),
+            "{m}"
+        );
+    }
+    let dev_mails = to("dev").join("\n");
+    assert!(
+        dev_mails.contains("Salaries"),
+        "moderators hear of the hidden forum"
+    );
+    assert!(
+        dev_mails.contains("secret comment words"),
+        "developers hear of the private ticket"
+    );
+}

@@ -427,6 +427,18 @@ async fn went_live(
         &excerpt(&post.text),
     );
     change.also.clone_from(&thread.also);
+    // Only those who may see what the thread is about hear of it (a private ticket, a
+    // hidden forum's topic): the same restriction its activity carries.
+    if let Some(kind) = forge.tools().get(&tool.kind)
+        && let Some(r) = kind
+            .activity_restricted(forge, tool, &thread.artifact)
+            .await?
+    {
+        change.readers = Some(crate::notify::Readers {
+            permission: r.permission,
+            usernames: r.users,
+        });
+    }
     crate::notify::queue(forge, change).await
 }
 

@@ -208,6 +208,31 @@ impl Tool for ForumTool {
             }
         }
     }
+    async fn activity_restricted(
+        &self,
+        forge: &Forge,
+        tool: &ToolInstance,
+        key: &str,
+    ) -> Result<Option<crate::activity::Restricted>> {
+        // A hidden forum's topics: for its moderators only.
+        let Some(id) = model::id_of_key(key) else {
+            return Ok(None);
+        };
+        let Some(t) = model::topic_by_id(forge.db(), id)
+            .await?
+            .filter(|t| t.tool_id == tool.id)
+        else {
+            return Ok(None);
+        };
+        let hidden = model::forums(forge.db())
+            .find_one(doc! {"_id": t.forum_id})
+            .await?
+            .is_some_and(|f| f.hidden || f.deleted);
+        Ok(hidden.then(|| crate::activity::Restricted {
+            permission: perm::MODERATE.to_owned(),
+            users: Vec::new(),
+        }))
+    }
     async fn on_post_change(
         &self,
         forge: &Forge,
