@@ -434,6 +434,20 @@ async fn anonymous_topics_wait_for_a_moderator() {
     let (_, list) = call(&app, Method::GET, "/rest/p/open/discussion/", None, None).await;
     assert_eq!(forum(&list, "general")["num_topics"], 0);
 
+    // A moderator's answer to the held topic does not publish it.
+    let (s, _) = reply(
+        &app,
+        Some(&ta),
+        &format!("{g}thread/{tid}/"),
+        json!({"text": "looking"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, v) = call(&app, Method::GET, g, Some(&tb), None).await;
+    assert!(subjects(&v).is_empty(), "still held: {v}");
+    let (_, list) = call(&app, Method::GET, "/rest/p/open/discussion/", None, None).await;
+    assert_eq!(forum(&list, "general")["num_topics"], 0);
+
     let ctx = app.ctx_of(&ann, "open").await;
     let tool = ctx.tool("discussion").unwrap().clone();
     let post = bson::oid::ObjectId::parse_str(t["post_id"].as_str().unwrap()).unwrap();
@@ -452,7 +466,75 @@ async fn anonymous_topics_wait_for_a_moderator() {
     assert_eq!(subjects(&v), ["From nobody"]);
     let (_, list) = call(&app, Method::GET, "/rest/p/open/discussion/", None, None).await;
     assert_eq!(forum(&list, "general")["num_topics"], 1);
-    assert_eq!(forum(&list, "general")["num_posts"], 1);
+    assert_eq!(
+        forum(&list, "general")["num_posts"],
+        2,
+        "with the moderator's answer"
+    );
+}
+
+#[tokio::test]
+async fn hiding_a_forum_takes_its_topics_out_of_search_and_feeds() {
+    let app = TestApp::new("forum-hide").await;
+    let ann = app.user("ann").await;
+    let ta = app.token(&ann).await;
+    app.project(&ann, "shy", false).await;
+    topic(
+        &app,
+        Some(&ta),
+        "/rest/p/shy/discussion/general/",
+        "Quarterly numbers",
+        "platypus figures",
+    )
+    .await;
+    app.tasks_done("search.index").await;
+    app.forge.events().flush().await;
+    let found = |token: Option<String>| {
+        let app = &app;
+        async move {
+            let (_, v) = call(
+                app,
+                Method::GET,
+                "/rest/search?q=platypus",
+                token.as_deref(),
+                None,
+            )
+            .await;
+            v["total"].as_u64().unwrap()
+        }
+    };
+    let feed = || async {
+        app.get("/p/shy/feed.atom", &common::Browser::anonymous())
+            .await
+            .body
+    };
+    assert_eq!(found(None).await, 1);
+    assert!(feed().await.contains("Quarterly numbers"));
+
+    let ctx = app.ctx_of(&ann, "shy").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    forge_tools::tools::forum::forums::update(
+        &app.forge,
+        &viewer(&ann),
+        &ctx,
+        &tool,
+        "general",
+        forge_tools::tools::forum::forums::ForumUpdate {
+            name: "General".into(),
+            description: String::new(),
+            hidden: true,
+            unknown_senders: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    app.tasks_done("search.index").await;
+    assert_eq!(found(None).await, 0, "anonymous no longer finds it");
+    assert_eq!(found(Some(ta.clone())).await, 1, "its moderators still do");
+    assert!(
+        !feed().await.contains("Quarterly numbers"),
+        "nor reads it in the feed"
+    );
 }
 
 #[tokio::test]

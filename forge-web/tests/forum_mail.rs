@@ -145,6 +145,34 @@ async fn the_posting_address_trusts_only_an_authenticated_sender() {
     assert_eq!(v["threads"][0]["subject"], "Selling my bike");
     assert_eq!(v["threads"][0]["author"], "bob");
 
+    // Strangers' mail is refused unless the forum holds it for a moderator.
+    let ctx = app.ctx_of(&ann, "club").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    let policy = |unknown_senders| ForumUpdate {
+        name: "General".into(),
+        description: String::new(),
+        hidden: false,
+        unknown_senders,
+    };
+    let raw = mail(
+        "Bob <bob@example.org>",
+        &address,
+        "Unsigned",
+        "",
+        "No signature.",
+    );
+    let err = mail_in::deliver(&app.forge, &raw).await.unwrap_err();
+    assert_eq!(err.bounce, Bounce::DataErr, "refused by default: {err}");
+    forums::update(
+        &app.forge,
+        &viewer(&ann),
+        &ctx,
+        &tool,
+        "general",
+        policy(UnknownSenders::Pending),
+    )
+    .await
+    .unwrap();
     // The same From with no (or someone else's) authentication: held, and not as Bob.
     for extra in [String::new(), authenticated("example.org", "evil.example")] {
         let raw = mail(
@@ -162,21 +190,14 @@ async fn the_posting_address_trusts_only_an_authenticated_sender() {
     let v = topics(&app, "club", Some(&tb)).await;
     assert_eq!(v["threads"].as_array().unwrap().len(), 1, "held: {v}");
 
-    // The forum may refuse unknown senders instead.
-    let ctx = app.ctx_of(&ann, "club").await;
-    let tool = ctx.tool("discussion").unwrap().clone();
+    // The forum may refuse unknown senders again.
     forums::update(
         &app.forge,
         &viewer(&ann),
         &ctx,
         &tool,
         "general",
-        ForumUpdate {
-            name: "General".into(),
-            description: String::new(),
-            hidden: false,
-            unknown_senders: UnknownSenders::Refuse,
-        },
+        policy(UnknownSenders::Refuse),
     )
     .await
     .unwrap();

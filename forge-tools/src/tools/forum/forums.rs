@@ -214,6 +214,10 @@ pub async fn update(
         tool,
         doc! {"forum": &forum.shortname},
     );
+    if upd.hidden != forum.hidden {
+        // Who may find its topics changed: search and feeds follow.
+        reindex_forum(forge, ctx, tool, forum.id).await?;
+    }
     get(forge, ctx, tool, shortname).await
 }
 
@@ -267,6 +271,7 @@ async fn reindex_forum(
     if keys.is_empty() {
         return Ok(());
     }
+    super::visibility::restrict_activity(forge, tool, &keys).await?;
     crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, keys).await
 }
 

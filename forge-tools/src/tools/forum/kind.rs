@@ -18,6 +18,9 @@ use crate::tool::{Forge, Restricted, SearchDoc, Tool, ToolInstance};
 
 pub struct ForumTool;
 
+/// Mails from unknown senders one forum holds for its moderators per hour, at most.
+const HELD_MAILS_PER_HOUR: u32 = 30;
+
 /// Post text indexed with a topic, at most.
 const MAX_INDEXED: usize = 256 * 1024;
 
@@ -185,6 +188,15 @@ impl Tool for ForumTool {
         match forum.unknown_senders {
             model::UnknownSenders::Refuse => Err(crate::error::Error::Forbidden),
             model::UnknownSenders::Pending => {
+                // Held mail from strangers is bounded per forum (nothing else limits it: no
+                // account, no address to count).
+                crate::ratelimit::hit_key(
+                    forge.db(),
+                    "forum.mail.held",
+                    &forum.id.to_hex(),
+                    HELD_MAILS_PER_HOUR,
+                )
+                .await?;
                 let mut held = tool.clone();
                 held.acl.insert(
                     0,
@@ -214,7 +226,7 @@ impl Tool for ForumTool {
         tool: &ToolInstance,
         key: &str,
     ) -> Result<Option<crate::activity::Restricted>> {
-        // A hidden forum's topics: for its moderators only.
+        // A hidden or deleted forum's topics, and deleted topics: for moderators only.
         let Some(id) = model::id_of_key(key) else {
             return Ok(None);
         };
@@ -227,7 +239,8 @@ impl Tool for ForumTool {
         let hidden = model::forums(forge.db())
             .find_one(doc! {"_id": t.forum_id})
             .await?
-            .is_some_and(|f| f.hidden || f.deleted);
+            .is_some_and(|f| f.hidden || f.deleted)
+            || t.deleted;
         Ok(hidden.then(|| crate::activity::Restricted {
             permission: perm::MODERATE.to_owned(),
             users: Vec::new(),

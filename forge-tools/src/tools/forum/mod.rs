@@ -12,6 +12,7 @@ mod kind;
 pub mod model;
 pub mod moderation;
 pub mod topics;
+mod visibility;
 
 pub use kind::ForumTool;
 

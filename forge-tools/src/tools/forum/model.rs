@@ -21,9 +21,9 @@ pub const TOPICS: &str = "forum_topics";
 #[serde(rename_all = "snake_case")]
 pub enum UnknownSenders {
     /// A topic waiting for a moderator.
-    #[default]
     Pending,
-    /// Bounced.
+    /// Bounced (the default: strangers' mail reaches a moderator only where an admin asks).
+    #[default]
     Refuse,
 }
 

@@ -113,6 +113,9 @@ pub async fn topic(
         }
     }
     record_event(forge, action.event(), viewer, ctx, tool, extra);
+    if matches!(action, TopicAction::Move(_) | TopicAction::Delete) {
+        super::visibility::restrict_activity(forge, tool, &[topic.key()]).await?;
+    }
     crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, vec![topic.key()]).await?;
     model::topic_by_id(db, topic.id)
         .await?

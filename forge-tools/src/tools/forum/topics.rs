@@ -282,7 +282,14 @@ pub async fn on_post_change(
     let counts = discussion::existing_thread(forge, tool, &thread.artifact)
         .await?
         .unwrap_or_else(|| thread.clone());
-    let goes_live = delta > 0 && !topic.live;
+    // Only the topic's own first post brings it out of the queue (a moderator's answer to
+    // a held topic must not publish its subject). While the topic is being started its first
+    // post is not recorded yet: then it is the top-level post of its author.
+    let first = match topic.first_post {
+        Some(id) => post.id == id,
+        None => post.parent.is_none() && post.author == topic.author,
+    };
+    let goes_live = delta > 0 && !topic.live && first;
     let mut set = doc! {"num_posts": counts.num_posts};
     if let Some(at) = counts.last_post {
         set.insert("last_post_at", at);

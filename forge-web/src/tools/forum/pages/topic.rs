@@ -245,15 +245,17 @@ pub async fn block(
     t: ToolReq<Moderate>,
     CsrfForm(form): CsrfForm<BlockForm>,
 ) -> PageResult {
-    let next =
-        if form.next.starts_with(&t.base) && !form.next.contains("//") && !form.next.contains('\\')
-        {
-            form.next.clone()
-        } else if t.can(forge_tools::acl::perm::ADMIN) {
-            format!("{}_admin", t.base)
-        } else {
-            t.base.clone()
-        };
+    let next = if form.next.starts_with(&t.base)
+        && form.next.bytes().all(|b| b.is_ascii_graphic())
+        && !form.next.contains("//")
+        && !form.next.contains('\\')
+    {
+        form.next.clone()
+    } else if t.can(forge_tools::acl::perm::ADMIN) {
+        format!("{}_admin", t.base)
+    } else {
+        t.base.clone()
+    };
     let on = form.block.trim() == "1";
     let username = form.username.trim();
     match moderation::block(&st.forge, t.viewer(), &t.ctx, &t.tool, username, on).await {
