@@ -185,11 +185,19 @@ pub async fn deliver_at(forge: &Forge, raw: &[u8], now: i64) -> Result<Delivered
         .header_address(HeaderName::Other("Delivered-To".into()))
         .header_address(HeaderName::Other("X-Original-To".into()))
         .header_address(HeaderName::Other("Envelope-To".into()))
-        .header_text(HeaderName::Other("Authentication-Results".into()));
+        .header_text(HeaderName::Other("Authentication-Results".into()))
+        .header_text(HeaderName::Other("Auto-Submitted".into()))
+        .header_text(HeaderName::Other("Precedence".into()))
+        .header_text(HeaderName::Other("X-Autoreply".into()));
     let msg = parser
         .parse(raw)
         .filter(|m| !m.headers().is_empty())
         .ok_or_else(|| Refused::data("this is not a mail message (no headers)"))?;
+    if let Some(why) = automatic(&msg) {
+        return Err(Refused::data(format!(
+            "automatic mail ({why}) is not posted"
+        )));
+    }
     let domain = forge.config().mail_domain();
     let route = route(&recipients(&msg), &domain).ok_or_else(|| {
         Refused::no_user(format!(
@@ -363,6 +371,32 @@ async fn to_tool(
         .mail_to_address(forge, &viewer, &ctx, &tool, local, subject, new, verified)
         .await?;
     Ok((viewer, ctx, tool, post, "address"))
+}
+
+/// Why a message is an automatic one (an out-of-office reply, a list's bulk mail), which
+/// must not become a post in someone's name nor start a mail loop (RFC 3834).
+fn automatic(msg: &Message<'_>) -> Option<String> {
+    let value = |name: &str| {
+        msg.headers()
+            .iter()
+            .find(|h| h.name().eq_ignore_ascii_case(name))
+            .map(|h| {
+                h.value()
+                    .as_text()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+    };
+    if let Some(v) = value("Auto-Submitted").filter(|v| !v.is_empty() && v != "no") {
+        return Some(format!("Auto-Submitted: {v}"));
+    }
+    if let Some(v) = value("Precedence")
+        .filter(|v| matches!(v.as_str(), "bulk" | "junk" | "list" | "auto_reply"))
+    {
+        return Some(format!("Precedence: {v}"));
+    }
+    value("X-Autoreply").map(|_| "X-Autoreply".to_owned())
 }
 
 /// The `Authentication-Results` headers of a message, as written.

@@ -100,6 +100,19 @@ async fn a_reply_to_a_forum_notification_is_a_reply_in_the_topic() {
         "",
         "Tuesday works.\r\n\r\nOn Tue, ann wrote:\r\n> Tuesdays.",
     );
+    // An out-of-office answer to the same address is not posted (RFC 3834).
+    for auto in ["Auto-Submitted: auto-replied\r\n", "Precedence: bulk\r\n"] {
+        let away = mail(
+            "Bob <bob@example.org>",
+            &reply_to,
+            "Out of office",
+            auto,
+            "I am away.",
+        );
+        let err = mail_in::deliver(&app.forge, &away).await.unwrap_err();
+        assert_eq!(err.bounce, Bounce::DataErr, "{err}");
+        assert!(err.message.contains("automatic"), "{err}");
+    }
     let done = mail_in::deliver(&app.forge, &raw).await.unwrap();
     assert_eq!(done.post.author, "bob");
     assert_eq!(done.post.text, "Tuesday works.");

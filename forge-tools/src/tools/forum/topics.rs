@@ -289,7 +289,6 @@ pub async fn on_post_change(
         Some(id) => post.id == id,
         None => post.parent.is_none() && post.author == topic.author,
     };
-    let goes_live = delta > 0 && !topic.live && first;
     let mut set = doc! {"num_posts": counts.num_posts};
     if let Some(at) = counts.last_post {
         set.insert("last_post_at", at);
@@ -298,12 +297,21 @@ pub async fn on_post_change(
             counts.last_author.clone().unwrap_or_default(),
         );
     }
-    if goes_live {
-        set.insert("live", true);
-    }
     model::topics(db)
         .update_one(doc! {"_id": topic.id}, doc! {"$set": set})
         .await?;
+    // Made live once, by whichever call flips it (two approvals at once count it once).
+    let goes_live = delta > 0
+        && !topic.live
+        && first
+        && model::topics(db)
+            .update_one(
+                doc! {"_id": topic.id, "live": false},
+                doc! {"$set": {"live": true}},
+            )
+            .await?
+            .modified_count
+            == 1;
     // A forum counts the posts of its live topics only: a topic going live brings all its
     // live posts at once (moderators may have answered while it waited).
     let inc = if goes_live {
