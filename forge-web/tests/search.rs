@@ -20,10 +20,11 @@ async fn search(app: &TestApp, query: &str, token: Option<&str>) -> Value {
     res.json()
 }
 
-/// Waits until the search answers `want` hits (indexing runs as a background task).
+/// Waits until the search answers `want` hits (indexing runs as a background task; on a
+/// loaded CI machine 25 page saves took more than 10 s to index, so up to 30 s).
 async fn until_total(app: &TestApp, query: &str, token: Option<&str>, want: u64) -> Value {
     let mut last = Value::Null;
-    for _ in 0..200 {
+    for _ in 0..600 {
         last = search(app, query, token).await;
         if last["total"] == want {
             return last;
