@@ -6,25 +6,8 @@
 # Usage: bench/wiki.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib.sh
-ensure_store_binary
-apt_install wrk curl
-
-cargo build --release --bin forge
-bin=$PWD/target/release/forge
-data=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export FORGE_DATA_DIR="$data" FORGE_BIND="127.0.0.1:$port" FORGE_LOG=warn
-unset FORGE_MONGODB_URI
-cleanup() { kill -TERM "${pid:-}" 2>/dev/null || true; wait "${pid:-}" 2>/dev/null || true; rm -rf "$data"; }
-trap cleanup EXIT
-"$bin" serve & pid=$!
-until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do sleep 0.05; done
-echo 'bench-password-1' | "$bin" user create --username bench --email bench@example.org >/dev/null
-token=$("$bin" token create --user bench --name bench)
-base="http://127.0.0.1:$port"
-curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d '{"shortname":"bench","name":"Bench"}' "$base/rest/p"
+. bench/lib.sh
+bench_start
 
 python3 - "$base" "$token" <<'PY'
 import json, sys, time, statistics, urllib.request

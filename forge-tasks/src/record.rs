@@ -106,6 +106,9 @@ pub(crate) fn collection(db: &Database) -> Collection<TaskRecord> {
     db.collection(COLLECTION)
 }
 
+/// How long a completed task's record is kept.
+const COMPLETED_KEPT: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+
 pub(crate) async fn ensure_indexes(db: &Database) -> Result<(), Error> {
     let coll = collection(db);
     coll.create_indexes([
@@ -115,6 +118,17 @@ pub(crate) async fn ensure_indexes(db: &Database) -> Result<(), Error> {
         IndexModel::builder()
             .keys(doc! {"dedup_key": 1, "state": 1})
             .options(IndexOptions::builder().sparse(true).build())
+            .build(),
+        // Completed tasks go after a week (periodic ones would otherwise pile up); failed
+        // ones stay for an operator to look at.
+        IndexModel::builder()
+            .keys(doc! {"finished": 1})
+            .options(
+                IndexOptions::builder()
+                    .expire_after(COMPLETED_KEPT)
+                    .partial_filter_expression(doc! {"state": TaskState::Complete.as_str()})
+                    .build(),
+            )
             .build(),
     ])
     .await?;

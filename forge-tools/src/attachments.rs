@@ -249,6 +249,24 @@ impl AttachmentStore {
         Ok(())
     }
 
+    /// Moves the files of one artifact to another (files stored before their artifact had
+    /// its id).
+    pub async fn reassign(
+        &self,
+        db: &Database,
+        tool_id: ToolId,
+        from: ObjectId,
+        to: ObjectId,
+    ) -> Result<()> {
+        collection(db)
+            .update_many(
+                doc! {"tool_id": tool_id, "artifact_id": from},
+                doc! {"$set": {"artifact_id": to}},
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete_tool(&self, db: &Database, tool_id: ToolId) -> Result<()> {
         let all: Vec<Attachment> = collection(db)
             .find(doc! {"tool_id": tool_id})

@@ -36,6 +36,8 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_PAGES_PER_HOUR",
     "FORGE_METRICS_TOKEN",
     "FORGE_METRICS_ALLOW",
+    "FORGE_EVENTS_RETENTION_DAYS",
+    "FORGE_AGG_INTERVAL",
     "FORGE_LOG",
     "FORGE_LOG_FORMAT",
 ];
@@ -98,6 +100,11 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `/metrics` also answers requests from these addresses (comma-separated IPs).
     pub metrics_allow: String,
+    /// Raw events older than this many days are removed (a TTL index); aggregates stay.
+    pub events_retention_days: u64,
+    /// Seconds between periodic runs of the analytics aggregations (new events also start a
+    /// run at once).
+    pub agg_interval: u64,
 }
 
 impl Default for Config {
@@ -130,6 +137,8 @@ impl Default for Config {
             pages_per_hour: 300,
             metrics_token: None,
             metrics_allow: "127.0.0.1,::1".into(),
+            events_retention_days: 400,
+            agg_interval: 10,
         }
     }
 }
@@ -206,6 +215,8 @@ impl Config {
             ("FORGE_HEADER_TIMEOUT_SECS", self.header_timeout_secs),
             ("FORGE_BODY_TIMEOUT_SECS", self.body_timeout_secs),
             ("FORGE_MAX_GIT_PROCESSES", self.max_git_processes as u64),
+            ("FORGE_EVENTS_RETENTION_DAYS", self.events_retention_days),
+            ("FORGE_AGG_INTERVAL", self.agg_interval),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("{name} must be at least 1")));

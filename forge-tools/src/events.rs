@@ -1,29 +1,58 @@
 //! The event log (Zarkov's format): every domain action records
-//! `{timestamp, type, context: {neighborhood, project, tool, user, ip}, extra}` in the `events`
-//! collection. Recording never waits for the store: events go through a channel to a writer
-//! task that inserts them in batches.
+//! `{timestamp, type, context: {neighborhood, project, tool, user, visitor, private}, extra}` in
+//! the `events` collection, which the analytics aggregations (`crate::analytics`) read.
+//!
+//! Recording never waits for the store: events go through a bounded channel to a writer task
+//! that inserts them in unordered batches; when the channel is full the event is dropped and
+//! counted ([`EventStats`]), never blocking the request that recorded it.
+//!
+//! Each written batch takes the next number of a store-wide sequence, and its events get the
+//! ids `batch << ID_SHIFT | index` with the batch's size in `n`. Ids therefore follow the order
+//! batches were numbered on every node, and a reader can tell a batch it sees in part (still
+//! being written) from a whole one: what the aggregations need to count each event once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bson::{Bson, DateTime, Document, doc};
+use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::error::Result;
+use crate::activity::{ACTIVITY, is_activity};
+use crate::error::{Error, Result};
 
 pub const COLLECTION: &str = "events";
-/// Copies of the events that are activity (`extra.title` set; see `crate::activity`), the
-/// same documents under the same ids: the streams read this small collection instead of
-/// filtering every page view out of the whole log.
-pub const ACTIVITY: &str = "activity";
-const QUEUE: usize = 100_000;
-const BATCH: usize = 1_000;
+/// The batch sequence (`{_id: "events", seq}`).
+const SEQUENCE: &str = "event_sequence";
+/// Bits of an event id that number the event within its batch.
+pub const ID_SHIFT: u32 = 20;
+/// Largest batch one insert writes (`forge events load` and `POST /rest/events` too).
+pub const MAX_BATCH: usize = 10_000;
+/// Events waiting for the writer; more are dropped.
+const QUEUE: usize = 200_000;
+/// Batches the writer has in flight at once: a batch is numbered and sent while the store
+/// still writes the one before.
+const IN_FLIGHT: usize = 4;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventContext {
     pub neighborhood: Option<String>,
     pub project: Option<String>,
+    /// The tool's mount point in the project.
     pub tool: Option<String>,
     pub user: Option<String>,
+    /// Anonymous visitors: a digest of the address with a site secret and the day, so a
+    /// visitor is counted once a day and cannot be followed from one day to the next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visitor: Option<String>,
+    /// The project was private when this happened (per-user and site figures leave it out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
+    /// The address the request came from: only used to derive `visitor`, never stored.
+    #[serde(skip)]
     pub ip: Option<String>,
 }
 
@@ -37,24 +66,70 @@ pub struct Event {
 }
 
 enum Msg {
-    Event(Event),
+    Event(Box<Event>),
     Flush(oneshot::Sender<()>),
+}
+
+/// Counters of the log, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct EventStats {
+    pub written: AtomicU64,
+    /// Dropped because the writer's queue was full.
+    pub dropped: AtomicU64,
+    /// Lost because the store refused or failed the insert.
+    pub failed: AtomicU64,
 }
 
 /// Handle for recording events; cheap to clone.
 #[derive(Clone)]
 pub struct EventLog {
     tx: mpsc::Sender<Msg>,
+    salt: Arc<[u8]>,
+    stats: Arc<EventStats>,
+    written: Arc<watch::Sender<u64>>,
+    db: Database,
 }
 
-pub async fn ensure_indexes(db: &Database) -> Result<()> {
-    let coll: Collection<Event> = db.collection(COLLECTION);
-    coll.create_indexes([
-        IndexModel::builder().keys(doc! {"timestamp": 1}).build(),
+pub async fn ensure_indexes(db: &Database, retention_days: u64) -> Result<()> {
+    let coll: Collection<Document> = db.collection(COLLECTION);
+    let ttl = retention_days.saturating_mul(86_400).min(i32::MAX as u64) as i64;
+    let existing = match coll.list_index_names().await {
+        Ok(names) => names,
+        // A new database has no `events` collection yet.
+        Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 26) => {
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if existing.iter().any(|n| n == "type_1_timestamp_1") {
+        // Not read by anything since events are only scanned by id: it only slowed inserts.
+        coll.drop_index("type_1_timestamp_1").await?;
+    }
+    if existing.iter().any(|n| n == "timestamp_1") {
+        // Turns the plain index of earlier versions into the TTL index, or changes its
+        // period; collMod does both in place.
+        let changed = db
+            .run_command(doc! {
+                "collMod": COLLECTION,
+                "index": {"keyPattern": {"timestamp": 1}, "expireAfterSeconds": ttl},
+            })
+            .await;
+        if changed.is_err() {
+            coll.drop_index("timestamp_1").await?;
+        } else {
+            return Ok(());
+        }
+    }
+    coll.create_index(
         IndexModel::builder()
-            .keys(doc! {"type": 1, "timestamp": 1})
+            .keys(doc! {"timestamp": 1})
+            .options(
+                IndexOptions::builder()
+                    .expire_after(std::time::Duration::from_secs(ttl as u64))
+                    .build(),
+            )
             .build(),
-    ])
+    )
     .await?;
     Ok(())
 }
@@ -77,29 +152,72 @@ pub async fn projects_active_since(db: &Database, since: DateTime) -> Result<Vec
         .collect())
 }
 
+/// The batch number of an event id.
+pub fn batch_of(id: i64) -> i64 {
+    id >> ID_SHIFT
+}
+
 impl EventLog {
     /// Starts the writer task.
-    pub fn start(db: &Database) -> Self {
+    pub async fn start(db: &Database) -> Result<Self> {
+        let salt = crate::secret::site_secret(db).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(
-            db.collection(COLLECTION),
-            db.collection(ACTIVITY),
-            rx,
-        ));
-        Self { tx }
+        let stats = Arc::new(EventStats::default());
+        let written = Arc::new(watch::Sender::new(0_u64));
+        tokio::spawn(writer(db.clone(), rx, stats.clone(), written.clone()));
+        Ok(Self {
+            tx,
+            salt,
+            stats,
+            written,
+            db: db.clone(),
+        })
     }
 
-    /// Records an event; drops it (with a warning) rather than block when the queue is full.
+    /// Records an event; drops it (and counts it) rather than wait when the queue is full.
     pub fn record(&self, kind: &str, context: EventContext, extra: Bson) {
         let event = Event {
             timestamp: DateTime::now(),
             kind: kind.to_owned(),
-            context,
+            context: self.anonymize(context),
             extra,
         };
-        if self.tx.try_send(Msg::Event(event)).is_err() {
-            tracing::warn!(kind, "event queue full; event dropped");
+        if self.tx.try_send(Msg::Event(Box::new(event))).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Replaces the address of an anonymous event by the day's visitor digest.
+    fn anonymize(&self, mut context: EventContext) -> EventContext {
+        if let Some(ip) = context.ip.take()
+            && context.user.is_none()
+            && context.visitor.is_none()
+        {
+            context.visitor = Some(visitor_digest(&self.salt, &ip, chrono::Utc::now()));
+        }
+        context
+    }
+
+    /// Appends events given by another service or a backfill, waiting for the store (these
+    /// are not dropped): numbered and written like the writer's batches. Returns how many
+    /// were written.
+    pub async fn append(&self, events: Vec<Event>) -> Result<usize> {
+        let mut written = 0;
+        for chunk in events.chunks(MAX_BATCH) {
+            let docs: Vec<Document> = chunk
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    e.context = self.anonymize(e.context);
+                    e
+                })
+                .map(|e| bson::serialize_to_document(&e))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::Internal(format!("event: {e}")))?;
+            written += write_batch(&self.db, docs, &self.stats).await?;
+            self.written.send_modify(|w| *w += 1);
+        }
+        Ok(written)
     }
 
     /// Waits until everything recorded so far is written.
@@ -109,56 +227,307 @@ impl EventLog {
             let _ = done.await;
         }
     }
+
+    pub fn stats(&self) -> &EventStats {
+        &self.stats
+    }
+
+    /// Batches this process has written; changes after each (the aggregations wake on it).
+    pub fn written(&self) -> watch::Receiver<u64> {
+        self.written.subscribe()
+    }
 }
 
-/// Whether an event is activity (the convention of `crate::activity`).
-pub fn is_activity(extra: &Bson) -> bool {
-    matches!(extra, Bson::Document(d) if d.contains_key("title"))
+/// `visitor` of an anonymous event: the first 16 hex digits of SHA-256 over the site secret,
+/// the UTC day and the address.
+pub fn visitor_digest(salt: &[u8], ip: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut h = Sha256::new();
+    h.update(salt);
+    h.update(now.format("%Y-%m-%d").to_string().as_bytes());
+    h.update(ip.as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Numbers a batch, gives its events their ids and writes them, then their activity copies.
+async fn write_batch(db: &Database, mut docs: Vec<Document>, stats: &EventStats) -> Result<usize> {
+    if docs.is_empty() {
+        return Ok(0);
+    }
+    let seq = db
+        .collection::<Document>(SEQUENCE)
+        .find_one_and_update(doc! {"_id": "events"}, doc! {"$inc": {"seq": 1_i64}})
+        .upsert(true)
+        .return_document(ReturnDocument::After)
+        .await?
+        .and_then(|d| d.get_i64("seq").ok())
+        .ok_or_else(|| Error::Internal("event sequence missing".into()))?;
+    let n = docs.len() as i32;
+    for (i, d) in docs.iter_mut().enumerate() {
+        d.insert("_id", (seq << ID_SHIFT) | i as i64);
+        d.insert("n", n);
+    }
+    let total = docs.len();
+    let inserted = match db
+        .collection::<Document>(COLLECTION)
+        .insert_many(&docs)
+        .ordered(false)
+        .await
+    {
+        Ok(r) => r.inserted_ids.len(),
+        Err(e) => {
+            let ok = match *e.kind {
+                mongodb::error::ErrorKind::InsertMany(ref f) => f
+                    .write_errors
+                    .as_ref()
+                    .map_or(0, |w| total.saturating_sub(w.len())),
+                _ => 0,
+            };
+            stats
+                .failed
+                .fetch_add((total - ok) as u64, Ordering::Relaxed);
+            tracing::error!(error = %e, count = total - ok, "writing events failed");
+            ok
+        }
+    };
+    stats.written.fetch_add(inserted as u64, Ordering::Relaxed);
+    let copies: Vec<&Document> = docs
+        .iter()
+        .filter(|d| d.get("extra").is_some_and(is_activity))
+        .collect();
+    if !copies.is_empty() {
+        if let Err(e) = db
+            .collection::<Document>(ACTIVITY)
+            .insert_many(copies.iter().copied())
+            .ordered(false)
+            .await
+        {
+            tracing::error!(error = %e, "writing activity failed");
+        }
+        // A change made to these (restricted, retracted) while they waited in a queue is
+        // applied now.
+        if let Err(e) = crate::activity::reconcile(db, copies.iter().copied()).await {
+            tracing::error!(error = %e, "reconciling activity failed");
+        }
+    }
+    Ok(inserted)
 }
 
 async fn writer(
-    coll: Collection<Document>,
-    activity: Collection<Document>,
+    db: Database,
     mut rx: mpsc::Receiver<Msg>,
+    stats: Arc<EventStats>,
+    written: Arc<watch::Sender<u64>>,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut in_flight = tokio::task::JoinSet::new();
     let mut acks = Vec::new();
     while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Event(e) => batch.push(e),
+                Msg::Event(e) => batch.push(*e),
                 Msg::Flush(ack) => acks.push(ack),
             }
-            if batch.len() < BATCH {
+            if batch.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if !batch.is_empty() {
-            let docs: Vec<Document> = batch
-                .drain(..)
-                .filter_map(|e: Event| {
-                    let mut d = bson::serialize_to_document(&e).ok()?;
-                    // Ids given here, so the activity copy has the event's.
-                    d.insert("_id", bson::oid::ObjectId::new());
-                    Some(d)
-                })
-                .collect();
-            if let Err(e) = coll.insert_many(&docs).ordered(false).await {
-                tracing::error!(error = %e, count = docs.len(), "writing events failed");
+        let docs: Vec<Document> = batch
+            .into_iter()
+            .filter_map(|e| bson::serialize_to_document(&e).ok())
+            .collect();
+        while in_flight.len() >= IN_FLIGHT {
+            in_flight.join_next().await;
+        }
+        let (db, stats, written) = (db.clone(), stats.clone(), written.clone());
+        in_flight.spawn(async move {
+            let count = docs.len() as u64;
+            match write_batch(&db, docs, &stats).await {
+                Ok(n) if n > 0 => written.send_modify(|w| *w += 1),
+                Ok(_) => {}
+                Err(e) => {
+                    stats.failed.fetch_add(count, Ordering::Relaxed);
+                    tracing::error!(error = %e, "numbering events failed");
+                }
             }
-            let copies: Vec<&Document> = docs
-                .iter()
-                .filter(|d| d.get("extra").is_some_and(is_activity))
-                .collect();
-            if !copies.is_empty()
-                && let Err(e) = activity.insert_many(copies).ordered(false).await
-            {
-                tracing::error!(error = %e, "writing activity failed");
+        });
+        if !acks.is_empty() {
+            // A flush waits for every batch before it.
+            while in_flight.join_next().await.is_some() {}
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
             }
         }
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Largest `extra` of an event given from outside, in bytes of JSON.
+pub const MAX_EXTRA_BYTES: usize = 16 * 1024;
+/// Deepest nesting of an outside event's `extra`.
+const MAX_DEPTH: usize = 32;
+/// Longest type or context field of an outside event.
+const MAX_FIELD: usize = 200;
+
+/// An event given by another service or a backfill (`POST /rest/events`, `forge events
+/// load`): `{type, timestamp?, context?, extra?}`, with `timestamp` an RFC 3339 date and time
+/// or epoch milliseconds (default: now). Says what is wrong, for a person.
+pub fn from_json(v: &serde_json::Value) -> std::result::Result<Event, String> {
+    let obj = v.as_object().ok_or("an event must be a JSON object")?;
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "timestamp" | "context" | "extra"))
+    {
+        return Err(format!(
+            "unknown field {k:?} (an event has type, timestamp, context, extra)"
+        ));
+    }
+    let kind = obj
+        .get("type")
+        .and_then(|t| t.as_str())
+        .ok_or("`type` is missing or not a string")?;
+    if kind.is_empty()
+        || kind.len() > MAX_FIELD
+        || !kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'))
+    {
+        return Err(format!(
+            "`type` must be 1 to {MAX_FIELD} letters, digits, '.', '_', '-' or ':'"
+        ));
+    }
+    let timestamp = match obj.get("timestamp") {
+        None | Some(serde_json::Value::Null) => DateTime::now(),
+        Some(serde_json::Value::Number(n)) => {
+            DateTime::from_millis(n.as_i64().ok_or("`timestamp` must be whole milliseconds")?)
         }
+        Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| DateTime::from_millis(t.timestamp_millis()))
+            .map_err(|e| format!("`timestamp` is not an RFC 3339 date and time: {e}"))?,
+        Some(_) => return Err("`timestamp` must be a string or a number".into()),
+    };
+    let context = match obj.get("context") {
+        None | Some(serde_json::Value::Null) => EventContext::default(),
+        Some(serde_json::Value::Object(c)) => {
+            let mut ctx = EventContext::default();
+            for (k, v) in c {
+                if k == "private" {
+                    ctx.private = v.as_bool().ok_or("`context.private` must be true or false")?;
+                    continue;
+                }
+                let slot = match k.as_str() {
+                    "neighborhood" => &mut ctx.neighborhood,
+                    "project" => &mut ctx.project,
+                    "tool" => &mut ctx.tool,
+                    "user" => &mut ctx.user,
+                    "visitor" => &mut ctx.visitor,
+                    other => {
+                        return Err(format!(
+                            "unknown context field {other:?} (there are neighborhood, project, \
+                             tool, user, visitor, private; addresses are never kept)"
+                        ));
+                    }
+                };
+                match v {
+                    serde_json::Value::Null => {}
+                    serde_json::Value::String(s) if s.len() <= MAX_FIELD => {
+                        *slot = Some(s.clone());
+                    }
+                    _ => {
+                        return Err(format!(
+                            "`context.{k}` must be a string of at most {MAX_FIELD} bytes"
+                        ));
+                    }
+                }
+            }
+            ctx
+        }
+        Some(_) => return Err("`context` must be an object".into()),
+    };
+    let extra = match obj.get("extra") {
+        None => Bson::Null,
+        Some(x) => {
+            if depth(x) > MAX_DEPTH {
+                return Err(format!("`extra` is nested deeper than {MAX_DEPTH}"));
+            }
+            if x.to_string().len() > MAX_EXTRA_BYTES {
+                return Err(format!("`extra` is larger than {MAX_EXTRA_BYTES} bytes"));
+            }
+            Bson::try_from(x.clone()).map_err(|e| format!("`extra`: {e}"))?
+        }
+    };
+    Ok(Event {
+        timestamp,
+        kind: kind.to_owned(),
+        context,
+        extra,
+    })
+}
+
+/// Nesting depth of a JSON value, without recursion (the value comes from outside).
+fn depth(v: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 1)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
+            serde_json::Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn outside_events_are_checked() {
+        let e = from_json(&json!({
+            "type": "repo.clone",
+            "timestamp": "2026-12-04T10:00:00Z",
+            "context": {"project": "forge", "tool": "code", "user": null},
+            "extra": {"n": 1}
+        }))
+        .unwrap();
+        assert_eq!(e.kind, "repo.clone");
+        assert_eq!(e.timestamp.timestamp_millis(), 1_796_378_400_000);
+        assert_eq!(e.context.project.as_deref(), Some("forge"));
+        let e = from_json(&json!({"type": "x", "timestamp": 5})).unwrap();
+        assert_eq!(e.timestamp.timestamp_millis(), 5);
+        for (bad, says) in [
+            (json!([]), "JSON object"),
+            (json!({"timestamp": 1}), "`type`"),
+            (json!({"type": "a b"}), "`type` must"),
+            (json!({"type": "x", "timestamp": "yesterday"}), "RFC 3339"),
+            (json!({"type": "x", "context": {"ip": "1.2.3.4"}}), "addresses"),
+            (json!({"type": "x", "context": {"user": 5}}), "context.user"),
+            (json!({"type": "x", "color": 1}), "unknown field"),
+            (json!({"type": "x", "extra": "y".repeat(20_000)}), "larger"),
+        ] {
+            let err = from_json(&bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        assert!(from_json(&json!({"type": "x", "extra": deep})).unwrap_err().contains("deeper"));
+    }
+
+    #[test]
+    fn visitors_change_every_day_and_hide_the_address() {
+        let day1 = chrono::DateTime::from_timestamp(1_796_378_400, 0).unwrap();
+        let day2 = day1 + chrono::Days::new(1);
+        let a = visitor_digest(b"salt", "10.0.0.1", day1);
+        assert_eq!(a.len(), 16);
+        assert!(!a.contains("10.0.0.1"));
+        assert_eq!(a, visitor_digest(b"salt", "10.0.0.1", day1));
+        assert_ne!(a, visitor_digest(b"salt", "10.0.0.1", day2));
+        assert_ne!(a, visitor_digest(b"other", "10.0.0.1", day1));
+        assert_ne!(a, visitor_digest(b"salt", "10.0.0.2", day1));
     }
 }

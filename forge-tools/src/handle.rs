@@ -1,5 +1,5 @@
 //! The domain handle's parts: the store, the configuration, the event log, the task queue, the
-//! attachments, the search index, the mailer and the tool set, behind one cheap-to-clone
+//! attachments, the search index, the mailer, the live statistics hub and the tool set, behind one cheap-to-clone
 //! handle with an accessor each.
 //!
 //! The handle is generic over its tool set only to keep the modules acyclic: tools receive the
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use forge_tasks::Tasks;
 use mongodb::Database;
 
+use crate::analytics::live::Hub;
 use crate::attachments::AttachmentStore;
 use crate::config::Config;
 use crate::events::EventLog;
@@ -40,6 +41,7 @@ pub(crate) struct Parts<T> {
     pub attachments: AttachmentStore,
     pub search: SearchIndex,
     pub mailer: Mailer,
+    pub live: Hub,
 }
 
 impl<T> Handle<T> {
@@ -82,5 +84,10 @@ impl<T> Handle<T> {
 
     pub fn attachments(&self) -> &AttachmentStore {
         &self.inner.attachments
+    }
+
+    /// Live statistics updates of this process (see `crate::analytics::live`).
+    pub fn live(&self) -> &Hub {
+        &self.inner.live
     }
 }

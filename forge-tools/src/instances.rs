@@ -59,6 +59,20 @@ pub async fn list(db: &Database, project: ProjectId) -> Result<Vec<ToolInstance>
         .await?)
 }
 
+/// The tools of several projects in one query, by project, each project's in [`list`] order.
+pub async fn of_projects(db: &Database, projects: &[ProjectId]) -> Result<Vec<ToolInstance>> {
+    if projects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<bson::Bson> = projects.iter().map(|p| (*p).into()).collect();
+    Ok(collection(db)
+        .find(doc! {"project_id": {"$in": ids}})
+        .sort(doc! {"project_id": 1, "ordinal": 1, "_id": 1})
+        .await?
+        .try_collect()
+        .await?)
+}
+
 pub async fn insert(db: &Database, tool: &ToolInstance) -> Result<()> {
     match collection(db).insert_one(tool).await {
         Ok(_) => Ok(()),

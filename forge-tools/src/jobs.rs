@@ -1,7 +1,7 @@
 //! The background tasks of the forge, registered for whichever runner executes them
-//! (in-process, or a worker): the platform's (search indexing, notification mail) and every
-//! task a tool defines ([`crate::tool::Tool::tasks`]). Handlers are idempotent: a task may run
-//! more than once.
+//! (in-process, or a worker): the platform's (search indexing, notification mail, analytics)
+//! and every task a tool defines ([`crate::tool::Tool::tasks`]). Handlers are idempotent: a
+//! task may run more than once.
 
 use std::sync::{Arc, OnceLock};
 
@@ -68,6 +68,14 @@ pub fn handlers_for(cell: ForgeCell, tools: &ToolRegistry) -> Registry {
         async move {
             let forge = started(&cell)?;
             notify::run_digest(forge, &args).await.map_err(classify)
+        }
+    });
+    let c = cell.clone();
+    r.register(crate::analytics::TASK_RUN, move |_args: serde_json::Value| {
+        let cell = c.clone();
+        async move {
+            let forge = started(&cell)?;
+            forge.run_analytics(false).await.map(|_| ()).map_err(classify)
         }
     });
     for tool in tools.all() {

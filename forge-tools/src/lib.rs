@@ -11,6 +11,7 @@
 
 pub mod acl;
 pub mod activity;
+pub mod analytics;
 pub mod attachments;
 pub mod config;
 pub mod diff;
@@ -47,7 +48,7 @@ pub mod versioned;
 pub mod viewer;
 
 pub use error::{Error, FieldErrors, Result};
-pub use forge::{ProjectUpdate, ToolUpdate};
+pub use forge::{Interval, ProjectUpdate, Series, ToolUpdate};
 pub use project_ctx::ProjectCtx;
 pub use tool::Forge;
 pub use viewer::Viewer;

@@ -16,9 +16,10 @@
 //! parser), with the quoted message and signature below the reply cut ([`strip_quoted`]); MIME
 //! attachments become the post's files.
 //!
-//! Nothing half-written: the message, the address, the account, the rights and every file are
-//! checked before the post is written; if storing a file fails after that, the post and the
-//! files stored with it are removed again. A refusal is a [`Refused`] whose [`Bounce`] is the
+//! Nothing half-written: the message, the address, the account, the rights (to post and to
+//! attach files) and every file are checked, and the files stored, before the post is written
+//! (a refused or unstorable file refuses the mail with nothing posted); the files are given
+//! to the post once it has its id, and if that fails the post and its files are removed again. A refusal is a [`Refused`] whose [`Bounce`] is the
 //! exit code the MTA reads (sysexits): 65 bad data or not allowed (the sender gets a bounce),
 //! 67 unknown address, 75 try again later (the store is unreachable).
 //!
@@ -26,16 +27,19 @@
 //! [`Tool::mail_to_address`]: crate::tool::Tool::mail_to_address
 
 use std::io::Read;
+use std::sync::Arc;
 
 use bson::doc;
+use bson::oid::ObjectId;
 use mail_parser::{HeaderName, Message, MessageParser, MimeHeaders};
 
+use crate::attachments::Attachment;
 use crate::discussion::{self, NewPost, Post};
 use crate::error::Error;
 use crate::mail_token::{self, REPLY_PREFIX, TokenError};
 use crate::project_ctx::ProjectCtx;
 use crate::projects::{self, Neighborhood};
-use crate::tool::{Forge, ToolInstance, instance, record_event};
+use crate::tool::{Forge, Tool, ToolInstance, instance, record_event};
 use crate::users;
 use crate::viewer::Viewer;
 
@@ -211,8 +215,8 @@ pub async fn deliver_at(forge: &Forge, raw: &[u8], now: i64) -> Result<Delivered
         parent: None,
         honeypot: None,
     };
-    let (viewer, ctx, tool, post, how) = match route {
-        Route::Reply(token) => reply(forge, &token, now, new).await?,
+    let place = match route {
+        Route::Reply(token) => reply(forge, &token, now).await?,
         Route::Tool {
             local,
             mount,
@@ -239,36 +243,94 @@ pub async fn deliver_at(forge: &Forge, raw: &[u8], now: i64) -> Result<Delivered
                 &subject,
                 &from,
                 authenticated,
-                new,
                 !files.is_empty(),
             )
             .await?
         }
     };
-    let attachments = attach(forge, &viewer, &ctx, &tool, &post, files).await?;
+    // The files are allowed and stored before the post is written: a refused file refuses
+    // the mail with nothing posted.
+    let staged = stage(forge, &place, files).await?;
+    let post = match place.post(forge, new).await {
+        Ok(post) => post,
+        Err(e) => {
+            unstage(forge, &staged).await;
+            return Err(e);
+        }
+    };
+    let attachments = settle(forge, &place, &post, staged).await?;
     record_event(
         forge,
         "mail.in",
-        &viewer,
-        &ctx,
-        &tool,
+        &place.viewer,
+        &place.ctx,
+        &place.tool,
         doc! {
-            "post": post.id, "route": how, "status": post.status.as_str(),
+            "post": post.id, "route": place.target.how(), "status": post.status.as_str(),
             "attachments": attachments.len() as i64,
         },
     );
     Ok(Delivered {
         post,
-        project: ctx.project.shortname.clone(),
-        mount: tool.mount.clone(),
+        project: place.ctx.project.shortname.clone(),
+        mount: place.tool.mount.clone(),
         attachments,
     })
 }
 
-type Placed = (Viewer, ProjectCtx, ToolInstance, Post, &'static str);
+/// Where and as whom a mail is posted, once everything but the post's own checks passed.
+struct Place {
+    viewer: Viewer,
+    ctx: ProjectCtx,
+    tool: ToolInstance,
+    kind: Arc<dyn Tool>,
+    target: Target,
+}
+
+enum Target {
+    /// A reply on the artifact with this key ([`Tool::reply_by_mail`]).
+    Reply(String),
+    /// A mail to one of the tool's addresses ([`Tool::mail_to_address`]).
+    Address {
+        local: String,
+        subject: String,
+        verified: bool,
+    },
+}
+
+impl Target {
+    fn how(&self) -> &'static str {
+        match self {
+            Self::Reply(_) => "reply",
+            Self::Address { .. } => "address",
+        }
+    }
+}
+
+impl Place {
+    async fn post(&self, forge: &Forge, new: NewPost) -> Result<Post, Refused> {
+        let (viewer, ctx, tool) = (&self.viewer, &self.ctx, &self.tool);
+        Ok(match &self.target {
+            Target::Reply(artifact) => {
+                self.kind
+                    .reply_by_mail(forge, viewer, ctx, tool, artifact, new)
+                    .await?
+            }
+            Target::Address {
+                local,
+                subject,
+                verified,
+            } => {
+                self.kind
+                    .mail_to_address(forge, viewer, ctx, tool, local, subject, new, *verified)
+                    .await?
+            }
+        })
+    }
+}
 
 /// A reply through a signed token: as the token's account, on the token's artifact.
-async fn reply(forge: &Forge, token: &str, now: i64, new: NewPost) -> Result<Placed, Refused> {
+async fn reply(forge: &Forge, token: &str, now: i64) -> Result<Place, Refused> {
     let db = forge.db();
     let secret = crate::secret::site_secret(db).await?;
     let t = mail_token::verify(db, &secret, token, now).await??;
@@ -314,10 +376,13 @@ async fn reply(forge: &Forge, token: &str, now: i64, new: NewPost) -> Result<Pla
     }
     // Checked again by the tool; here so that refused files are refused before anything.
     ctx.authorize_tool(&tool, discussion::perm::POST)?;
-    let post = kind
-        .reply_by_mail(forge, &viewer, &ctx, &tool, &t.artifact, new)
-        .await?;
-    Ok((viewer, ctx, tool, post, "reply"))
+    Ok(Place {
+        viewer,
+        ctx,
+        tool,
+        kind,
+        target: Target::Reply(t.artifact),
+    })
 }
 
 /// A mail to a tool's own address, as the account the `From` address belongs to (if any).
@@ -330,9 +395,8 @@ async fn to_tool(
     subject: &str,
     from: &str,
     authenticated: bool,
-    new: NewPost,
     with_files: bool,
-) -> Result<Placed, Refused> {
+) -> Result<Place, Refused> {
     let db = forge.db();
     // Accounts' addresses are stored lower case, one account per address. `From` is anyone's
     // to write: only a sender the receiving MTA authenticated is taken for the account.
@@ -367,10 +431,17 @@ async fn to_tool(
             "not allowed: files can only be attached by someone with an account here",
         ));
     }
-    let post = kind
-        .mail_to_address(forge, &viewer, &ctx, &tool, local, subject, new, verified)
-        .await?;
-    Ok((viewer, ctx, tool, post, "address"))
+    Ok(Place {
+        viewer,
+        ctx,
+        tool,
+        kind,
+        target: Target::Address {
+            local: local.to_owned(),
+            subject: subject.to_owned(),
+            verified,
+        },
+    })
 }
 
 /// Why a message is an automatic one (an out-of-office reply, a list's bulk mail), which
@@ -453,55 +524,87 @@ pub fn sender_authenticated(results: &[String], from: &str, authserv_id: Option<
     })
 }
 
-/// Stores the files on the post; if one cannot be stored, removes those stored and the post.
-async fn attach(
-    forge: &Forge,
-    viewer: &Viewer,
-    ctx: &ProjectCtx,
-    tool: &ToolInstance,
-    post: &Post,
-    files: Vec<MailFile>,
-) -> Result<Vec<String>, Refused> {
+/// Files stored before their post is written, under an artifact id of their own until the
+/// post has its id.
+struct Staged {
+    artifact: ObjectId,
+    files: Vec<Attachment>,
+}
+
+/// Checks that the sender may attach files to their post, then stores every file; if one
+/// cannot be stored, removes those stored and refuses the mail.
+async fn stage(forge: &Forge, place: &Place, files: Vec<MailFile>) -> Result<Staged, Refused> {
+    let mut staged = Staged {
+        artifact: ObjectId::new(),
+        files: Vec::new(),
+    };
     if files.is_empty() {
-        return Ok(Vec::new());
+        return Ok(staged);
     }
-    let author = viewer.username().unwrap_or_default().to_owned();
-    let mut saved = Vec::new();
-    let mut failure = discussion::for_attaching(viewer, ctx, tool, post).err();
-    if failure.is_none() {
-        for f in files {
-            let body = futures::stream::iter([Ok::<_, std::convert::Infallible>(
-                bytes::Bytes::from(f.bytes),
-            )]);
-            match forge
-                .attachments()
-                .save(forge.db(), tool.id, post.id, &f.name, &author, body)
-                .await
-            {
-                Ok(a) => saved.push(a),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+    discussion::for_attaching_own(&place.viewer, &place.ctx, &place.tool)?;
+    let author = place.viewer.username().unwrap_or_default().to_owned();
+    for f in files {
+        let body = futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(
+            f.bytes,
+        ))]);
+        let saved = forge
+            .attachments()
+            .save(
+                forge.db(),
+                place.tool.id,
+                staged.artifact,
+                &f.name,
+                &author,
+                body,
+            )
+            .await;
+        match saved {
+            Ok(a) => staged.files.push(a),
+            Err(e) => {
+                unstage(forge, &staged).await;
+                return Err(e.into());
             }
         }
     }
-    let Some(e) = failure else {
-        for a in &saved {
-            discussion::attached(forge, viewer, ctx, tool, post, a);
-        }
-        return Ok(saved.into_iter().map(|a| a.filename).collect());
-    };
-    // Undo: best effort, and the refusal says what went wrong first.
-    for a in &saved {
+    Ok(staged)
+}
+
+/// Removes staged files (best effort: the refusal says what went wrong first).
+async fn unstage(forge: &Forge, staged: &Staged) {
+    for a in &staged.files {
         if let Err(e) = forge.attachments().delete(forge.db(), a).await {
             tracing::warn!(error = %e, "mail-in: removing an attachment after a failure");
         }
     }
-    if let Err(e) = discussion::delete_post(forge, viewer, ctx, tool, post.id).await {
-        tracing::warn!(error = %e, "mail-in: removing the post after a failure");
+}
+
+/// Gives the staged files to the post written and records them; the file names. If that
+/// fails (the store), the files and the post are removed again.
+async fn settle(
+    forge: &Forge,
+    place: &Place,
+    post: &Post,
+    staged: Staged,
+) -> Result<Vec<String>, Refused> {
+    if staged.files.is_empty() {
+        return Ok(Vec::new());
     }
-    Err(e.into())
+    let (viewer, ctx, tool) = (&place.viewer, &place.ctx, &place.tool);
+    let moved = forge
+        .attachments()
+        .reassign(forge.db(), tool.id, staged.artifact, post.id)
+        .await;
+    if let Err(e) = moved {
+        unstage(forge, &staged).await;
+        if let Err(e) = discussion::delete_post(forge, viewer, ctx, tool, post.id).await {
+            tracing::warn!(error = %e, "mail-in: removing the post after a failure");
+        }
+        return Err(e.into());
+    }
+    for a in &staged.files {
+        discussion::attached(forge, viewer, ctx, tool, post, a);
+    }
+    Ok(staged.files.into_iter().map(|a| a.filename).collect())
 }
 
 /// Every recipient address the MTA or the sender named, envelope ones first: `Delivered-To`

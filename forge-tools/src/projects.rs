@@ -242,6 +242,19 @@ pub async fn by_ids(db: &Database, ids: &[ProjectId]) -> Result<Vec<Project>> {
     docs.into_iter().map(decode).collect()
 }
 
+/// Live projects of a neighborhood among these short names (in no particular order).
+pub async fn by_names(db: &Database, nbhd: Neighborhood, names: &[&str]) -> Result<Vec<Project>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let docs: Vec<Document> = raw(db)
+        .find(doc! {"neighborhood": nbhd.prefix(), "shortname": {"$in": names}, "deleted": false})
+        .await?
+        .try_collect()
+        .await?;
+    docs.into_iter().map(decode).collect()
+}
+
 /// Projects in `p` the viewer may read, newest first.
 pub async fn list_visible(
     db: &Database,

@@ -47,6 +47,8 @@ impl Viewer {
             project: project.map(|p| p.shortname.clone()),
             tool: tool.map(str::to_owned),
             user: self.username().map(str::to_owned),
+            visitor: None,
+            private: project.is_some_and(|p| !p.is_public()),
             ip: self.ip.clone(),
         }
     }

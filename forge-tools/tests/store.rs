@@ -338,8 +338,8 @@ async fn members_are_added_and_updated_in_place() {
 #[tokio::test]
 async fn events_are_written_in_batches_off_the_request_path() {
     let db = db("events").await;
-    forge_tools::events::ensure_indexes(&db).await.unwrap();
-    let log = EventLog::start(&db);
+    forge_tools::events::ensure_indexes(&db, 400).await.unwrap();
+    let log = EventLog::start(&db).await.unwrap();
     for i in 0..2500 {
         let ctx = EventContext {
             project: Some("p1".into()),
@@ -366,4 +366,97 @@ async fn events_are_written_in_batches_off_the_request_path() {
         "p1"
     );
     assert!(one.get_datetime("timestamp").is_ok());
+}
+
+#[tokio::test]
+async fn events_are_numbered_by_batch_and_never_keep_addresses() {
+    let db = db("events_ids").await;
+    forge_tools::events::ensure_indexes(&db, 400).await.unwrap();
+    let log = EventLog::start(&db).await.unwrap();
+    for i in 0..3 {
+        let ctx = EventContext {
+            project: Some("p1".into()),
+            ip: Some(format!("10.0.0.{i}")),
+            ..Default::default()
+        };
+        log.record("page.view", ctx, bson::Bson::Int32(i));
+    }
+    log.flush().await;
+    let docs: Vec<Document> = {
+        use futures::TryStreamExt;
+        db.collection::<Document>("events")
+            .find(doc! {})
+            .sort(doc! {"_id": 1})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
+    };
+    assert_eq!(docs.len(), 3);
+    let mut visitors = std::collections::HashSet::new();
+    for d in &docs {
+        let id = d.get_i64("_id").unwrap();
+        let n = d.get_i32("n").unwrap();
+        // All in one batch of three, or split: the batch size matches what was written.
+        assert!(id >> forge_tools::events::ID_SHIFT >= 1);
+        assert!((id & ((1 << forge_tools::events::ID_SHIFT) - 1)) < i64::from(n));
+        let ctx = d.get_document("context").unwrap();
+        assert!(ctx.get("ip").is_none(), "{d}");
+        assert!(!d.to_string().contains("10.0.0."), "{d}");
+        visitors.insert(ctx.get_str("visitor").unwrap().to_owned());
+    }
+    assert_eq!(visitors.len(), 3, "one visitor per address");
+    assert_eq!(
+        log.stats()
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        log.stats()
+            .written
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
+
+#[tokio::test]
+async fn raw_events_expire_after_the_retention_period() {
+    let db = db("events_ttl").await;
+    let ttl = |days: i64| {
+        let db = db.clone();
+        async move {
+            use futures::TryStreamExt;
+            let idx: Vec<mongodb::IndexModel> = db
+                .collection::<Document>("events")
+                .list_indexes()
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            let ts = idx
+                .iter()
+                .find(|i| i.keys == doc! {"timestamp": 1})
+                .expect("timestamp index");
+            assert_eq!(
+                ts.options.as_ref().and_then(|o| o.expire_after),
+                Some(Duration::from_secs(days as u64 * 86_400))
+            );
+        }
+    };
+    // An earlier version's plain index becomes the TTL index.
+    db.collection::<Document>("events")
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"timestamp": 1})
+                .build(),
+        )
+        .await
+        .unwrap();
+    forge_tools::events::ensure_indexes(&db, 30).await.unwrap();
+    ttl(30).await;
+    forge_tools::events::ensure_indexes(&db, 400).await.unwrap();
+    ttl(400).await;
 }

@@ -77,6 +77,7 @@ fn project_routes() -> Router<AppState> {
 fn rest_routes() -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(rest::openapi))
+        .route("/events", post(crate::routes::events::post_events))
         .route("/search", get(search::api))
         .route("/p", get(rest::list_projects).post(rest::create_project))
         .route(

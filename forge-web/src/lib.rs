@@ -4,8 +4,9 @@
 //! Layers, each using only those before it: `page` (page context, layout, error page),
 //! `error`, `extract`; `limits`, `metrics`, `load_shed`, `store_health`, then `state`; `auth`;
 //! `ctx` (the request contexts every handler extracts); `views`; `tools` and `routes`;
-//! `app`.
+//! `app`; `analytics` and `server` (processes and commands).
 
+pub mod analytics;
 pub mod app;
 pub mod auth;
 pub mod ctx;

@@ -9,6 +9,7 @@ use forge_tools::mail_in::{self, Refused};
 use forge_tools::names::Reserved;
 use forge_tools::store::migrations;
 use forge_tools::users::{self, NewUser};
+use forge_web::analytics;
 use forge_web::server::{self, Role, Services};
 
 #[derive(Parser)]
@@ -50,6 +51,36 @@ enum Command {
     /// mail to a forum's address. Exit codes: 0 delivered, 65 refused, 67 unknown address,
     /// 75 try again later.
     MailIn,
+    /// Statistics: run or rebuild the aggregations over the event log.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
+    },
+    /// The event log.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AnalyticsCommand {
+    /// Process the events logged since the last run into every aggregate, now.
+    Run,
+    /// Recompute the aggregates from the whole event log beside the live ones, then swap
+    /// them in (with a progress bar).
+    Rebuild {
+        /// Only this aggregation (project, user or site).
+        #[arg(long)]
+        agg: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Append events, JSON lines `{type, timestamp?, context, extra}`, from standard input.
+    /// Bad lines are reported by number and skipped; good ones are kept.
+    Load,
 }
 
 #[derive(Subcommand)]
@@ -164,6 +195,48 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{summary}");
+            Ok(())
+        }
+        Command::Analytics { command } => {
+            let services = Services::open(config, Role::Command)
+                .await
+                .map_err(|e| e.to_string())?;
+            let result = match command {
+                AnalyticsCommand::Run => analytics::run_now(&services.forge).await,
+                AnalyticsCommand::Rebuild { agg } => {
+                    analytics::rebuild(&services.forge, agg.as_deref()).await
+                }
+            };
+            services.close().await;
+            println!("{}", result?);
+            Ok(())
+        }
+        Command::Events {
+            command: EventsCommand::Load,
+        } => {
+            let services = Services::open(config, Role::Command)
+                .await
+                .map_err(|e| e.to_string())?;
+            let bar = indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} events loaded ({per_sec})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let stdin = tokio::io::BufReader::with_capacity(1 << 20, tokio::io::stdin());
+            let result = analytics::load(&services.forge, stdin, &bar).await;
+            bar.finish_and_clear();
+            services.close().await;
+            let loaded = result?;
+            for line in &loaded.refused {
+                eprintln!("{line}");
+            }
+            println!("loaded {} events", loaded.written);
+            if loaded.refused_count > 0 {
+                return Err(format!(
+                    "{} lines refused (the other lines were loaded)",
+                    loaded.refused_count
+                ));
+            }
             Ok(())
         }
         Command::Migrate { status } => {

@@ -54,6 +54,35 @@ impl Metrics {
     }
 }
 
+/// The event log's counters in the text format: events written, dropped because the
+/// writer's queue was full (recording never waits), and lost to store errors.
+pub fn event_lines(stats: &forge_tools::events::EventStats) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    for (name, help, v) in [
+        (
+            "forge_events_written_total",
+            "Events written to the event log",
+            stats.written.load(Relaxed),
+        ),
+        (
+            "forge_events_dropped_total",
+            "Events dropped because the event log's queue was full",
+            stats.dropped.load(Relaxed),
+        ),
+        (
+            "forge_events_failed_total",
+            "Events lost because the store refused or failed the write",
+            stats.failed.load(Relaxed),
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        ));
+    }
+    out
+}
+
 /// The method as a label: the standard ones by name, anything else `other`, so clients
 /// cannot grow the metrics by inventing methods.
 fn method_label(m: &axum::http::Method) -> &'static str {

@@ -109,11 +109,27 @@ impl Services {
                 }
             };
         let tasks = Tasks::new(&db, transport);
+        let amqp_url = config.amqp_url.clone();
+        let live_opts = amqp_url.as_deref().map(|url| amqp_options(url, &config));
         let forge = Forge::open(db, config, tasks, ToolRegistry::builtin(), writes_search).await?;
         let _ = cell.set(forge.clone());
         if writes_search {
             // This process runs tasks: it also schedules the daily digests.
             spawn_digest_ticker(forge.clone());
+        }
+        if role != Role::Command {
+            if let Some(opts) = live_opts {
+                crate::analytics::relay_through_broker(&forge, opts)
+                    .await
+                    .map_err(|e| {
+                        StartError::Other(format!(
+                            "broker {}: {e}",
+                            redact(amqp_url.as_deref().unwrap_or_default())
+                        ))
+                    })?;
+            }
+            // Every node asks for runs after its own events; the lease keeps them single.
+            crate::analytics::spawn_ticker(forge.clone());
         }
         Ok(Self {
             forge,

@@ -412,3 +412,132 @@ async fn dashboard_shows_what_is_followed_and_readable() {
     assert!(private_home.body.contains("page Closedpage"));
     assert!(!private_home.body.contains("application/atom+xml"));
 }
+
+#[tokio::test]
+async fn changes_after_the_fact_touch_the_copies_only_and_reach_late_ones() {
+    let app = TestApp::new("actchange").await;
+    let ann = app.user("ann").await;
+    app.project(&ann, "open", false).await;
+    let ta = app.token(&ann).await;
+    file_ticket(&app, &ta, "open", json!({"summary": "Leaky roof"})).await;
+    let r = app
+        .api(
+            Method::POST,
+            "/rest/p/open/tickets/1/comments",
+            Some(&ta),
+            Some(json!({"text": "Still dripping"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    app.forge.events().flush().await;
+    let copies = app.forge.db().collection::<bson::Document>("activity");
+    let ticket = bson::doc! {"context.project": "open", "$or": [
+        {"extra.ticket": 1_i64}, {"extra.artifact": {"$regex": "^ticket:"}},
+    ]};
+    let copy = copies
+        .find_one(bson::doc! {"extra.ticket": 1_i64})
+        .await
+        .unwrap()
+        .expect("the ticket's activity");
+    let all = app.count("activity", ticket.clone()).await;
+    assert!(all >= 2, "the ticket and its comment");
+
+    // Made private: its copies are restricted through indexed updates; the event log is
+    // neither read nor changed for it.
+    let since = app.profile().await;
+    let r = app
+        .api(
+            Method::PATCH,
+            "/rest/p/open/tickets/1",
+            Some(&ta),
+            Some(json!({"private": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.forge.events().flush().await;
+    let mut restricted = ticket.clone();
+    restricted.insert("extra.restricted.permission", "update");
+    let all = app.count("activity", ticket.clone()).await;
+    assert_eq!(app.count("activity", restricted).await, all);
+    let updates = app.updates("activity", since).await;
+    assert!(!updates.is_empty());
+    for q in updates {
+        assert!(app.indexed("activity", q.clone()).await, "{q}");
+    }
+    assert!(app.updates("events", since).await.is_empty());
+    let reads = app.profiled("events", "query", since).await;
+    assert!(
+        reads.iter().all(|r| !r.to_string().contains("extra.")),
+        "{reads:?}"
+    );
+
+    // A copy written after the change (its event was still waiting for the writer) gets it
+    // from the writer's reconcile.
+    let mut late = copy.clone();
+    late.insert(
+        "_id",
+        match copy.get("_id").unwrap() {
+            bson::Bson::Int64(n) => bson::Bson::Int64(n + (1 << 40)),
+            _ => bson::Bson::ObjectId(bson::oid::ObjectId::new()),
+        },
+    );
+    late.get_document_mut("extra").unwrap().remove("restricted");
+    copies.insert_one(&late).await.unwrap();
+    forge_tools::activity::reconcile(app.forge.db(), [&late])
+        .await
+        .unwrap();
+    let now = copies
+        .find_one(bson::doc! {"_id": late.get("_id").unwrap()})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        now.get_document("extra")
+            .unwrap()
+            .get_document("restricted")
+            .unwrap()
+            .get_str("permission")
+            .unwrap(),
+        "update",
+        "{now}"
+    );
+}
+
+#[tokio::test]
+async fn the_site_feed_loads_its_projects_in_one_query() {
+    let app = TestApp::new("feedbatch").await;
+    let ann = app.user("ann").await;
+    let ta = app.token(&ann).await;
+    for p in ["one", "two", "three"] {
+        app.project(&ann, p, false).await;
+        put_page(&app, &ta, p, "Guide", "text").await;
+    }
+    app.project(&ann, "closed", true).await;
+    put_page(&app, &ta, "closed", "Secret", "text").await;
+    app.forge.events().flush().await;
+    app.tasks_done("search.index").await;
+    app.tasks_done("notify.change").await;
+
+    let since = app.profile().await;
+    let feed = parse(&app.get("/feed.atom", &Browser::anonymous()).await);
+    for p in ["in Project one", "in Project two", "in Project three"] {
+        assert!(any_title(&feed, p), "{p}: {:?}", titles(&feed));
+    }
+    assert!(!any_title(&feed, "Secret"));
+    // Every project the feed names in one query, and their tools in one more (not two per
+    // project).
+    let by_name = app
+        .profiled("projects", "query", since)
+        .await
+        .into_iter()
+        .filter(|q| q.to_string().contains("shortname"))
+        .count();
+    assert_eq!(by_name, 1);
+    let tools = app
+        .profiled("tools", "query", since)
+        .await
+        .into_iter()
+        .filter(|q| q.to_string().contains("project_id"))
+        .count();
+    assert_eq!(tools, 1);
+}

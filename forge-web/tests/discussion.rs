@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use axum::http::StatusCode;
-use common::{Browser, Res, TestApp};
+use common::{Browser, Res, TestApp, flash, thread_ref};
 use forge_tools::acl::{Ace, Principal, perm};
 use forge_tools::projects::Neighborhood;
 use forge_tools::tool::ToolInstance;
@@ -20,33 +20,6 @@ use forge_tools::{Viewer, discussion};
 
 const HOME: &str = "/p/proj/wiki/Home/";
 const NEW: &str = "/p/proj/wiki/_discuss/new";
-
-fn decode(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The value of the first hidden field `name` on the page.
-fn field(body: &str, name: &str) -> String {
-    let key = format!("name=\"{name}\" value=\"");
-    let at = body
-        .find(&key)
-        .unwrap_or_else(|| panic!("no field {name}: {body}"))
-        + key.len();
-    let end = at + body[at..].find('"').unwrap();
-    decode(&body[at..end])
-}
-
-/// The signed thread reference the page's forms carry.
-fn thread_ref(page: &Res) -> HashMap<&'static str, String> {
-    ["artifact", "title", "url", "sig"]
-        .into_iter()
-        .map(|k| (k, field(&page.body, k)))
-        .collect()
-}
 
 /// Posts a comment (or a reply) with the reference the page gave; the response.
 async fn comment(
@@ -71,15 +44,6 @@ fn posted_id(res: &Res) -> String {
     let loc = res.location();
     assert!(loc.starts_with(HOME) || loc.contains("/commit/"), "{loc}");
     loc.rsplit_once("#post-").unwrap().1.to_owned()
-}
-
-fn flash(res: &Res) -> String {
-    let raw = res.set_cookie("forge_flash").unwrap_or_default();
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("m={raw}"))
-        .unwrap()
-        .pop()
-        .map(|(_, m)| m)
-        .unwrap_or_default()
 }
 
 /// Where `needle` is on the page (panics when missing).

@@ -774,3 +774,183 @@ async fn watchers_hear_only_of_what_they_may_see() {
         "developers hear of the private ticket"
     );
 }
+
+#[tokio::test]
+async fn removed_posts_give_back_the_last_post_and_an_empty_topic_leaves_the_list() {
+    let app = TestApp::new("forum-removed").await;
+    let ann = app.user("ann").await;
+    let bob = app.user("bob").await;
+    let (ta, tb) = (app.token(&ann).await, app.token(&bob).await);
+    app.project(&ann, "open", false).await;
+    let g = "/rest/p/open/discussion/general/";
+    let last_of = |list: &Value, subject: &str| {
+        list["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["subject"] == subject)
+            .unwrap_or_else(|| panic!("no {subject} in {list}"))["last_author"]
+            .clone()
+    };
+    let general = || async {
+        let (_, list) = call(&app, Method::GET, "/rest/p/open/discussion/", None, None).await;
+        forum(&list, "general").clone()
+    };
+    let ctx = app.ctx_of(&ann, "open").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    let moderate = |post: &str, action: Moderation| {
+        let (app, ctx, tool, ann) = (&app, &ctx, &tool, &ann);
+        let post = bson::oid::ObjectId::parse_str(post).unwrap();
+        async move {
+            let n = discussion::moderate(&app.forge, &viewer(ann), ctx, tool, &[post], action)
+                .await
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+    };
+
+    let t = topic(&app, Some(&ta), g, "Roadmap", "What comes next.").await;
+    let tid = t["thread_id"].as_str().unwrap().to_owned();
+    let (s, r) = reply(
+        &app,
+        Some(&tb),
+        &format!("{g}thread/{tid}/"),
+        json!({"text": "Buy cheap watches"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let (_, list) = call(&app, Method::GET, g, None, None).await;
+    assert_eq!(last_of(&list, "Roadmap"), "bob");
+    assert_eq!(general().await["last_post"]["author"], "bob");
+
+    // The last post found to be spam: the topic's and the forum's last post are the one
+    // before again.
+    moderate(r["post_id"].as_str().unwrap(), Moderation::Spam).await;
+    let (_, list) = call(&app, Method::GET, g, None, None).await;
+    assert_eq!(last_of(&list, "Roadmap"), "ann", "{list}");
+    let f = general().await;
+    assert_eq!(f["last_post"]["author"], "ann", "{f}");
+    assert_eq!(f["num_posts"], 1);
+
+    // A topic whose only post is spam is listed no more (but to moderators by address).
+    let s = topic(&app, Some(&tb), g, "Cheap pills", "Buy now").await;
+    let (sid, spost) = (
+        s["thread_id"].as_str().unwrap().to_owned(),
+        s["post_id"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(general().await["num_topics"], 2);
+    assert_eq!(general().await["last_post"]["subject"], "Cheap pills");
+    moderate(&spost, Moderation::Spam).await;
+    let tc = app.token(&app.user("carol").await).await;
+    for token in [None, Some(tb.as_str()), Some(tc.as_str())] {
+        let (_, list) = call(&app, Method::GET, g, token, None).await;
+        assert_eq!(subjects(&list), ["Roadmap"], "{list}");
+    }
+    for token in [None, Some(tc.as_str())] {
+        let (s, _) = call(&app, Method::GET, &format!("{g}thread/{sid}/"), token, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+    let f = general().await;
+    assert_eq!(f["num_topics"], 1, "{f}");
+    assert_eq!(f["num_posts"], 1, "{f}");
+    assert_eq!(f["last_post"]["subject"], "Roadmap", "{f}");
+    let (s, _) = call(
+        &app,
+        Method::GET,
+        &format!("{g}thread/{sid}/"),
+        Some(&ta),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "moderators still reach it");
+
+    // Approved after all: listed again, counted again.
+    moderate(&spost, Moderation::Approve).await;
+    let (_, list) = call(&app, Method::GET, g, None, None).await;
+    assert_eq!(subjects(&list), ["Cheap pills", "Roadmap"], "{list}");
+    let f = general().await;
+    assert_eq!(
+        (f["num_topics"].clone(), f["num_posts"].clone()),
+        (json!(2), json!(2))
+    );
+}
+
+#[tokio::test]
+async fn hiding_a_forum_changes_its_activity_in_a_few_indexed_updates() {
+    let app = TestApp::new("forum-hide-batch").await;
+    let ann = app.user("ann").await;
+    let ta = app.token(&ann).await;
+    app.project(&ann, "shy", false).await;
+    let g = "/rest/p/shy/discussion/general/";
+    let mut topics = Vec::new();
+    for n in 0..3 {
+        let t = topic(&app, Some(&ta), g, &format!("Topic {n}"), "text").await;
+        topics.push(t["thread_id"].as_str().unwrap().to_owned());
+    }
+    let ctx = app.ctx_of(&ann, "shy").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    let deleted = bson::oid::ObjectId::parse_str(&topics[0]).unwrap();
+    forge_tools::tools::forum::moderation::topic(
+        &app.forge,
+        &viewer(&ann),
+        &ctx,
+        &tool,
+        deleted,
+        forge_tools::tools::forum::moderation::TopicAction::Delete,
+    )
+    .await
+    .unwrap();
+    app.forge.events().flush().await;
+    app.tasks_done("search.index").await;
+    let hide = |hidden: bool| {
+        let (app, ctx, tool, ann) = (&app, &ctx, &tool, &ann);
+        async move {
+            forge_tools::tools::forum::forums::update(
+                &app.forge,
+                &viewer(ann),
+                ctx,
+                tool,
+                "general",
+                forge_tools::tools::forum::forums::ForumUpdate {
+                    name: "General".into(),
+                    description: String::new(),
+                    hidden,
+                    unknown_senders: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let restricted = |key: String| {
+        app.count(
+            "activity",
+            bson::doc! {"extra.artifact": format!("topic:{key}"), "extra.restricted": {"$exists": true}},
+        )
+    };
+
+    let since = app.profile().await;
+    hide(true).await;
+    // One update per group of topics (those deleted, the others), not one per topic, each
+    // through an index; the event log is not touched.
+    let updates: Vec<_> = app
+        .updates("activity", since)
+        .await
+        .into_iter()
+        .filter(|q| q.contains_key("extra.artifact"))
+        .collect();
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    for q in updates {
+        assert!(app.indexed("activity", q.clone()).await, "{q}");
+    }
+    assert!(app.updates("events", since).await.is_empty());
+    for key in &topics {
+        assert_eq!(restricted(key.clone()).await, 1, "topic {key}");
+    }
+
+    // Shown again: the deleted topic stays for moderators.
+    hide(false).await;
+    assert_eq!(restricted(topics[0].clone()).await, 1);
+    assert_eq!(restricted(topics[1].clone()).await, 0);
+    assert_eq!(restricted(topics[2].clone()).await, 0);
+}

@@ -262,3 +262,48 @@ async fn the_posting_address_trusts_only_an_authenticated_sender() {
         assert_eq!(err.bounce, Bounce::NoUser, "{to}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_file_that_cannot_be_stored_starts_no_topic() {
+    let app = app("forum-mail-file").await;
+    let ann = app.user("ann").await;
+    app.user("bob").await;
+    app.project(&ann, "club", false).await;
+    // Ann watches the forum: a topic that went live would be mailed to her.
+    let ctx = app.ctx_of(&ann, "club").await;
+    let tool = ctx.tool("discussion").unwrap().clone();
+    let general = forums::get(&app.forge, &ctx, &tool, "general")
+        .await
+        .unwrap();
+    forge_tools::notify::watch(
+        &app.forge,
+        &viewer(&ann),
+        &ctx,
+        forge_tools::notify::Target::Artifact {
+            tool: &tool,
+            key: general.key(),
+            title: "forum General".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let mails = app.mails().len();
+    // The attachment store cannot make its folder: a file is in the way.
+    std::fs::write(app.data.path().join("attachments"), b"in the way").unwrap();
+    let raw = format!(
+        "{}From: Bob <bob@example.org>\r\nTo: general@discussion.club.{DOMAIN}\r\nSubject: The log\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nAttached.\r\n--XX\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=build.log\r\n\r\nerror\r\n--XX--\r\n",
+        authenticated("example.org", MTA)
+    );
+    let err = mail_in::deliver(&app.forge, raw.as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(err.bounce, Bounce::TempFail, "{err}");
+    // Nothing was posted: no topic (not even a deleted one), no post, no mail.
+    assert_eq!(app.count("forum_topics", bson::doc! {}).await, 0);
+    assert_eq!(app.count("discussion_posts", bson::doc! {}).await, 0);
+    assert_eq!(app.count("attachments", bson::doc! {}).await, 0);
+    app.tasks_done("notify.change").await;
+    assert_eq!(app.mails().len(), mails);
+    let v = topics(&app, "club", None).await;
+    assert!(v["threads"].as_array().unwrap().is_empty(), "{v}");
+}

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::{Browser, Res, TestApp, viewer};
+use common::{Browser, Res, TestApp, decode, flash, thread_ref, viewer};
 use forge_tools::acl::Role;
 use forge_tools::discussion::{self, NewPost};
 use forge_tools::tools::forum::forums;
@@ -20,46 +20,6 @@ use forge_tools::tools::forum::topics::{self, NewTopic};
 use forge_tools::users::User;
 
 const BASE: &str = "/p/proj/discussion/";
-
-fn decode(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#60;", "<")
-        .replace("&#62;", ">")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&")
-}
-
-/// The value of the first hidden field `name` on the page.
-fn field(body: &str, name: &str) -> String {
-    let key = format!("name=\"{name}\" value=\"");
-    let at = body
-        .find(&key)
-        .unwrap_or_else(|| panic!("no field {name}: {body}"))
-        + key.len();
-    let end = at + body[at..].find('"').unwrap();
-    decode(&body[at..end])
-}
-
-/// The signed thread reference the page's forms carry.
-fn thread_ref(page: &Res) -> HashMap<&'static str, String> {
-    ["artifact", "title", "url", "sig"]
-        .into_iter()
-        .map(|k| (k, field(&page.body, k)))
-        .collect()
-}
-
-fn flash(res: &Res) -> String {
-    let raw = res.set_cookie("forge_flash").unwrap_or_default();
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("m={raw}"))
-        .unwrap()
-        .pop()
-        .map(|(_, m)| m)
-        .unwrap_or_default()
-}
 
 /// Posts a reply through the section's form.
 async fn reply(app: &TestApp, b: &Browser, r: &HashMap<&'static str, String>, text: &str) -> Res {

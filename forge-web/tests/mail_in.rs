@@ -537,17 +537,21 @@ async fn a_file_that_cannot_be_stored_leaves_no_post_behind() {
     let app = app("mailin-rollback").await;
     let (_, _, mails) = ticket_mail(&app).await;
     let address = reply_to(&mails[0]);
-    let live = || app.count("discussion_posts", bson::doc! {"deleted": false});
-    let before = live().await;
+    let before = posts(&app).await;
     let shown = comments(&app).await.len();
+    let to_alice = to(&app, "alice@example.org").len();
     // The attachment store cannot make its folder: a file is in the way.
     std::fs::write(app.data.path().join("attachments"), b"in the way").unwrap();
     let raw = fixture("multipart-attachment", "bob@example.org", &address);
     let err = mail_in::deliver(&app.forge, &raw).await.unwrap_err();
     assert_eq!(err.bounce, Bounce::TempFail, "{err}");
-    assert_eq!(live().await, before, "the post was taken back");
+    // The file is stored before the post is written: nothing was posted, not even a post
+    // deleted again, and nobody was told of one.
+    assert_eq!(posts(&app).await, before, "no post written");
     assert_eq!(comments(&app).await.len(), shown);
     assert_eq!(app.count("attachments", bson::doc! {}).await, 0);
+    app.tasks_done("notify.change").await;
+    assert_eq!(to(&app, "alice@example.org").len(), to_alice);
 }
 
 #[tokio::test]

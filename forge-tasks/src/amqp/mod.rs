@@ -11,11 +11,16 @@
 //! Messages are persistent and published with confirms; the worker acks only after the
 //! handler finished and the task record says so, so a crash at any point means redelivery,
 //! never loss. Handlers must therefore be idempotent.
+//!
+//! [`Fanout`] is apart from tasks: a broadcast of transient notifications to every process
+//! (exchange `<prefix>.fanout.<name>`), lossy while the broker is away.
 
 mod broker;
+mod fanout;
 mod publisher;
 mod worker;
 
 pub use broker::AmqpOptions;
+pub use fanout::Fanout;
 pub use publisher::Amqp;
 pub use worker::{WorkerOptions, run_worker};

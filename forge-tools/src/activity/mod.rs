@@ -4,7 +4,13 @@
 //! (a path under the base URL), optionally `summary` (plain text, at most
 //! [`MAX_SUMMARY`] characters) and `restricted` (`{permission, users}`: only holders of that
 //! tool permission, or these usernames, may see it; anonymous readers never do). The event's
-//! context names the project, the tool's mount and the user who acted.
+//! context names the project, the tool's mount and the user who acted. `hidden` ([`HIDDEN`])
+//! keeps an activity out of the streams (a held post until approved).
+//!
+//! The streams read the copies of these events in the `activity` collection (see
+//! [`ACTIVITY`]); what changes after the fact ([`set_restricted`], [`attach`],
+//! [`retract`]) changes the copies only, and is logged a while so that a copy written late
+//! gets it too ([`reconcile`]).
 //!
 //! This module is the convention's one definition ([`Activity`], written with
 //! `crate::tool::record_activity`), low in the crate so the tools can use it; reading the
@@ -14,14 +20,29 @@
 pub mod follows;
 pub mod stream;
 
-use bson::{Bson, Document, doc};
-use mongodb::Database;
+use std::time::Duration;
 
-use crate::error::Result;
+use bson::spec::BinarySubtype;
+use bson::{Binary, Bson, DateTime, Document, doc};
 use futures::TryStreamExt;
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
 
-use crate::events::{ACTIVITY, COLLECTION};
+use crate::error::{Error, Result};
 
+/// Copies of the events that are activity (`extra.title` set), the same documents under the
+/// same ids: the streams read this small collection instead of filtering every page view
+/// out of the whole event log.
+pub const ACTIVITY: &str = "activity";
+
+/// Whether an event is activity (its `extra` has a title).
+pub fn is_activity(extra: &Bson) -> bool {
+    matches!(extra, Bson::Document(d) if d.contains_key("title"))
+}
+
+/// An `extra` field of activity kept but not shown (`true`): a held post until a moderator
+/// approves it, a post deleted or found to be spam.
+pub const HIDDEN: &str = "hidden";
 /// Longest summary kept (characters); longer ones are cut with an ellipsis.
 pub const MAX_SUMMARY: usize = 300;
 /// Raw text looked at to make a summary: enough for 300 plain characters, bounded so a long
@@ -90,6 +111,9 @@ impl Activity {
     /// The activity an event's `extra` describes; `None` when it is not one.
     pub fn from_extra(extra: &Bson) -> Option<Self> {
         let extra = extra.as_document()?;
+        if extra.get_bool(HIDDEN).unwrap_or(false) {
+            return None;
+        }
         let title = extra.get_str("title").ok()?;
         let url = extra.get_str("url").ok()?;
         let restricted = match extra.get("restricted") {
@@ -168,78 +192,151 @@ pub fn verb(kind: &str) -> &'static str {
     }
 }
 
-/// Sets (or, with `None`, removes) the restriction on the activity events `filter` selects,
-/// e.g. every event of a ticket made private. Events are history, but who may see them
-/// follows the artifact: a ticket made private must not stay readable in feeds.
+/// Sets (or, with `None`, removes) the restriction on the activity `filter` selects (e.g.
+/// every activity of a ticket made private). Activity is history, but who may see it follows
+/// the artifact: a ticket made private must not stay readable in feeds.
+///
+/// This and [`attach`] and [`retract`] change the activity copies only (the event log is
+/// never shown), with a filter the `activity` collection's indexes answer: `extra.post`,
+/// `extra.artifact`, or `extra.ticket` with the project.
 pub async fn set_restricted(
     db: &Database,
-    mut filter: Document,
+    filter: Document,
     restricted: Option<&Restricted>,
 ) -> Result<()> {
-    filter.insert("extra.title", doc! {"$exists": true});
     let update = match restricted {
         Some(r) => doc! {"$set": {"extra.restricted": restricted_doc(r)}},
         None => doc! {"$unset": {"extra.restricted": ""}},
     };
-    db.collection::<Document>(COLLECTION)
-        .update_many(filter.clone(), update)
-        .await?;
-    sync(db, filter).await
+    change(db, filter, update).await
 }
 
-/// Makes the events `filter` selects activity after the fact (a held post a moderator
-/// approved shows where it was written, not at the approval).
+/// Shows the activity `filter` selects as `activity` says (a held post a moderator approved
+/// shows where it was written, not at the approval): its title, address, summary and
+/// restriction replaced, and no longer [`HIDDEN`].
 pub async fn attach(db: &Database, filter: Document, activity: Activity) -> Result<()> {
     let mut set = Document::new();
     for (k, v) in activity.into_extra(Document::new()) {
         set.insert(format!("extra.{k}"), v);
     }
-    db.collection::<Document>(COLLECTION)
-        .update_many(filter.clone(), doc! {"$set": set})
-        .await?;
-    sync(db, filter).await
+    let mut unset = doc! {format!("extra.{HIDDEN}"): ""};
+    for k in ["summary", "restricted"] {
+        if !set.contains_key(format!("extra.{k}")) {
+            unset.insert(format!("extra.{k}"), "");
+        }
+    }
+    change(db, filter, doc! {"$set": set, "$unset": unset}).await
 }
 
-/// Makes the events `filter` selects no longer activity (their other fields stay for
-/// analytics): a post deleted or found to be spam leaves the streams.
-pub async fn retract(db: &Database, mut filter: Document) -> Result<()> {
-    filter.insert("extra.title", doc! {"$exists": true});
-    db.collection::<Document>(COLLECTION)
-        .update_many(
-            filter.clone(),
-            doc! {"$unset": {"extra.title": "", "extra.url": "", "extra.summary": ""}},
+/// Takes the activity `filter` selects out of the streams (a post deleted or found to be
+/// spam): kept [`HIDDEN`], without its summary, so that an approval ([`attach`]) may show it
+/// again.
+pub async fn retract(db: &Database, filter: Document) -> Result<()> {
+    change(
+        db,
+        filter,
+        doc! {"$set": {format!("extra.{HIDDEN}"): true}, "$unset": {"extra.summary": ""}},
+    )
+    .await
+}
+
+/// Changes made to activity after the fact, kept a while for copies written after them (see
+/// [`reconcile`]): `{at, filter, update}`, the filter and update as BSON bytes (they hold
+/// `$` and dotted keys).
+pub const CHANGES: &str = "activity_changes";
+/// How long a change is kept for late copies: an event waits for its writer seconds at most;
+/// a day covers a writer stalled by a store outage.
+const CHANGES_KEPT: Duration = Duration::from_secs(86_400);
+/// Slack for what an event's timestamp does not show (a change is applied to copies of
+/// events recorded up to this long after it): the clocks of two nodes differing, and the
+/// artifact read a moment before its event was recorded.
+const SKEW_MS: i64 = 60 * 1_000;
+/// Changes applied to one batch of copies at most (the newest).
+const MAX_REAPPLIED: i64 = 500;
+
+pub(crate) async fn ensure_indexes(db: &Database) -> Result<()> {
+    db.collection::<Document>(CHANGES)
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! {"at": 1})
+                .options(IndexOptions::builder().expire_after(CHANGES_KEPT).build())
+                .build(),
         )
         .await?;
-    sync(db, filter).await
+    Ok(())
 }
 
-/// Events changed after the fact, at most (one artifact's history).
-const MAX_SYNCED: i64 = 10_000;
+/// Logs a change, then makes it to the copies there now. A copy written later (its event was
+/// still in a writer's queue) gets it from [`reconcile`]: whichever runs second sees the
+/// other's write, so no copy misses a change.
+async fn change(db: &Database, filter: Document, update: Document) -> Result<()> {
+    let bytes = |d: &Document| {
+        d.to_vec()
+            .map(|bytes| Binary {
+                subtype: BinarySubtype::Generic,
+                bytes,
+            })
+            .map_err(|e| Error::Internal(format!("activity change: {e}")))
+    };
+    db.collection::<Document>(CHANGES)
+        .insert_one(doc! {
+            "at": DateTime::now(),
+            "filter": bytes(&filter)?,
+            "update": bytes(&update)?,
+        })
+        .await?;
+    db.collection::<Document>(ACTIVITY)
+        .update_many(filter, update)
+        .await?;
+    Ok(())
+}
 
-/// Brings the activity copies of the events `filter` selects in line with the events (see
-/// `crate::events::ACTIVITY`): copied when they are activity, removed when no longer.
-async fn sync(db: &Database, mut filter: Document) -> Result<()> {
-    filter.remove("extra.title");
-    let events: Vec<Document> = db
-        .collection::<Document>(COLLECTION)
-        .find(filter)
-        .limit(MAX_SYNCED)
+/// Brings activity copies just written in line with the changes made since their events
+/// were recorded ([`set_restricted`], [`attach`], [`retract`] that ran while the events
+/// waited to be written), in the order they were made. The event writer calls it once a
+/// batch's copies are inserted.
+pub async fn reconcile<'a>(
+    db: &Database,
+    copies: impl IntoIterator<Item = &'a Document>,
+) -> Result<()> {
+    let (mut ids, mut oldest) = (Vec::new(), None::<DateTime>);
+    for c in copies {
+        let Some(id) = c.get("_id") else {
+            continue;
+        };
+        ids.push(id.clone());
+        let at = c
+            .get_datetime("timestamp")
+            .copied()
+            .unwrap_or_else(|_| DateTime::now());
+        oldest = Some(oldest.map_or(at, |o| o.min(at)));
+    }
+    let Some(oldest) = oldest else {
+        return Ok(());
+    };
+    let since = DateTime::from_millis(oldest.timestamp_millis().saturating_sub(SKEW_MS));
+    let mut changes: Vec<Document> = db
+        .collection::<Document>(CHANGES)
+        .find(doc! {"at": {"$gte": since}})
+        .sort(doc! {"at": -1, "_id": -1})
+        .limit(MAX_REAPPLIED)
         .await?
         .try_collect()
         .await?;
+    // Oldest first: the last change made to a copy is the one that stays.
+    changes.reverse();
     let copies = db.collection::<Document>(ACTIVITY);
-    for e in events {
-        let Some(id) = e.get("_id").cloned() else {
+    for c in changes {
+        let decode = |k: &str| match c.get(k) {
+            Some(Bson::Binary(b)) => Document::from_reader(b.bytes.as_slice()).ok(),
+            _ => None,
+        };
+        let (Some(filter), Some(update)) = (decode("filter"), decode("update")) else {
             continue;
         };
-        if e.get("extra").is_some_and(crate::events::is_activity) {
-            copies
-                .replace_one(doc! {"_id": &id}, &e)
-                .upsert(true)
-                .await?;
-        } else {
-            copies.delete_one(doc! {"_id": &id}).await?;
-        }
+        copies
+            .update_many(doc! {"$and": [{"_id": {"$in": &ids}}, filter]}, update)
+            .await?;
     }
     Ok(())
 }

@@ -18,7 +18,8 @@ use super::follows;
 use super::{Activity, verb};
 use crate::acl::perm;
 use crate::error::Result;
-use crate::events::{ACTIVITY, EventContext};
+use super::ACTIVITY;
+use crate::events::EventContext;
 use crate::ids::UserId;
 use crate::instances::ToolInstance;
 use crate::paging::Paging;
@@ -51,10 +52,28 @@ pub enum Source<'a> {
     Followed(UserId),
 }
 
+/// The id of an event: a number (see `crate::events`), or an object id for events logged
+/// before ids were numbered.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum EventId {
+    Seq(i64),
+    Oid(ObjectId),
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Seq(n) => write!(f, "{n}"),
+            Self::Oid(o) => write!(f, "{}", o.to_hex()),
+        }
+    }
+}
+
 /// One activity as a viewer sees it.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub id: ObjectId,
+    pub id: EventId,
     /// The event type (`wiki.page.edit`...).
     pub kind: String,
     pub timestamp: DateTime,
@@ -88,7 +107,8 @@ impl ActivityPage {
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
         for e in &self.entries {
-            h.update(e.id.bytes());
+            h.update(e.id.to_string().as_bytes());
+            h.update(b"\n");
         }
         h.update((self.entries.len() as u64).to_be_bytes());
         hex::encode(&h.finalize()[..12])
@@ -107,8 +127,18 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
             IndexModel::builder()
                 .keys(doc! {"timestamp": -1, "_id": -1})
                 .build(),
+            // What changes activity after the fact (`super::set_restricted`, `attach`,
+            // `retract`) selects by these: a post, a topic or page (artifact key), a ticket.
+            IndexModel::builder().keys(doc! {"extra.post": 1}).build(),
+            IndexModel::builder()
+                .keys(doc! {"extra.artifact": 1})
+                .build(),
+            IndexModel::builder()
+                .keys(doc! {"extra.ticket": 1, "context.project": 1})
+                .build(),
         ])
         .await?;
+    super::ensure_indexes(db).await?;
     follows::ensure_indexes(db).await
 }
 
@@ -135,38 +165,50 @@ pub async fn read(
     let (skip, take) = (paging.offset(), paging.per_page);
     let mut visible = 0usize;
     let mut page = ActivityPage::default();
-    while let Some(doc) = cursor.try_next().await? {
-        // Events loaded from elsewhere may be malformed: skipped, not fatal.
-        let Ok(row) = bson::deserialize_from_document::<Row>(doc) else {
-            continue;
-        };
-        let Some(activity) = Activity::from_extra(&row.extra) else {
-            continue;
-        };
-        let Some(ctx) = seen.project_of(&row.context).await? else {
-            continue;
-        };
-        if !allowed(viewer, ctx, row.context.tool.as_deref(), &activity) {
-            continue;
+    let mut rows = Vec::with_capacity(BATCH as usize);
+    let mut end = false;
+    while !end {
+        // A batch of rows, then the projects they name in one query (not one per project).
+        while rows.len() < BATCH as usize {
+            let Some(doc) = cursor.try_next().await? else {
+                end = true;
+                break;
+            };
+            // Events loaded from elsewhere may be malformed: skipped, not fatal.
+            if let Ok(row) = bson::deserialize_from_document::<Row>(doc) {
+                rows.push(row);
+            }
         }
-        visible += 1;
-        if visible <= skip {
-            continue;
+        seen.load(rows.iter().map(|r| &r.context)).await?;
+        for row in rows.drain(..) {
+            let Some(activity) = Activity::from_extra(&row.extra) else {
+                continue;
+            };
+            let Some(ctx) = seen.project_of(&row.context) else {
+                continue;
+            };
+            if !allowed(viewer, ctx, row.context.tool.as_deref(), &activity) {
+                continue;
+            }
+            visible += 1;
+            if visible <= skip {
+                continue;
+            }
+            if page.entries.len() == take {
+                page.more = true;
+                return Ok(page);
+            }
+            page.entries.push(Entry {
+                id: row.id,
+                kind: row.kind,
+                timestamp: row.timestamp,
+                user: row.context.user,
+                project_name: ctx.project.name.clone(),
+                project_url: ctx.project.url(),
+                tool: row.context.tool,
+                activity,
+            });
         }
-        if page.entries.len() == take {
-            page.more = true;
-            break;
-        }
-        page.entries.push(Entry {
-            id: row.id,
-            kind: row.kind,
-            timestamp: row.timestamp,
-            user: row.context.user,
-            project_name: ctx.project.name.clone(),
-            project_url: ctx.project.url(),
-            tool: row.context.tool,
-            activity,
-        });
     }
     Ok(page)
 }
@@ -183,7 +225,7 @@ pub async fn public(forge: &Forge, source: Source<'_>) -> Result<ActivityPage> {
 #[derive(Deserialize)]
 struct Row {
     #[serde(rename = "_id")]
-    id: ObjectId,
+    id: EventId,
     timestamp: DateTime,
     #[serde(rename = "type")]
     kind: String,
@@ -195,7 +237,10 @@ struct Row {
 
 /// The store filter of a source; `None` when it can hold nothing (follows nothing).
 async fn filter(forge: &Forge, source: Source<'_>) -> Result<Option<Document>> {
-    let mut f = doc! {"extra.title": {"$exists": true}};
+    let mut f = doc! {
+        "extra.title": {"$exists": true},
+        format!("extra.{}", super::HIDDEN): {"$ne": true},
+    };
     match source {
         Source::Site => {}
         Source::Project(p) => {
@@ -279,11 +324,13 @@ fn allowed(viewer: &Viewer, ctx: &ProjectCtx, mount: Option<&str>, a: &Activity)
     holds || r.users.iter().any(|u| u == me)
 }
 
-/// The projects met while reading a stream, each loaded once, as the viewer sees them.
+/// The projects met while reading a stream, loaded once per stream and a batch of rows at a
+/// time (one query for their projects, one for those projects' tools), as the viewer sees
+/// them.
 struct Visibility<'a> {
     forge: &'a Forge,
     viewer: &'a Viewer,
-    projects: HashMap<(String, String), Option<ProjectCtx>>,
+    projects: HashMap<(Neighborhood, String), Option<ProjectCtx>>,
 }
 
 impl<'a> Visibility<'a> {
@@ -295,36 +342,62 @@ impl<'a> Visibility<'a> {
         }
     }
 
-    /// The event's project when it is live and the viewer may read it.
-    async fn project_of(&mut self, c: &EventContext) -> Result<Option<&ProjectCtx>> {
-        let Some(shortname) = c.project.clone() else {
-            return Ok(None);
-        };
+    fn key(c: &EventContext) -> Option<(Neighborhood, String)> {
         let nbhd = match c.neighborhood.as_deref() {
             Some("u") => Neighborhood::Users,
             _ => Neighborhood::Projects,
         };
-        let key = (nbhd.prefix().to_owned(), shortname);
-        if !self.projects.contains_key(&key) {
-            let loaded = self.load(nbhd, &key.1).await?;
-            self.projects.insert(key.clone(), loaded);
-        }
-        Ok(self.projects.get(&key).and_then(Option::as_ref))
+        Some((nbhd, c.project.clone()?))
     }
 
-    async fn load(&self, nbhd: Neighborhood, shortname: &str) -> Result<Option<ProjectCtx>> {
-        let Some(project) = projects::get(self.forge.db(), nbhd, shortname).await? else {
-            return Ok(None);
-        };
-        let ctx = ProjectCtx {
-            subject: self.viewer.subject(Some(&project)),
-            tools: Vec::new(),
-            project,
-        };
-        if !ctx.can(perm::READ) {
-            return Ok(None);
+    /// Loads the projects these events name that were not met before.
+    async fn load(&mut self, contexts: impl Iterator<Item = &EventContext>) -> Result<()> {
+        let mut wanted: Vec<(Neighborhood, String)> = Vec::new();
+        for key in contexts.filter_map(Self::key) {
+            if !self.projects.contains_key(&key) && !wanted.contains(&key) {
+                wanted.push(key);
+            }
         }
-        let tools = instance::list(self.forge.db(), ctx.project.id).await?;
-        Ok(Some(ProjectCtx { tools, ..ctx }))
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let db = self.forge.db();
+        let mut readable = Vec::new();
+        for nbhd in [Neighborhood::Projects, Neighborhood::Users] {
+            let names: Vec<&str> = wanted
+                .iter()
+                .filter(|(n, _)| *n == nbhd)
+                .map(|(_, s)| s.as_str())
+                .collect();
+            for project in projects::by_names(db, nbhd, &names).await? {
+                let ctx = ProjectCtx {
+                    subject: self.viewer.subject(Some(&project)),
+                    tools: Vec::new(),
+                    project,
+                };
+                if ctx.can(perm::READ) {
+                    readable.push(ctx);
+                }
+            }
+        }
+        let ids: Vec<_> = readable.iter().map(|c| c.project.id).collect();
+        let mut tools = instance::of_projects(db, &ids).await?;
+        // Not found, deleted or not readable: nothing of it is shown.
+        for key in wanted {
+            self.projects.insert(key, None);
+        }
+        for mut ctx in readable {
+            ctx.tools = tools
+                .extract_if(.., |t| t.project_id == ctx.project.id)
+                .collect();
+            let key = (ctx.project.neighborhood, ctx.project.shortname.clone());
+            self.projects.insert(key, Some(ctx));
+        }
+        Ok(())
+    }
+
+    /// The event's project when it is live and the viewer may read it (once [`Self::load`]ed).
+    fn project_of(&self, c: &EventContext) -> Option<&ProjectCtx> {
+        self.projects.get(&Self::key(c)?).and_then(Option::as_ref)
     }
 }

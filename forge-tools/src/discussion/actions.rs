@@ -5,7 +5,7 @@
 //! watchers.
 
 use bson::oid::ObjectId;
-use bson::{DateTime, Document, doc};
+use bson::{Bson, DateTime, Document, doc};
 use futures::TryStreamExt;
 use mongodb::options::ReturnDocument;
 
@@ -366,14 +366,14 @@ async fn insert(
         deleted: false,
     };
     model::posts(forge.db()).insert_one(&post).await?;
-    let extra = doc! {"thread": thread.id, "post": id, "artifact": &thread.artifact, "status": status.as_str()};
-    // Only a post everyone may see is activity; a held one becomes activity when approved.
-    if status == Status::Ok {
-        let a = post_activity(forge, tool, thread, &post).await?;
-        record_activity(forge, "discussion.post", viewer, ctx, tool, a, extra);
-    } else {
-        event(forge, "discussion.post", viewer, ctx, tool, extra);
+    let mut extra = doc! {"thread": thread.id, "post": id, "artifact": &thread.artifact, "status": status.as_str()};
+    // Only a post everyone may see is shown as activity; a held one is recorded hidden, and
+    // shows where it was written once approved (`crate::activity::attach`).
+    if status != Status::Ok {
+        extra.insert(crate::activity::HIDDEN, true);
     }
+    let a = post_activity(forge, tool, thread, &post).await?;
+    record_activity(forge, "discussion.post", viewer, ctx, tool, a, extra);
     if status == Status::Ok {
         went_live(forge, viewer, ctx, tool, thread, &post, "commented on").await?;
     } else {
@@ -751,14 +751,35 @@ async fn remove(
         )
         .await?;
     if res.modified_count == 1 && post.status == Status::Ok {
-        model::threads(forge.db())
-            .update_one(
-                doc! {"_id": thread.id},
-                doc! {"$inc": {"num_posts": -1_i64}},
-            )
-            .await?;
+        count_removed(forge, thread, post).await?;
         tell_tool(forge, ctx, tool, thread, post, -1).await?;
     }
+    Ok(())
+}
+
+/// Counts a live post of the thread that stopped being live (deleted, marked spam): one post
+/// fewer, and the last post again from the newest live one (one indexed query), unless a
+/// newer post than this one is the last (it may have come meanwhile).
+async fn count_removed(forge: &Forge, thread: &Thread, post: &Post) -> Result<()> {
+    let newest = model::posts(forge.db())
+        .find_one(doc! {"thread_id": thread.id, "status": "ok", "deleted": false})
+        .sort(doc! {"created": -1})
+        .await?;
+    let (at, author) = match newest {
+        Some(p) => (Bson::DateTime(p.created), Bson::String(p.author)),
+        None => (Bson::Null, Bson::Null),
+    };
+    let newer = doc! {"$gt": [{"$ifNull": ["$last_post", Bson::Null]}, post.created]};
+    model::threads(forge.db())
+        .update_one(
+            doc! {"_id": thread.id},
+            vec![doc! {"$set": {
+                "num_posts": {"$add": [{"$ifNull": ["$num_posts", 0_i64]}, -1_i64]},
+                "last_post": {"$cond": [&newer, "$last_post", {"$literal": at}]},
+                "last_author": {"$cond": [&newer, "$last_author", {"$literal": author}]},
+            }}],
+        )
+        .await?;
     Ok(())
 }
 
@@ -818,12 +839,7 @@ pub async fn moderate(
                 if res.modified_count == 1 {
                     if post.status == Status::Ok {
                         crate::activity::retract(forge.db(), post_event(post.id)).await?;
-                        model::threads(forge.db())
-                            .update_one(
-                                doc! {"_id": thread.id},
-                                doc! {"$inc": {"num_posts": -1_i64}},
-                            )
-                            .await?;
+                        count_removed(forge, thread, &post).await?;
                         tell_tool(forge, ctx, tool, thread, &post, -1).await?;
                         crate::links::remove_from(forge.db(), &format!("post:{}", post.id)).await?;
                         reindex(forge, ctx, tool, thread).await?;

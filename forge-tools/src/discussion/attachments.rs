@@ -52,6 +52,19 @@ pub fn for_attaching(
     authorize_change(viewer, ctx, tool, post)
 }
 
+/// [`for_attaching`] for a post the viewer is about to write (its files are checked before it
+/// is): an account that may post (it will be their own post), or a moderator.
+pub fn for_attaching_own(viewer: &Viewer, ctx: &ProjectCtx, tool: &ToolInstance) -> Result<()> {
+    let own = viewer.user.is_some() && ctx.can_tool(tool, super::perm::POST);
+    if own || ctx.can_tool(tool, super::perm::MODERATE) {
+        Ok(())
+    } else if viewer.user.is_none() {
+        Err(Error::Unauthenticated)
+    } else {
+        Err(Error::Forbidden)
+    }
+}
+
 /// Records a file attached to a post.
 pub fn attached(
     forge: &Forge,

@@ -29,7 +29,8 @@ pub use actions::{
     posts, queue, retarget, set_closed, texts, thread,
 };
 pub use attachments::{
-    attached, attachment, attachments_of, for_attaching, post_in_thread, remove_attachment,
+    attached, attachment, attachments_of, for_attaching, for_attaching_own, post_in_thread,
+    remove_attachment,
 };
 pub use model::{POSTS, Post, PostEdit, Status, THREADS, Thread, delete_tool, ensure_indexes};
 pub use sign::{sign_ref, verify_ref};

@@ -149,6 +149,10 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
             IndexModel::builder()
                 .keys(doc! {"tool_id": 1, "status": 1, "created": -1})
                 .build(),
+            // A thread's newest live post (its last post again, after one is removed).
+            IndexModel::builder()
+                .keys(doc! {"thread_id": 1, "status": 1, "deleted": 1, "created": -1})
+                .build(),
         ])
         .await?;
     Ok(())

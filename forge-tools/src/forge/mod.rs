@@ -7,6 +7,7 @@ mod accounts;
 mod installs;
 mod members;
 mod projects;
+mod stats;
 
 use bson::Bson;
 use forge_tasks::Tasks;
@@ -25,6 +26,7 @@ use crate::viewer::Viewer;
 use crate::{links, notify, ratelimit, sessions, tokens, users};
 pub use installs::ToolUpdate;
 pub use projects::ProjectUpdate;
+pub use stats::{Interval, Series};
 
 impl Forge {
     /// Opens the domain over a connected store: creates indexes (the platform's and each
@@ -41,7 +43,7 @@ impl Forge {
         tokens::ensure_indexes(&db).await?;
         crate::projects::ensure_indexes(&db).await?;
         instance::ensure_indexes(&db).await?;
-        events::ensure_indexes(&db).await?;
+        events::ensure_indexes(&db, config.events_retention_days).await?;
         crate::activity::stream::ensure_indexes(&db).await?;
         Tasks::ensure_indexes(&db).await?;
         links::ensure_indexes(&db).await?;
@@ -52,7 +54,7 @@ impl Forge {
         for tool in tools.all() {
             tool.ensure_indexes(&db).await?;
         }
-        let events = EventLog::start(&db);
+        let events = EventLog::start(&db).await?;
         let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
         let mailer = Mailer::from_config(&config)?;
         let search = SearchIndex::open(&config.data_dir.join("search"), search_writer)?;
@@ -65,6 +67,7 @@ impl Forge {
             attachments,
             search,
             mailer,
+            live: crate::analytics::live::Hub::new(),
         });
         for tool in forge.tools().all() {
             tool.start(&forge).await?;

@@ -10,6 +10,7 @@
 
 /// Tool instances are stored below the tool framework (the project context uses them).
 pub use crate::instances as instance;
+pub mod shared;
 pub mod xref;
 
 use std::any::Any;

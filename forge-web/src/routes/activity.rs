@@ -193,7 +193,7 @@ fn atom_document(base: &str, path: &str, title: &str, found: &ActivityPage) -> S
         .map(|e| {
             let who = e.user.clone().unwrap_or_else(|| "someone".into());
             atom::Entry {
-                id: format!("{tag}event:{}", e.id.to_hex()),
+                id: format!("{tag}event:{}", e.id),
                 title: atom::Text::plain(format!(
                     "{who} {} {} in {}",
                     e.verb(),

@@ -45,7 +45,7 @@ pub async fn metrics(
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render(),
+        st.metrics.render() + &crate::metrics::event_lines(st.forge.events().stats()),
     )
         .into_response()
 }

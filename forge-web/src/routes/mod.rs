@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod admin;
+pub mod events;
 pub mod health;
 pub mod notify;
 pub mod projects;

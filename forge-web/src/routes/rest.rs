@@ -291,6 +291,7 @@ pub struct ApiDoc;
 
 pub async fn openapi() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
+    doc.merge(crate::routes::events::EventsDoc::openapi());
     for tool in crate::tools::openapi_docs() {
         doc.merge(tool);
     }

@@ -350,6 +350,74 @@ impl TestApp {
         panic!("{name} tasks did not finish");
     }
 
+    /// Records every operation on this test's database from now on (the store's profiler);
+    /// the time to read them from with [`Self::profiled`].
+    pub async fn profile(&self) -> bson::DateTime {
+        self.forge
+            .db()
+            .run_command(bson::doc! {"profile": 2})
+            .await
+            .unwrap();
+        bson::DateTime::now()
+    }
+
+    /// The operations (`op`: `query`, `insert`, `update`, `remove`...) recorded on
+    /// `collection` since `since`.
+    pub async fn profiled(
+        &self,
+        collection: &str,
+        op: &str,
+        since: bson::DateTime,
+    ) -> Vec<bson::Document> {
+        use futures::TryStreamExt;
+        let ns = format!("{}.{collection}", self.forge.db().name());
+        self.forge
+            .db()
+            .collection::<bson::Document>("system.profile")
+            .find(bson::doc! {"ns": ns, "op": op, "ts": {"$gte": since}})
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    /// The filters of the updates recorded on `collection` since `since` (see
+    /// [`Self::profile`]).
+    pub async fn updates(&self, collection: &str, since: bson::DateTime) -> Vec<bson::Document> {
+        self.profiled(collection, "update", since)
+            .await
+            .into_iter()
+            .filter_map(|d| {
+                d.get_document("command")
+                    .ok()?
+                    .get_document("q")
+                    .ok()
+                    .cloned()
+            })
+            .collect()
+    }
+
+    /// Whether the store answers `filter` on `collection` through an index (no collection
+    /// scan in its plan).
+    pub async fn indexed(&self, collection: &str, filter: bson::Document) -> bool {
+        let plan = self
+            .forge
+            .db()
+            .run_command(bson::doc! {
+                "explain": {"find": collection, "filter": filter},
+                "verbosity": "queryPlanner",
+            })
+            .await
+            .unwrap();
+        let plan = plan
+            .get_document("queryPlanner")
+            .and_then(|p| p.get_document("winningPlan"))
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        plan.contains("IXSCAN") && !plan.contains("COLLSCAN")
+    }
+
     /// The mails written so far (no SMTP configured: `.eml` files under the data dir), sorted.
     pub fn mails(&self) -> Vec<String> {
         let mut out: Vec<String> = std::fs::read_dir(self.data.path().join("mail"))
@@ -371,4 +439,46 @@ pub fn viewer(u: &User) -> Viewer {
         user: Some(u.clone()),
         ip: None,
     }
+}
+
+/// A page's text with the HTML entities the templates write turned back.
+pub fn decode(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+/// The value of the first hidden field `name` on the page.
+pub fn field(body: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = body
+        .find(&key)
+        .unwrap_or_else(|| panic!("no field {name}: {body}"))
+        + key.len();
+    let end = at + body[at..].find('"').unwrap();
+    decode(&body[at..end])
+}
+
+/// The signed thread reference a page's discussion forms carry.
+pub fn thread_ref(page: &Res) -> std::collections::HashMap<&'static str, String> {
+    ["artifact", "title", "url", "sig"]
+        .into_iter()
+        .map(|k| (k, field(&page.body, k)))
+        .collect()
+}
+
+/// The flash message a response set.
+pub fn flash(res: &Res) -> String {
+    let raw = res.set_cookie("forge_flash").unwrap_or_default();
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("m={raw}"))
+        .unwrap()
+        .pop()
+        .map(|(_, m)| m)
+        .unwrap_or_default()
 }

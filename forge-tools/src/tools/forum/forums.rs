@@ -3,7 +3,6 @@
 
 use bson::oid::ObjectId;
 use bson::{DateTime, doc};
-use futures::TryStreamExt;
 
 use super::model::{self, Forum, UnknownSenders};
 use crate::acl::perm;
@@ -216,7 +215,7 @@ pub async fn update(
     );
     if upd.hidden != forum.hidden {
         // Who may find its topics changed: search and feeds follow.
-        reindex_forum(forge, ctx, tool, forum.id).await?;
+        super::visibility::forum_changed(forge, ctx, tool, forum.id).await?;
     }
     get(forge, ctx, tool, shortname).await
 }
@@ -247,32 +246,8 @@ pub async fn set_deleted(
         tool,
         doc! {"forum": &forum.shortname},
     );
-    // Its topics leave (or return to) search.
-    reindex_forum(forge, ctx, tool, forum.id).await
-}
-
-/// Queues re-indexing of every topic of a forum (it was deleted, restored, or topics moved).
-async fn reindex_forum(
-    forge: &Forge,
-    ctx: &ProjectCtx,
-    tool: &ToolInstance,
-    forum: ObjectId,
-) -> Result<()> {
-    let keys: Vec<String> = model::topics(forge.db())
-        .clone_with_type::<bson::Document>()
-        .find(doc! {"forum_id": forum})
-        .projection(doc! {"_id": 1})
-        .await?
-        .try_collect::<Vec<_>>()
-        .await?
-        .into_iter()
-        .filter_map(|d| d.get_object_id("_id").ok().map(model::key_of))
-        .collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    super::visibility::restrict_activity(forge, tool, &keys).await?;
-    crate::search::indexer::queue_artifacts(forge, &ctx.project, tool, keys).await
+    // Its topics leave (or return to) search and feeds.
+    super::visibility::forum_changed(forge, ctx, tool, forum.id).await
 }
 
 /// Puts the forums in the order given (short names; those not named keep their place after).

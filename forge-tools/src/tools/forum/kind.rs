@@ -14,7 +14,7 @@ use crate::discussion::{self, Post, Thread};
 use crate::error::Result;
 use crate::project_ctx::ProjectCtx;
 use crate::projects::Project;
-use crate::tool::{Forge, Restricted, SearchDoc, Tool, ToolInstance};
+use crate::tool::{Forge, Restricted, SearchDoc, Tool, ToolInstance, shared};
 
 pub struct ForumTool;
 
@@ -78,8 +78,7 @@ impl Tool for ForumTool {
         tool: &ToolInstance,
     ) -> Result<()> {
         model::delete_tool(forge.db(), tool.id).await?;
-        discussion::delete_tool(forge.db(), tool.id).await?;
-        forge.attachments().delete_tool(forge.db(), tool.id).await
+        shared::remove_discussions(forge, tool).await
     }
     async fn search_documents(
         &self,
@@ -88,7 +87,7 @@ impl Tool for ForumTool {
         tool: &ToolInstance,
     ) -> Result<Vec<SearchDoc>> {
         let forums = model::forums_of(forge.db(), tool.id).await?;
-        let posts = discussion::live_posts_by_artifact(forge, tool).await?;
+        let posts = shared::DiscussionTexts::load(forge, tool).await?;
         let mut cursor = model::topics(forge.db())
             .find(doc! {"tool_id": tool.id, "live": true, "deleted": false})
             .await?;
@@ -97,9 +96,7 @@ impl Tool for ForumTool {
             let Some(forum) = forums.iter().find(|f| f.id == t.forum_id) else {
                 continue;
             };
-            let text = posts
-                .get(&t.key())
-                .map_or_else(String::new, |p| discussion::joined_texts(p, MAX_INDEXED));
+            let text = posts.of(&t.key(), MAX_INDEXED);
             if let Some(d) = search_doc(project, tool, forum, &t, text) {
                 out.push(d);
             }
@@ -141,11 +138,7 @@ impl Tool for ForumTool {
         let Some(id) = model::id_of_key(key) else {
             return Ok(false);
         };
-        let user = match ctx.subject.user {
-            Some(uid) => crate::users::by_id(forge.db(), uid).await?,
-            None => None,
-        };
-        let viewer = crate::viewer::Viewer { user, ip: None };
+        let viewer = shared::viewer_of(forge, ctx).await?;
         Ok(topics::get(forge, &viewer, ctx, tool, id).await.is_ok())
     }
     async fn reply_by_mail(
@@ -236,15 +229,10 @@ impl Tool for ForumTool {
         else {
             return Ok(None);
         };
-        let hidden = model::forums(forge.db())
+        let forum = model::forums(forge.db())
             .find_one(doc! {"_id": t.forum_id})
-            .await?
-            .is_some_and(|f| f.hidden || f.deleted)
-            || t.deleted;
-        Ok(hidden.then(|| crate::activity::Restricted {
-            permission: perm::MODERATE.to_owned(),
-            users: Vec::new(),
-        }))
+            .await?;
+        Ok(super::visibility::restriction(forum.as_ref(), t.deleted))
     }
     async fn on_post_change(
         &self,

@@ -10,7 +10,7 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::ToolId;
 
 pub const FORUMS: &str = "forum_forums";
@@ -105,7 +105,8 @@ pub struct Topic {
     /// The first post (set once it is written).
     #[serde(default)]
     pub first_post: Option<ObjectId>,
-    /// Whether the first post is live: until then only its author and moderators see it.
+    /// Listed: its first post went live and a live post is left. Until then (and once none is
+    /// left, until the first post is approved again) only its author and moderators see it.
     #[serde(default)]
     pub live: bool,
     /// Listed first in its forum.
@@ -147,8 +148,7 @@ pub fn key_of(id: ObjectId) -> String {
 
 /// The topic id in a topic's artifact key.
 pub fn id_of_key(key: &str) -> Option<ObjectId> {
-    key.strip_prefix("topic:")
-        .and_then(|id| ObjectId::parse_str(id).ok())
+    crate::tool::shared::artifact_id(key, "topic")
 }
 
 pub(super) fn forums(db: &Database) -> Collection<Forum> {
@@ -179,6 +179,10 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
             IndexModel::builder()
                 .keys(doc! {"tool_id": 1, "announcement": 1})
                 .build(),
+            // A forum's newest live topic (its last post, set again when one goes).
+            IndexModel::builder()
+                .keys(doc! {"forum_id": 1, "live": 1, "deleted": 1, "last_post_at": -1})
+                .build(),
         ])
         .await?;
     Ok(())
@@ -205,6 +209,26 @@ pub(super) async fn forum_by_name(
 
 pub(super) async fn topic_by_id(db: &Database, id: ObjectId) -> Result<Option<Topic>> {
     Ok(topics(db).find_one(doc! {"_id": id}).await?)
+}
+
+/// Sets a forum's last post again from its newest live topic (one indexed query): after a
+/// post or topic left it.
+pub(super) async fn refresh_last_post(db: &Database, forum: ObjectId) -> Result<()> {
+    let newest = topics(db)
+        .find_one(doc! {"forum_id": forum, "live": true, "deleted": false})
+        .sort(doc! {"last_post_at": -1})
+        .await?;
+    let last = newest.map(|t| LastPost {
+        author: t.last_author,
+        at: t.last_post_at,
+        topic_id: t.id,
+        subject: t.subject,
+    });
+    let last = bson::serialize_to_bson(&last).map_err(|e| Error::Internal(e.to_string()))?;
+    forums(db)
+        .update_one(doc! {"_id": forum}, doc! {"$set": {"last_post": last}})
+        .await?;
+    Ok(())
 }
 
 /// Removes every forum and topic of a tool (when it is uninstalled).

@@ -7,7 +7,7 @@
 use bson::doc;
 use bson::oid::ObjectId;
 
-use super::model::{self, Forum, LastPost, Topic};
+use super::model::{self, Forum, Topic};
 use super::topics;
 use crate::acl::{Ace, Principal, perm};
 use crate::discussion;
@@ -139,21 +139,7 @@ async fn shift(forge: &Forge, forum: &Forum, topic: &Topic, sign: i64) -> Result
             doc! {"$inc": {"num_topics": sign, "num_posts": sign * topic.num_posts}},
         )
         .await?;
-    let newest = model::topics(db)
-        .find_one(doc! {"forum_id": forum.id, "live": true, "deleted": false})
-        .sort(doc! {"last_post_at": -1})
-        .await?;
-    let last = newest.map(|t| LastPost {
-        author: t.last_author.clone(),
-        at: t.last_post_at,
-        topic_id: t.id,
-        subject: t.subject.clone(),
-    });
-    let last = bson::serialize_to_bson(&last).map_err(|e| Error::Internal(e.to_string()))?;
-    model::forums(db)
-        .update_one(doc! {"_id": forum.id}, doc! {"$set": {"last_post": last}})
-        .await?;
-    Ok(())
+    model::refresh_last_post(db, forum.id).await
 }
 
 fn block_entry(user: crate::ids::UserId) -> Ace {

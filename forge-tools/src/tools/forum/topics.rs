@@ -289,16 +289,21 @@ pub async fn on_post_change(
         Some(id) => post.id == id,
         None => post.parent.is_none() && post.author == topic.author,
     };
-    let mut set = doc! {"num_posts": counts.num_posts};
-    if let Some(at) = counts.last_post {
-        set.insert("last_post_at", at);
-        set.insert(
-            "last_author",
-            counts.last_author.clone().unwrap_or_default(),
-        );
-    }
+    // The thread's last post is set again when one is removed; with no live post left, the
+    // topic's is its start.
+    let (last_at, last_author) = match counts.last_post {
+        Some(at) => (at, counts.last_author.clone().unwrap_or_default()),
+        None => (topic.created, topic.author.clone()),
+    };
     model::topics(db)
-        .update_one(doc! {"_id": topic.id}, doc! {"$set": set})
+        .update_one(
+            doc! {"_id": topic.id},
+            doc! {"$set": {
+                "num_posts": counts.num_posts,
+                "last_post_at": last_at,
+                "last_author": last_author,
+            }},
+        )
         .await?;
     // Made live once, by whichever call flips it (two approvals at once count it once).
     let goes_live = delta > 0
@@ -312,10 +317,25 @@ pub async fn on_post_change(
             .await?
             .modified_count
             == 1;
+    // A topic left with no live post (its only post deleted or spam) is listed no more, as
+    // one waiting for a moderator; its first post approved again brings it back.
+    let empties = delta < 0
+        && topic.live
+        && counts.num_posts <= 0
+        && model::topics(db)
+            .update_one(
+                doc! {"_id": topic.id, "live": true, "num_posts": {"$lte": 0_i64}},
+                doc! {"$set": {"live": false}},
+            )
+            .await?
+            .modified_count
+            == 1;
     // A forum counts the posts of its live topics only: a topic going live brings all its
     // live posts at once (moderators may have answered while it waited).
     let inc = if goes_live {
         doc! {"num_topics": 1_i64, "num_posts": counts.num_posts}
+    } else if empties {
+        doc! {"num_topics": -1_i64, "num_posts": delta}
     } else if topic.live {
         doc! {"num_posts": delta}
     } else {
@@ -344,6 +364,8 @@ pub async fn on_post_change(
                 doc! {"$set": {"last_post": last}},
             )
             .await?;
+    } else {
+        model::refresh_last_post(db, topic.forum_id).await?;
     }
     Ok(())
 }

@@ -239,8 +239,7 @@ impl Tool for GitTool {
     ) -> Result<()> {
         refresh::forget(forge.db(), tool.id).await?;
         // Comments on commits (and their files) go with the tool.
-        crate::discussion::delete_tool(forge.db(), tool.id).await?;
-        forge.attachments().delete_tool(forge.db(), tool.id).await?;
+        crate::tool::shared::remove_discussions(forge, tool).await?;
         let path = repo_path(forge.config(), tool);
         // Keep the data: move the repository aside instead of deleting it.
         let removed = forge.config().data_dir.join("repos-removed");

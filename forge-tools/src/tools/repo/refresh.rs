@@ -180,7 +180,9 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         project: Some(project.shortname.clone()),
         tool: Some(tool.mount.clone()),
         user: pusher.map(str::to_owned),
+        private: !project.is_public(),
         ip: args.get("ip").and_then(|v| v.as_str()).map(str::to_owned),
+        ..Default::default()
     };
     let extra = doc! {"new_commits": new_commits as i64, "refs": refs.len() as i64};
     // A push that brought commits is activity; one that only moved or deleted refs is not.

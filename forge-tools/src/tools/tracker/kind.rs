@@ -3,7 +3,6 @@
 //! references it answers, who may read a ticket's discussion, and commits that close tickets.
 
 use async_trait::async_trait;
-use bson::oid::ObjectId;
 use bson::{Document, doc};
 use mongodb::Database;
 
@@ -15,7 +14,7 @@ use crate::error::Result;
 use crate::project_ctx::ProjectCtx;
 use crate::projects::Project;
 use crate::refs::{RefKind, RefTarget, Resolution};
-use crate::tool::{Forge, PushedCommit, Restricted, SearchDoc, Tool, ToolInstance};
+use crate::tool::{Forge, PushedCommit, Restricted, SearchDoc, Tool, ToolInstance, shared};
 
 pub struct TrackerTool;
 
@@ -73,10 +72,7 @@ impl Tool for TrackerTool {
         artifact: &str,
         post: crate::discussion::NewPost,
     ) -> Result<crate::discussion::Post> {
-        let found = match artifact
-            .strip_prefix("ticket:")
-            .and_then(|id| ObjectId::parse_str(id).ok())
-        {
+        let found = match shared::artifact_id(artifact, "ticket") {
             Some(id) => tickets::by_id(forge.db(), id).await?,
             None => None,
         };
@@ -103,8 +99,7 @@ impl Tool for TrackerTool {
     ) -> Result<()> {
         tickets::delete_tool(forge.db(), tool.id).await?;
         bins::delete_tool(forge.db(), tool.id).await?;
-        crate::discussion::delete_tool(forge.db(), tool.id).await?;
-        forge.attachments().delete_tool(forge.db(), tool.id).await
+        shared::remove_discussions(forge, tool).await
     }
     async fn search_documents(
         &self,
@@ -114,14 +109,12 @@ impl Tool for TrackerTool {
     ) -> Result<Vec<SearchDoc>> {
         let mut out = Vec::new();
         // Every comment of the tracker in one pass, not one query per ticket.
-        let posts = crate::discussion::live_posts_by_artifact(forge, tool).await?;
+        let posts = shared::DiscussionTexts::load(forge, tool).await?;
         for t in tickets::all(forge.db(), tool.id).await? {
             if t.moderation != tickets::LIVE {
                 continue;
             }
-            let comments = posts.get(&t.key()).map_or_else(String::new, |p| {
-                crate::discussion::joined_texts(p, MAX_INDEXED_COMMENTS)
-            });
+            let comments = posts.of(&t.key(), MAX_INDEXED_COMMENTS);
             let users = private_readers(forge, &t).await?;
             out.push(search_doc(project, tool, &t, &comments, users));
         }
@@ -134,10 +127,7 @@ impl Tool for TrackerTool {
         tool: &ToolInstance,
         key: &str,
     ) -> Result<Option<SearchDoc>> {
-        let Some(id) = key
-            .strip_prefix("ticket:")
-            .and_then(|id| ObjectId::parse_str(id).ok())
-        else {
+        let Some(id) = shared::artifact_id(key, "ticket") else {
             return Ok(None);
         };
         let Some(t) = tickets::by_id(forge.db(), id)
@@ -211,10 +201,7 @@ impl Tool for TrackerTool {
         tool: &ToolInstance,
         key: &str,
     ) -> Result<bool> {
-        let Some(id) = key
-            .strip_prefix("ticket:")
-            .and_then(|id| ObjectId::parse_str(id).ok())
-        else {
+        let Some(id) = shared::artifact_id(key, "ticket") else {
             return Ok(false);
         };
         let Some(t) = tickets::by_id(forge.db(), id)
@@ -223,11 +210,7 @@ impl Tool for TrackerTool {
         else {
             return Ok(false);
         };
-        let user = match ctx.subject.user {
-            Some(uid) => crate::users::by_id(forge.db(), uid).await?,
-            None => None,
-        };
-        let viewer = crate::viewer::Viewer { user, ip: None };
+        let viewer = shared::viewer_of(forge, ctx).await?;
         Ok(actions::visible(&t, &viewer, ctx, tool))
     }
     async fn activity_restricted(
@@ -236,10 +219,7 @@ impl Tool for TrackerTool {
         tool: &ToolInstance,
         key: &str,
     ) -> Result<Option<crate::activity::Restricted>> {
-        let Some(id) = key
-            .strip_prefix("ticket:")
-            .and_then(|id| ObjectId::parse_str(id).ok())
-        else {
+        let Some(id) = shared::artifact_id(key, "ticket") else {
             return Ok(None);
         };
         let t = tickets::by_id(forge.db(), id).await?;

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::project_ctx::ProjectCtx;
 use crate::projects::Project;
 use crate::refs::{RefKind, RefTarget, Resolution};
-use crate::tool::{Forge, SearchDoc, Tool, ToolInstance};
+use crate::tool::{Forge, SearchDoc, Tool, ToolInstance, shared};
 
 pub struct WikiTool;
 
@@ -112,9 +112,7 @@ impl Tool for WikiTool {
         tool: &ToolInstance,
     ) -> Result<()> {
         pages::delete_tool(forge.db(), tool.id).await?;
-        crate::discussion::delete_tool(forge.db(), tool.id).await?;
-        forge.attachments().delete_tool(forge.db(), tool.id).await?;
-        Ok(())
+        shared::remove_discussions(forge, tool).await
     }
     async fn search_documents(
         &self,
@@ -135,10 +133,7 @@ impl Tool for WikiTool {
         tool: &ToolInstance,
         key: &str,
     ) -> Result<Option<SearchDoc>> {
-        let Some(id) = key
-            .strip_prefix("wiki:")
-            .and_then(|id| bson::oid::ObjectId::parse_str(id).ok())
-        else {
+        let Some(id) = shared::artifact_id(key, "wiki") else {
             return Ok(None);
         };
         let Some(page) = pages::by_id(forge.db(), id)

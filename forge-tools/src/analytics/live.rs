@@ -1,0 +1,178 @@
+//! Live statistics: after each run, the new values of the project figures it changed go to
+//! every web node, where the statistics pages' WebSockets pick their project's.
+//!
+//! In one process the [`Hub`] hands updates straight to its subscribers. With a broker, a
+//! [`Relay`] (a fanout exchange) carries them to every node's hub, the sender's included, so
+//! whichever process ran the aggregation, every page sees the change.
+
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::builtin;
+use super::run::Touched;
+
+/// Updates a slow subscriber may fall behind by before it is dropped.
+const CAPACITY: usize = 4_096;
+
+/// A project figure's new value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveUpdate {
+    /// Project key (`<shortname>` or `u/<username>`).
+    pub project: String,
+    pub series: String,
+    /// `day` or `month`.
+    pub interval: String,
+    /// Start of the day or month, epoch milliseconds.
+    pub t: i64,
+    pub v: i64,
+}
+
+impl LiveUpdate {
+    /// The update for a changed project output document, if it is one of a project series.
+    pub fn from_touched(t: &Touched) -> Option<Self> {
+        let interval = match t.output {
+            builtin::PROJECT_DAY | builtin::PROJECT_VISITORS_DAY => "day",
+            builtin::PROJECT_MONTH | builtin::PROJECT_VISITORS_MONTH => "month",
+            _ => return None,
+        };
+        let (head, date) = t.key.rsplit_once('/')?;
+        let (project, series) = head.rsplit_once('/')?;
+        Some(Self {
+            project: project.to_owned(),
+            series: series.to_owned(),
+            interval: interval.to_owned(),
+            t: super::key_time(date)?,
+            v: t.value,
+        })
+    }
+}
+
+/// Carries updates between nodes (a broker's fanout exchange); whatever it receives, from
+/// any node, it hands to [`Hub::deliver`].
+pub trait Relay: Send + Sync {
+    fn send(&self, bytes: Vec<u8>);
+}
+
+/// This process's end of the live updates.
+pub struct Hub {
+    tx: broadcast::Sender<Arc<LiveUpdate>>,
+    relay: OnceLock<Arc<dyn Relay>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("subscribers", &self.tx.receiver_count())
+            .field("relayed", &self.relay.get().is_some())
+            .finish()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(CAPACITY).0,
+            relay: OnceLock::new(),
+        }
+    }
+
+    /// Sends updates through the broker from now on (once).
+    pub fn set_relay(&self, relay: Arc<dyn Relay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Updates from now on. A receiver that falls [`CAPACITY`] behind gets `Lagged`: the
+    /// page is then dropped rather than slowing anyone.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveUpdate>> {
+        self.tx.subscribe()
+    }
+
+    /// Publishes updates to every node (or, without a relay, to this one).
+    pub fn publish(&self, updates: Vec<LiveUpdate>) {
+        if updates.is_empty() {
+            return;
+        }
+        match self.relay.get() {
+            Some(relay) => match serde_json::to_vec(&updates) {
+                Ok(bytes) => relay.send(bytes),
+                Err(e) => tracing::warn!(error = %e, "live update not encoded"),
+            },
+            None => self.local(updates),
+        }
+    }
+
+    /// Hands updates received from the relay to this node's subscribers.
+    pub fn deliver(&self, bytes: &[u8]) {
+        match serde_json::from_slice::<Vec<LiveUpdate>>(bytes) {
+            Ok(updates) => self.local(updates),
+            Err(e) => tracing::warn!(error = %e, "unreadable live update dropped"),
+        }
+    }
+
+    fn local(&self, updates: Vec<LiveUpdate>) {
+        for u in updates {
+            // No subscribers is not an error.
+            let _ = self.tx.send(Arc::new(u));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touched_project_documents_become_updates() {
+        let t = Touched {
+            output: builtin::PROJECT_DAY,
+            key: "u/bob/views:wiki/1970-01-02".into(),
+            value: 7,
+        };
+        assert_eq!(
+            LiveUpdate::from_touched(&t),
+            Some(LiveUpdate {
+                project: "u/bob".into(),
+                series: "views:wiki".into(),
+                interval: "day".into(),
+                t: 86_400_000,
+                v: 7,
+            })
+        );
+        let site = Touched {
+            output: builtin::SITE_DAY,
+            key: "site/logins/1970-01-02".into(),
+            value: 1,
+        };
+        assert_eq!(LiveUpdate::from_touched(&site), None);
+    }
+
+    #[tokio::test]
+    async fn relayed_updates_reach_subscribers_through_deliver() {
+        struct Loop(Arc<Hub>);
+        impl Relay for Loop {
+            fn send(&self, bytes: Vec<u8>) {
+                self.0.deliver(&bytes);
+            }
+        }
+        let hub = Arc::new(Hub::new());
+        hub.set_relay(Arc::new(Loop(hub.clone())));
+        let mut rx = hub.subscribe();
+        let u = LiveUpdate {
+            project: "p1".into(),
+            series: "clones".into(),
+            interval: "day".into(),
+            t: 0,
+            v: 3,
+        };
+        hub.publish(vec![u.clone()]);
+        assert_eq!(*rx.recv().await.unwrap(), u);
+    }
+}

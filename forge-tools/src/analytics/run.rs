@@ -1,0 +1,699 @@
+//! The incremental runner: feeds events logged since each aggregation's watermark to its
+//! outputs, exactly once.
+//!
+//! - **Order.** Events are read by id, that is by batch number (see `crate::events`). The
+//!   watermark is the last batch an aggregation has counted. A pass takes whole batches in
+//!   sequence and stops at the first one missing or seen in part (still being written); such
+//!   a hole is waited for [`STALE`] at most, then passed (a writer that died).
+//! - **Exactly once.** A pass first records its end (`pending`) in the aggregation's state,
+//!   then writes its outputs, then moves the watermark to the end. Each output document keeps
+//!   the end of the last pass that wrote it (`b`) and a write only applies where `b` is lower:
+//!   a pass cut short by a crash is redone from the same state over the same events, and the
+//!   documents it already wrote refuse the second write (a duplicate-key error on upsert).
+//! - **One runner at a time.** A lease in the store; a run that finds it held asks the holder
+//!   to go round again (`again`), so events logged during a run are not left for the next tick.
+//!   State changes are compare-and-set on `pending`, so a runner that lost its lease cannot
+//!   move a watermark under the next one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bson::{Bson, DateTime, Document, doc};
+use futures::TryStreamExt;
+use mongodb::Database;
+use serde::{Deserialize, Serialize};
+
+use super::{Acc, AggDef, Emitter, LoggedEvent, Scope, collection, hll};
+use crate::error::{Error, Result};
+use crate::events::{self, ID_SHIFT};
+
+/// Runner state: one document per aggregation (`agg:<name>`) and the lease (`lease`).
+pub const STATE: &str = "analytics_state";
+/// Events one pass reads at most.
+const WINDOW: i64 = 50_000;
+/// How long a missing or partly written batch is waited for.
+pub const STALE: Duration = Duration::from_secs(60);
+/// How long a lease lasts without renewal.
+const LEASE: Duration = Duration::from_secs(60);
+/// Updates sent in one `update` command.
+const UPDATES_PER_COMMAND: usize = 10_000;
+/// Output documents a run reports as changed (for live pages), at most.
+const MAX_TOUCHED: usize = 2_000;
+/// Suffix of the outputs and states a rebuild writes before they replace the live ones.
+const REBUILD: &str = "__rebuild";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AggState {
+    #[serde(rename = "_id")]
+    id: String,
+    #[serde(default)]
+    watermark: i64,
+    #[serde(default)]
+    pending: Option<i64>,
+    #[serde(default)]
+    last_run: Option<DateTime>,
+    #[serde(default)]
+    events: i64,
+}
+
+/// How a run behaves.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Who holds the lease (host and process).
+    pub owner: String,
+    /// Stop the process right after a pass wrote its outputs and before it moves the
+    /// watermark (the crash test).
+    pub crash_after_outputs: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Events read.
+    pub events: u64,
+    pub passes: u64,
+    /// Another runner held the lease: it was asked to run again instead.
+    pub busy: bool,
+    /// Project-scoped output documents written, with their new values (at most
+    /// [`MAX_TOUCHED`]).
+    pub touched: Vec<Touched>,
+}
+
+/// An output document a run changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Touched {
+    pub output: &'static str,
+    pub key: String,
+    pub value: i64,
+}
+
+/// The default owner name of this process.
+pub fn owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Runs the aggregations over every event logged since their watermarks.
+pub async fn run(db: &Database, aggs: &[AggDef], opts: &RunOptions) -> Result<RunReport> {
+    let mut report = RunReport::default();
+    let Some(mut lease) = Lease::acquire(db, &opts.owner).await? else {
+        report.busy = true;
+        return Ok(report);
+    };
+    let result = run_held(db, aggs, opts, &mut lease, "", &mut report, &mut |_| {}).await;
+    let released = lease.release().await;
+    result?;
+    released?;
+    Ok(report)
+}
+
+async fn run_held(
+    db: &Database,
+    aggs: &[AggDef],
+    opts: &RunOptions,
+    lease: &mut Lease,
+    suffix: &str,
+    report: &mut RunReport,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<()> {
+    loop {
+        let read = pass(db, aggs, opts, lease, suffix, report).await?;
+        progress(read.events);
+        if read.advanced {
+            lease.renew().await?;
+            continue;
+        }
+        // Caught up: done unless someone asked for another round meanwhile.
+        if !lease.take_again().await? {
+            return Ok(());
+        }
+    }
+}
+
+struct PassResult {
+    events: u64,
+    advanced: bool,
+}
+
+async fn pass(
+    db: &Database,
+    aggs: &[AggDef],
+    opts: &RunOptions,
+    lease: &mut Lease,
+    suffix: &str,
+    report: &mut RunReport,
+) -> Result<PassResult> {
+    let states = load_states(db, aggs, suffix).await?;
+    // A pass cut short is finished first, over exactly its events.
+    for (agg, st) in aggs.iter().zip(&states) {
+        if let Some(to) = st.pending {
+            let evs = read(db, st.watermark, Some(to)).await?;
+            let n = evs.len() as u64;
+            apply(db, agg, &evs, to, suffix, opts, report).await?;
+            commit(db, agg, st, to, n, suffix).await?;
+            report.events += n;
+            report.passes += 1;
+            return Ok(PassResult {
+                events: n,
+                advanced: true,
+            });
+        }
+    }
+    let Some(low) = states.iter().map(|s| s.watermark).min() else {
+        return Ok(PassResult {
+            events: 0,
+            advanced: false,
+        });
+    };
+    // Aggregations ahead (after a rebuild of one) wait here until the others catch up to
+    // them, so that all read the log together again.
+    let ahead = states
+        .iter()
+        .map(|s| s.watermark)
+        .filter(|&w| w > low)
+        .min();
+    let evs = read_window(db, low, ahead).await?;
+    let full = evs.len() as i64 >= WINDOW;
+    let (to, evs) = cut(evs, low, full, lease).await?;
+    let Some(to) = to else {
+        return Ok(PassResult {
+            events: 0,
+            advanced: false,
+        });
+    };
+    let n = evs.len() as u64;
+    // Every aggregation at the lowest watermark takes this window; the others (ahead, after
+    // a rebuild of one) wait until the low ones catch up.
+    for (agg, st) in aggs.iter().zip(&states) {
+        if st.watermark != low {
+            continue;
+        }
+        set_pending(db, agg, st, to, suffix).await?;
+        apply(db, agg, &evs, to, suffix, opts, report).await?;
+        commit(db, agg, st, to, n, suffix).await?;
+    }
+    report.events += n;
+    report.passes += 1;
+    Ok(PassResult {
+        events: n,
+        advanced: true,
+    })
+}
+
+fn state_id(agg: &AggDef, suffix: &str) -> String {
+    format!("agg:{}{suffix}", agg.name)
+}
+
+async fn load_states(db: &Database, aggs: &[AggDef], suffix: &str) -> Result<Vec<AggState>> {
+    let coll = db.collection::<AggState>(STATE);
+    let mut out = Vec::with_capacity(aggs.len());
+    for agg in aggs {
+        let id = state_id(agg, suffix);
+        let st = coll
+            .find_one_and_update(
+                doc! {"_id": &id},
+                doc! {"$setOnInsert": {"watermark": 0_i64, "pending": Bson::Null, "events": 0_i64}},
+            )
+            .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("analytics state {id} missing")))?;
+        out.push(st);
+    }
+    Ok(out)
+}
+
+/// Every event after batch `after` up to batch `to` (a pass being redone).
+async fn read(db: &Database, after: i64, to: Option<i64>) -> Result<Vec<LoggedEvent>> {
+    read_events(db, after, to, None).await
+}
+
+/// At most [`WINDOW`] events after batch `after`, up to batch `to` when given.
+async fn read_window(db: &Database, after: i64, to: Option<i64>) -> Result<Vec<LoggedEvent>> {
+    read_events(db, after, to, Some(WINDOW)).await
+}
+
+async fn read_events(
+    db: &Database,
+    after: i64,
+    to: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Vec<LoggedEvent>> {
+    let mut range = doc! {"$gte": (after + 1) << ID_SHIFT};
+    if let Some(to) = to {
+        range.insert("$lt", (to + 1) << ID_SHIFT);
+    }
+    let coll = db.collection::<Document>(events::COLLECTION);
+    let mut find = coll.find(doc! {"_id": range}).sort(doc! {"_id": 1});
+    if let Some(limit) = limit {
+        find = find.limit(limit);
+    }
+    let docs: Vec<Document> = find.batch_size(10_000).await?.try_collect().await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for d in docs {
+        match bson::deserialize_from_document::<LoggedEvent>(d) {
+            Ok(e) => out.push(e),
+            Err(e) => tracing::warn!(error = %e, "unreadable event skipped"),
+        }
+    }
+    Ok(out)
+}
+
+/// The whole batches of `evs` that can be counted now, in sequence after batch `after`, and
+/// the last batch taken. `full`: the read stopped at its limit (its last batch may be cut).
+async fn cut(
+    mut evs: Vec<LoggedEvent>,
+    after: i64,
+    full: bool,
+    lease: &mut Lease,
+) -> Result<(Option<i64>, Vec<LoggedEvent>)> {
+    let mut groups: BTreeMap<i64, (usize, i32)> = BTreeMap::new();
+    for e in &evs {
+        let g = groups.entry(events::batch_of(e.id)).or_insert((0, e.n));
+        g.0 += 1;
+    }
+    let last = groups.keys().next_back().copied();
+    let mut expected = after + 1;
+    let mut to = None;
+    for (&batch, &(count, n)) in &groups {
+        let whole = count as i64 >= i64::from(n.max(1));
+        if Some(batch) == last && full && !whole {
+            break;
+        }
+        if batch != expected || !whole {
+            // A batch missing before this one, or this one in part.
+            let waiting = if batch != expected { expected } else { batch };
+            if !lease.stalled_long_enough(waiting).await? {
+                break;
+            }
+            tracing::warn!(
+                batch = waiting,
+                "events of a batch never arrived in full; counting without them"
+            );
+        }
+        to = Some(batch);
+        expected = batch + 1;
+    }
+    if let Some(to) = to {
+        evs.retain(|e| events::batch_of(e.id) <= to);
+    } else {
+        evs.clear();
+    }
+    Ok((to, evs))
+}
+
+async fn set_pending(
+    db: &Database,
+    agg: &AggDef,
+    st: &AggState,
+    to: i64,
+    suffix: &str,
+) -> Result<()> {
+    let r = db
+        .collection::<Document>(STATE)
+        .update_one(
+            doc! {"_id": state_id(agg, suffix), "watermark": st.watermark, "pending": Bson::Null},
+            doc! {"$set": {"pending": to}},
+        )
+        .await?;
+    if r.matched_count == 0 {
+        return Err(Error::Conflict {
+            code: "analytics_moved_on",
+            message: format!("analytics {}: another runner moved on", agg.name),
+        });
+    }
+    Ok(())
+}
+
+async fn commit(
+    db: &Database,
+    agg: &AggDef,
+    st: &AggState,
+    to: i64,
+    n: u64,
+    suffix: &str,
+) -> Result<()> {
+    let r = db
+        .collection::<Document>(STATE)
+        .update_one(
+            doc! {"_id": state_id(agg, suffix), "watermark": st.watermark, "pending": to},
+            doc! {
+                "$set": {"watermark": to, "pending": Bson::Null, "last_run": DateTime::now()},
+                "$inc": {"events": n as i64},
+            },
+        )
+        .await?;
+    if r.matched_count == 0 {
+        return Err(Error::Conflict {
+            code: "analytics_moved_on",
+            message: format!("analytics {}: another runner moved on", agg.name),
+        });
+    }
+    Ok(())
+}
+
+/// Maps the events through the aggregation and writes its outputs, each document guarded by
+/// the pass end `to`.
+async fn apply(
+    db: &Database,
+    agg: &AggDef,
+    evs: &[LoggedEvent],
+    to: i64,
+    suffix: &str,
+    opts: &RunOptions,
+    report: &mut RunReport,
+) -> Result<()> {
+    let mut em = Emitter::new(agg.outputs);
+    for e in evs {
+        (agg.xmap)(e, &mut em);
+    }
+    for (output, keys) in agg.outputs.iter().zip(em.into_outputs()) {
+        if keys.is_empty() {
+            continue;
+        }
+        let coll = format!("{}{suffix}", collection(output.name));
+        let touched: Vec<String> = if output.scope == Scope::Project && suffix.is_empty() {
+            keys.keys()
+                .take(MAX_TOUCHED.saturating_sub(report.touched.len()))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let updates: Vec<Document> = keys
+            .into_iter()
+            .map(|(key, acc)| {
+                let op = match (acc, output.reduce) {
+                    (Acc::Num(v), super::Reduce::Sum) => doc! {"$inc": {"v": v}},
+                    (Acc::Num(v), super::Reduce::Max) => doc! {"$max": {"v": v}},
+                    (Acc::Num(v), _) => doc! {"$min": {"v": v}},
+                    (Acc::Registers(r), _) => {
+                        let regs: Document = r
+                            .into_iter()
+                            .map(|(i, rank)| (format!("h.{i}"), Bson::Int32(rank.into())))
+                            .collect();
+                        doc! {"$max": regs}
+                    }
+                };
+                let mut u = op;
+                u.insert("$set", doc! {"b": to});
+                doc! {"q": {"_id": key, "b": {"$lt": to}}, "u": u, "upsert": true}
+            })
+            .collect();
+        for chunk in updates.chunks(UPDATES_PER_COMMAND) {
+            write_guarded(db, &coll, chunk).await?;
+        }
+        if !touched.is_empty() {
+            report
+                .touched
+                .extend(read_values(db, output.name, &coll, touched).await?);
+        }
+    }
+    if opts.crash_after_outputs {
+        // The crash test: outputs written, watermark not moved.
+        std::process::abort();
+    }
+    Ok(())
+}
+
+/// Sends guarded upserts; a duplicate key means the document already has this pass.
+async fn write_guarded(db: &Database, coll: &str, updates: &[Document]) -> Result<()> {
+    let reply = db
+        .run_command(doc! {"update": coll, "updates": updates.to_vec(), "ordered": false})
+        .await?;
+    if let Ok(errors) = reply.get_array("writeErrors") {
+        for e in errors {
+            let code = e
+                .as_document()
+                .and_then(|d| d.get("code"))
+                .and_then(|c| match c {
+                    Bson::Int32(c) => Some(i64::from(*c)),
+                    Bson::Int64(c) => Some(*c),
+                    _ => None,
+                });
+            if code != Some(11000) {
+                return Err(Error::Internal(format!("writing {coll}: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn read_values(
+    db: &Database,
+    output: &'static str,
+    coll: &str,
+    keys: Vec<String>,
+) -> Result<Vec<Touched>> {
+    let docs: Vec<Document> = db
+        .collection::<Document>(coll)
+        .find(doc! {"_id": {"$in": keys}})
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| {
+            Some(Touched {
+                output,
+                key: d.get_str("_id").ok()?.to_owned(),
+                value: value_of(d),
+            })
+        })
+        .collect())
+}
+
+/// The value of an output document: `v`, or the estimate of its registers `h`.
+pub fn value_of(d: &Document) -> i64 {
+    if let Ok(h) = d.get_document("h") {
+        return hll::estimate(h);
+    }
+    match d.get("v") {
+        Some(Bson::Int32(v)) => i64::from(*v),
+        Some(Bson::Int64(v)) => *v,
+        Some(Bson::Double(v)) => *v as i64,
+        _ => 0,
+    }
+}
+
+/// Recomputes aggregations from the whole log beside their live outputs, then swaps them in.
+/// Holds the lease throughout (incremental runs wait); `progress` gets the events read.
+pub async fn rebuild(
+    db: &Database,
+    aggs: &[AggDef],
+    opts: &RunOptions,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<RunReport> {
+    let mut lease = Lease::wait(db, &opts.owner).await?;
+    let mut report = RunReport::default();
+    let result = rebuild_held(db, aggs, opts, &mut lease, &mut report, progress).await;
+    let released = lease.release().await;
+    result?;
+    released?;
+    Ok(report)
+}
+
+async fn rebuild_held(
+    db: &Database,
+    aggs: &[AggDef],
+    opts: &RunOptions,
+    lease: &mut Lease,
+    report: &mut RunReport,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<()> {
+    let states = db.collection::<Document>(STATE);
+    for agg in aggs {
+        states
+            .delete_one(doc! {"_id": state_id(agg, REBUILD)})
+            .await?;
+        for o in agg.outputs {
+            db.collection::<Document>(&format!("{}{REBUILD}", o.collection()))
+                .drop()
+                .await?;
+        }
+    }
+    run_held(db, aggs, opts, lease, REBUILD, report, progress).await?;
+    let admin = db.client().database("admin");
+    for agg in aggs {
+        for o in agg.outputs {
+            let from = format!("{}.{}{REBUILD}", db.name(), o.collection());
+            let to = format!("{}.{}", db.name(), o.collection());
+            let names = db.list_collection_names().await?;
+            if names.contains(&format!("{}{REBUILD}", o.collection())) {
+                admin
+                    .run_command(doc! {"renameCollection": from, "to": to, "dropTarget": true})
+                    .await?;
+            } else {
+                // Nothing to count: the live output goes too.
+                db.collection::<Document>(&o.collection()).drop().await?;
+            }
+        }
+        let shadow = states
+            .find_one(doc! {"_id": state_id(agg, REBUILD)})
+            .await?
+            .ok_or_else(|| Error::Internal("rebuild state missing".into()))?;
+        states
+            .update_one(
+                doc! {"_id": state_id(agg, "")},
+                doc! {"$set": {
+                    "watermark": shadow.get_i64("watermark").unwrap_or(0),
+                    "pending": Bson::Null,
+                    "events": shadow.get_i64("events").unwrap_or(0),
+                    "last_run": DateTime::now(),
+                }},
+            )
+            .upsert(true)
+            .await?;
+        states
+            .delete_one(doc! {"_id": state_id(agg, REBUILD)})
+            .await?;
+    }
+    Ok(())
+}
+
+/// The runner's lease, with what it remembers between runs: a batch being waited for.
+struct Lease {
+    db: Database,
+    owner: String,
+    stall: Option<(i64, DateTime)>,
+}
+
+const LEASE_ID: &str = "lease";
+
+impl Lease {
+    async fn acquire(db: &Database, owner: &str) -> Result<Option<Self>> {
+        let coll = db.collection::<Document>(STATE);
+        let now = DateTime::now();
+        let until = DateTime::from_millis(now.timestamp_millis() + LEASE.as_millis() as i64);
+        let got = coll
+            .find_one_and_update(
+                doc! {"_id": LEASE_ID, "$or": [{"until": {"$lt": now}}, {"owner": owner}]},
+                doc! {"$set": {"owner": owner, "until": until, "again": false}},
+            )
+            .upsert(true)
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await;
+        let d = match got {
+            Ok(Some(d)) => d,
+            Ok(None) => return Ok(None),
+            Err(e) if is_duplicate(&e) => {
+                // Held: ask the holder for one more round.
+                coll.update_one(doc! {"_id": LEASE_ID}, doc! {"$set": {"again": true}})
+                    .await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let stall = d
+            .get_document("stall")
+            .ok()
+            .and_then(|s| Some((s.get_i64("batch").ok()?, *s.get_datetime("since").ok()?)));
+        Ok(Some(Self {
+            db: db.clone(),
+            owner: owner.to_owned(),
+            stall,
+        }))
+    }
+
+    /// Waits for the lease (a rebuild), up to twice its length.
+    async fn wait(db: &Database, owner: &str) -> Result<Self> {
+        let deadline = tokio::time::Instant::now() + 2 * LEASE;
+        loop {
+            if let Some(l) = Self::acquire(db, owner).await? {
+                return Ok(l);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Busy("another analytics run holds the lease".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn renew(&self) -> Result<()> {
+        let until =
+            DateTime::from_millis(DateTime::now().timestamp_millis() + LEASE.as_millis() as i64);
+        let r = self
+            .db
+            .collection::<Document>(STATE)
+            .update_one(
+                doc! {"_id": LEASE_ID, "owner": &self.owner},
+                doc! {"$set": {"until": until}},
+            )
+            .await?;
+        if r.matched_count == 0 {
+            return Err(Error::Conflict {
+                code: "analytics_lease_lost",
+                message: "the analytics lease was lost".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether another round was asked for (and clears the request).
+    async fn take_again(&self) -> Result<bool> {
+        let r = self
+            .db
+            .collection::<Document>(STATE)
+            .update_one(
+                doc! {"_id": LEASE_ID, "owner": &self.owner, "again": true},
+                doc! {"$set": {"again": false}},
+            )
+            .await?;
+        Ok(r.modified_count > 0)
+    }
+
+    /// Whether `batch` has been waited for long enough; starts the wait if it is new.
+    async fn stalled_long_enough(&mut self, batch: i64) -> Result<bool> {
+        let now = DateTime::now();
+        match self.stall {
+            Some((b, since)) if b == batch => Ok(now.timestamp_millis()
+                - since.timestamp_millis()
+                > STALE.as_millis() as i64),
+            _ => {
+                self.stall = Some((batch, now));
+                self.db
+                    .collection::<Document>(STATE)
+                    .update_one(
+                        doc! {"_id": LEASE_ID},
+                        doc! {"$set": {"stall": {"batch": batch, "since": now}}},
+                    )
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn release(self) -> Result<()> {
+        self.db
+            .collection::<Document>(STATE)
+            .update_one(
+                doc! {"_id": LEASE_ID, "owner": &self.owner},
+                doc! {"$set": {"until": DateTime::from_millis(0)}},
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn is_duplicate(e: &mongodb::error::Error) -> bool {
+    matches!(
+        *e.kind,
+        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(ref w)) if w.code == 11000
+    ) || matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 11000)
+}
+
+/// Output values by key (for tests and checks): `{key: value}` of an output collection.
+pub async fn dump(db: &Database, output: &str) -> Result<HashMap<String, i64>> {
+    let docs: Vec<Document> = db
+        .collection::<Document>(&collection(output))
+        .find(doc! {})
+        .await?
+        .try_collect()
+        .await?;
+    Ok(docs
+        .iter()
+        .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), value_of(d))))
+        .collect())
+}
