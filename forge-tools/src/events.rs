@@ -48,7 +48,7 @@ pub struct EventContext {
     /// visitor is counted once a day and cannot be followed from one day to the next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visitor: Option<String>,
-    /// The project was private when this happened (per-user and site figures leave it out).
+    /// The project was private when this happened (per-user figures leave it out).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
     /// The address the request came from: only used to derive `visitor`, never stored.
@@ -248,23 +248,50 @@ pub fn visitor_digest(salt: &[u8], ip: &str, now: chrono::DateTime<chrono::Utc>)
     hex::encode(&h.finalize()[..8])
 }
 
+/// The next batch number. The first writers of a new database may all try to create the
+/// counter: one refused (duplicate key) increments the counter another made.
+async fn next_batch(db: &Database) -> Result<i64> {
+    let coll = db.collection::<Document>(SEQUENCE);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let got = coll
+            .find_one_and_update(doc! {"_id": "events"}, doc! {"$inc": {"seq": 1_i64}})
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await;
+        match got {
+            Ok(Some(d)) if d.get_i64("seq").is_ok() => return Ok(d.get_i64("seq").unwrap_or(0)),
+            // Seen from SecantusDB when upserts race: no document back; asking again works.
+            Ok(_) if attempt < 5 => continue,
+            Ok(_) => return Err(Error::Internal("event sequence missing".into())),
+            Err(e) if attempt < 5 && is_duplicate_key(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*e.kind {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        _ => false,
+    }
+}
+
 /// Numbers a batch, gives its events their ids and writes them, then their activity copies.
 async fn write_batch(db: &Database, mut docs: Vec<Document>, stats: &EventStats) -> Result<usize> {
     if docs.is_empty() {
         return Ok(0);
     }
-    let seq = db
-        .collection::<Document>(SEQUENCE)
-        .find_one_and_update(doc! {"_id": "events"}, doc! {"$inc": {"seq": 1_i64}})
-        .upsert(true)
-        .return_document(ReturnDocument::After)
-        .await?
-        .and_then(|d| d.get_i64("seq").ok())
-        .ok_or_else(|| Error::Internal("event sequence missing".into()))?;
+    let seq = next_batch(db).await?;
     let n = docs.len() as i32;
+    let written = DateTime::now();
     for (i, d) in docs.iter_mut().enumerate() {
         d.insert("_id", (seq << ID_SHIFT) | i as i64);
         d.insert("n", n);
+        d.insert("w", written);
     }
     let total = docs.len();
     let inserted = match db
@@ -412,7 +439,9 @@ pub fn from_json(v: &serde_json::Value) -> std::result::Result<Event, String> {
             let mut ctx = EventContext::default();
             for (k, v) in c {
                 if k == "private" {
-                    ctx.private = v.as_bool().ok_or("`context.private` must be true or false")?;
+                    ctx.private = v
+                        .as_bool()
+                        .ok_or("`context.private` must be true or false")?;
                     continue;
                 }
                 let slot = match k.as_str() {
@@ -503,7 +532,10 @@ mod tests {
             (json!({"timestamp": 1}), "`type`"),
             (json!({"type": "a b"}), "`type` must"),
             (json!({"type": "x", "timestamp": "yesterday"}), "RFC 3339"),
-            (json!({"type": "x", "context": {"ip": "1.2.3.4"}}), "addresses"),
+            (
+                json!({"type": "x", "context": {"ip": "1.2.3.4"}}),
+                "addresses",
+            ),
             (json!({"type": "x", "context": {"user": 5}}), "context.user"),
             (json!({"type": "x", "color": 1}), "unknown field"),
             (json!({"type": "x", "extra": "y".repeat(20_000)}), "larger"),
@@ -515,7 +547,11 @@ mod tests {
         for _ in 0..40 {
             deep = json!([deep]);
         }
-        assert!(from_json(&json!({"type": "x", "extra": deep})).unwrap_err().contains("deeper"));
+        assert!(
+            from_json(&json!({"type": "x", "extra": deep}))
+                .unwrap_err()
+                .contains("deeper")
+        );
     }
 
     #[test]

@@ -71,13 +71,20 @@ pub fn handlers_for(cell: ForgeCell, tools: &ToolRegistry) -> Registry {
         }
     });
     let c = cell.clone();
-    r.register(crate::analytics::TASK_RUN, move |_args: serde_json::Value| {
-        let cell = c.clone();
-        async move {
-            let forge = started(&cell)?;
-            forge.run_analytics(false).await.map(|_| ()).map_err(classify)
-        }
-    });
+    r.register(
+        crate::analytics::TASK_RUN,
+        move |_args: serde_json::Value| {
+            let cell = c.clone();
+            async move {
+                let forge = started(&cell)?;
+                forge
+                    .run_analytics(false)
+                    .await
+                    .map(|_| ())
+                    .map_err(classify)
+            }
+        },
+    );
     for tool in tools.all() {
         let kind = tool.kind();
         for task in tool.tasks() {

@@ -109,12 +109,18 @@ pub fn check_display_name(name: &str, required: bool) -> Result<String, DisplayN
     Ok(name.to_owned())
 }
 
-/// Checks a tool mount point: 1 to 63 characters, same alphabet; `admin` is taken by the
-/// project admin pages.
+/// Checks a tool mount point: 1 to 63 characters, same alphabet; `admin` and `stats` are
+/// taken by the project's settings and statistics pages.
 pub fn check_mount(name: &str) -> Result<(), String> {
     check_slug(name, 1, 63)?;
-    if name == "admin" {
-        return Err("\"admin\" is used by the project settings; choose another mount point".into());
+    if let Some(page) = [("admin", "settings"), ("stats", "statistics")]
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| p)
+    {
+        return Err(format!(
+            "\"{name}\" is used by the project {page}; choose another mount point"
+        ));
     }
     Ok(())
 }
@@ -236,6 +242,7 @@ mod tests {
         assert!(check_mount("wiki").is_ok());
         assert!(check_mount("w").is_ok());
         assert!(check_mount("admin").is_err());
+        assert!(check_mount("stats").unwrap_err().contains("statistics"));
         assert!(check_mount("").is_err());
         assert!(check_mount("a/b").is_err());
         assert!(check_mount("--upload-pack").is_err());

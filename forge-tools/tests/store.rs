@@ -460,3 +460,30 @@ async fn raw_events_expire_after_the_retention_period() {
     forge_tools::events::ensure_indexes(&db, 400).await.unwrap();
     ttl(400).await;
 }
+
+#[tokio::test]
+async fn the_first_batches_of_a_new_log_race_for_the_sequence_and_all_land() {
+    let db = db("events_race").await;
+    let log = EventLog::start(&db).await.unwrap();
+    let batch = |i: i32| {
+        let log = log.clone();
+        async move {
+            let e = forge_tools::events::Event {
+                timestamp: DateTime::now(),
+                kind: "x".into(),
+                context: EventContext::default(),
+                extra: bson::Bson::Int32(i),
+            };
+            log.append(vec![e.clone(), e]).await.unwrap()
+        }
+    };
+    let written = futures::future::join_all((0..8).map(batch)).await;
+    assert_eq!(written, vec![2; 8]);
+    assert_eq!(
+        db.collection::<Document>("events")
+            .count_documents(doc! {})
+            .await
+            .unwrap(),
+        16
+    );
+}

@@ -18,9 +18,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Events `forge events load` sends to the store at once.
 const LOAD_CHUNK: usize = events::MAX_BATCH;
 
-/// Queues the aggregation task every `FORGE_AGG_INTERVAL` and shortly after this process
-/// writes events (a queued run not yet started absorbs further requests). The lease in the
-/// store keeps runs one at a time across nodes.
+/// Queues the aggregation task every `FORGE_AGG_INTERVAL` (a queued run not yet started
+/// absorbs further requests), and runs the aggregations here shortly after this process
+/// writes events, so live pages move within a second without a task record per kick. The
+/// lease in the store keeps runs one at a time across nodes.
 pub fn spawn_ticker(forge: Forge) {
     tokio::spawn(async move {
         let every = Duration::from_secs(forge.config().agg_interval.max(1));
@@ -29,26 +30,30 @@ pub fn spawn_ticker(forge: Forge) {
         let mut written = forge.events().written();
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = tick.tick() => {
+                    let opts = TaskOptions {
+                        priority: 7,
+                        max_attempts: 1,
+                        dedup_key: Some(TASK_RUN.into()),
+                    };
+                    if let Err(e) = forge
+                        .tasks()
+                        .enqueue_with(TASK_RUN, serde_json::json!({}), opts)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not queue the analytics run");
+                    }
+                }
                 changed = written.changed() => {
                     if changed.is_err() {
                         return;
                     }
                     tokio::time::sleep(GATHER).await;
                     written.mark_unchanged();
+                    if let Err(e) = forge.run_analytics(false).await {
+                        tracing::warn!(error = %e, "analytics run failed");
+                    }
                 }
-            }
-            let opts = TaskOptions {
-                priority: 7,
-                max_attempts: 1,
-                dedup_key: Some(TASK_RUN.into()),
-            };
-            if let Err(e) = forge
-                .tasks()
-                .enqueue_with(TASK_RUN, serde_json::json!({}), opts)
-                .await
-            {
-                tracing::warn!(error = %e, "could not queue the analytics run");
             }
         }
     });

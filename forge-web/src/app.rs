@@ -17,7 +17,8 @@ use crate::limits::Limits;
 use crate::load_shed::InFlight;
 use crate::metrics::Metrics;
 use crate::routes::{
-    accounts, activity, admin, health, notify, projects, rest, search, site_admin, tools,
+    accounts, activity, admin, assets, health, notify, projects, rest, search, site_admin, stats,
+    stats_live, tools,
 };
 use crate::state::AppState;
 
@@ -52,6 +53,11 @@ fn project_routes() -> Router<AppState> {
             get(admin::settings_page).post(admin::save_settings),
         )
         .route("/{name}/admin/delete", post(admin::delete_project))
+        // Statistics: the page, its live socket and CSV downloads (static segments win over
+        // the tool dispatch below).
+        .route("/{name}/stats/", get(stats::page))
+        .route("/{name}/stats/live", get(stats_live::live))
+        .route("/{name}/stats/{file}", get(stats::csv))
         .route(
             "/{name}/admin/members",
             get(admin::members_page).post(admin::set_member),
@@ -84,6 +90,7 @@ fn rest_routes() -> Router<AppState> {
             "/p/{name}",
             get(rest::get_project).delete(rest::delete_project),
         )
+        .route("/p/{name}/stats", get(stats::api_series))
         .route("/p/{name}/admin/tools", post(rest::install_tool))
         .route(
             "/p/{name}/admin/tools/{mount}",
@@ -102,8 +109,14 @@ fn rest_routes() -> Router<AppState> {
 }
 
 fn router(state: AppState) -> Router {
-    let p = project_routes().layer(Extension(Nbhd(Neighborhood::Projects)));
-    let u = project_routes().layer(Extension(Nbhd(Neighborhood::Users)));
+    // Page views of projects and their tools are logged by one layer (see `ctx`).
+    let views = middleware::from_fn_with_state(state.clone(), crate::ctx::track_views);
+    let p = project_routes()
+        .layer(Extension(Nbhd(Neighborhood::Projects)))
+        .layer(views.clone());
+    let u = project_routes()
+        .layer(Extension(Nbhd(Neighborhood::Users)))
+        .layer(views);
     Router::new()
         .route("/", get(projects::site_home))
         .route("/feed.atom", get(activity::site_feed))
@@ -112,6 +125,11 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/static/forge.css", get(health::stylesheet))
         .route("/static/highlight.css", get(health::highlight_css))
+        .route(assets::STATS_JS, get(assets::stats_js))
+        .route(assets::UPLOT_JS, get(assets::uplot_js))
+        .route(assets::UPLOT_CSS, get(assets::uplot_css))
+        .route(assets::UPLOT_LICENSE, get(assets::uplot_license))
+        .route("/q", get(stats::query))
         .route("/auth/", get(accounts::auth_index))
         .route(
             "/auth/signup",

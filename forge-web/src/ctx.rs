@@ -12,13 +12,24 @@
 //! before its body is read (a handler's body extractor always runs last). Refusals take the
 //! caller's format: the API's JSON error under `/rest/`, an error page (or the log-in page)
 //! elsewhere.
+//!
+//! Page views are logged here too, one way for every page of a project: [`track_views`]
+//! (a layer on the project pages of `/p` and `/u`) gives each GET a [`ViewSlot`], the project
+//! context fills in the project and the tool dispatcher the tool's mount, a handler may say
+//! what was viewed ([`ToolReq::viewed`]), and once the response is ready a `page.view` is
+//! logged if it is a page: a 200 HTML response that is not a download. REST calls, feeds,
+//! files, redirects, errors and form posts are not views.
 
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use forge_tools::acl::perm;
+use forge_tools::events::EventContext;
 use forge_tools::projects::Neighborhood;
 use forge_tools::tool::ToolInstance;
 use forge_tools::users::User;
@@ -73,6 +84,8 @@ pub fn refuse(api: bool, e: Error, next: &str) -> Response {
 pub struct ProjectReq<P = Read> {
     pub page: PageCtx,
     pub ctx: ProjectCtx,
+    /// Where this request's page view is noted (pages only).
+    view: Option<ViewSlot>,
     checked: PhantomData<P>,
 }
 
@@ -117,11 +130,18 @@ impl<P: Permission> FromRequestParts<AppState> for ProjectReq<P> {
             Ok(ctx)
         };
         match loaded.await {
-            Ok(ctx) => Ok(Self {
-                page,
-                ctx,
-                checked: PhantomData,
-            }),
+            Ok(ctx) => {
+                let view = parts.extensions.get::<ViewSlot>().cloned();
+                if let Some(v) = &view {
+                    v.set(page.viewer.event_context(Some(&ctx.project), None));
+                }
+                Ok(Self {
+                    page,
+                    ctx,
+                    view,
+                    checked: PhantomData,
+                })
+            }
             Err(e) => Err(refuse(api, e, &page.path)),
         }
     }
@@ -135,6 +155,7 @@ pub struct ToolReq<P = Read> {
     pub tool: ToolInstance,
     /// The tool's URL, with a trailing slash.
     pub base: String,
+    view: Option<ViewSlot>,
     checked: PhantomData<P>,
 }
 
@@ -145,6 +166,7 @@ impl<P> Clone for ToolReq<P> {
             ctx: self.ctx.clone(),
             tool: self.tool.clone(),
             base: self.base.clone(),
+            view: self.view.clone(),
             checked: PhantomData,
         }
     }
@@ -154,15 +176,24 @@ impl ToolReq<Read> {
     /// The tool mounted at `mount` in a loaded project, if the viewer may read it. The
     /// dispatcher hands this to the tool's router as a request extension.
     pub fn open(project: ProjectReq, mount: &str) -> Result<Self, Error> {
-        let ProjectReq { page, ctx, .. } = project;
+        let ProjectReq {
+            page, ctx, view, ..
+        } = project;
         let tool = ctx.tool(mount).cloned().ok_or(Error::NotFound("tool"))?;
         ctx.authorize_tool(&tool, perm::READ)?;
         let base = format!("{}{}/", ctx.project.url(), tool.mount);
+        if let Some(v) = &view {
+            v.set(
+                page.viewer
+                    .event_context(Some(&ctx.project), Some(&tool.mount)),
+            );
+        }
         Ok(Self {
             page,
             ctx,
             tool,
             base,
+            view,
             checked: PhantomData,
         })
     }
@@ -187,6 +218,14 @@ impl<P> ToolReq<P> {
     pub fn page_error(&self, e: Error) -> PageError {
         PageError::from(e).with_next(&self.page.path)
     }
+
+    /// Says what this page shows, for its `page.view` (`extra`; a wiki page's name). Nothing
+    /// when the request is not a page.
+    pub fn viewed(&self, extra: bson::Document) {
+        if let Some(v) = &self.view {
+            v.detail(extra);
+        }
+    }
 }
 
 impl<P: Permission, S: Send + Sync> FromRequestParts<S> for ToolReq<P> {
@@ -206,6 +245,7 @@ impl<P: Permission, S: Send + Sync> FromRequestParts<S> for ToolReq<P> {
             ctx: t.ctx.clone(),
             tool: t.tool.clone(),
             base: t.base.clone(),
+            view: t.view.clone(),
             checked: PhantomData,
         })
     }
@@ -249,4 +289,69 @@ impl FromRequestParts<AppState> for SiteAdmin {
             Err(refuse(is_api(parts), Error::Forbidden, &page.path))
         }
     }
+}
+
+/// What a page request viewed, as the request contexts note it (see [`track_views`]): the
+/// event's context (viewer, project, tool) and what the handler said it showed.
+#[derive(Clone, Default)]
+pub struct ViewSlot(Arc<Mutex<Viewed>>);
+
+#[derive(Default)]
+struct Viewed {
+    context: Option<EventContext>,
+    extra: Option<bson::Document>,
+}
+
+impl ViewSlot {
+    fn with(&self, f: impl FnOnce(&mut Viewed)) {
+        // A poisoned lock only loses a view.
+        if let Ok(mut v) = self.0.lock() {
+            f(&mut v);
+        }
+    }
+
+    fn set(&self, context: EventContext) {
+        self.with(|v| v.context = Some(context));
+    }
+
+    fn detail(&self, extra: bson::Document) {
+        self.with(|v| v.extra = Some(extra));
+    }
+
+    fn take(&self) -> Option<(EventContext, Option<bson::Document>)> {
+        let mut out = None;
+        self.with(|v| out = v.context.take().map(|c| (c, v.extra.take())));
+        out
+    }
+}
+
+/// Whether a response is a page someone viewed: 200, HTML, and not a file download (those
+/// carry a `Content-Disposition`).
+fn is_page(res: &Response) -> bool {
+    let h = res.headers();
+    res.status() == StatusCode::OK
+        && h.get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"))
+        && !h.contains_key(header::CONTENT_DISPOSITION)
+}
+
+/// The layer that logs page views (`page.view`) of a project's pages and its tools' pages:
+/// one per GET answered with a page, with the context the project (and tool) request context
+/// noted. Requests that never loaded a project (a refusal, a redirect to add a slash) log
+/// nothing.
+pub async fn track_views(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    if req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    let slot = ViewSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let res = next.run(req).await;
+    if is_page(&res)
+        && let Some((context, extra)) = slot.take()
+    {
+        let extra = extra.map_or(bson::Bson::Null, bson::Bson::Document);
+        st.forge.page_view(context, extra);
+    }
+    res
 }

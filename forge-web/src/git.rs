@@ -15,6 +15,11 @@
 //! Auth: HTTP Basic with the username and the password or a personal access token (or a
 //! bearer token); anonymous read on public projects; write permission to push. Unauthenticated
 //! requests that need more get a `WWW-Authenticate` challenge so credential helpers work.
+//!
+//! Events: each clone or fetch logs one `repo.clone` or `repo.fetch`, from the upload-pack
+//! request whose response carries the pack (see `FetchLog`); ref advertisements and
+//! negotiation rounds log nothing. A push logs `repo.push` and its `repo.commit`s from the
+//! refresh it queues (`forge_tools::tools::repo::refresh`).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -266,11 +271,11 @@ pub async fn info_refs(
         Ok(v) => v,
         Err(res) => return res,
     };
-    let (ctx, tool) =
-        match authorize(&st.forge, &viewer, &nbhd, &project, &repo_name, service).await {
-            Ok(x) => x,
-            Err(res) => return res,
-        };
+    let (_, tool) = match authorize(&st.forge, &viewer, &nbhd, &project, &repo_name, service).await
+    {
+        Ok(x) => x,
+        Err(res) => return res,
+    };
     let protocol = git_protocol(req.headers());
     let path = repo::repo_path(st.forge.config(), &tool);
     let _slot = match forge_tools::tools::repo::slots(&st.forge).acquire().await {
@@ -289,16 +294,8 @@ pub async fn info_refs(
             );
         }
     };
-    if service == Service::UploadPack {
-        record(
-            &st.forge,
-            &viewer,
-            &ctx,
-            &tool,
-            "repo.fetch.advertise",
-            None,
-        );
-    }
+    // The advertisement is not a clone or a fetch (`ls-remote` and up-to-date fetches stop
+    // here): those are logged by the request that gets a pack (see `rpc`).
     let mut body = Vec::with_capacity(out.stdout.len() + 64);
     let v2 = protocol
         .as_deref()
@@ -319,22 +316,6 @@ pub async fn info_refs(
     res
 }
 
-fn record(
-    forge: &Forge,
-    viewer: &Viewer,
-    ctx: &ProjectCtx,
-    tool: &forge_tools::tool::ToolInstance,
-    kind: &str,
-    extra: Option<bson::Document>,
-) {
-    let extra = extra.map_or(bson::Bson::Null, bson::Bson::Document);
-    forge.events().record(
-        kind,
-        viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
-        extra,
-    );
-}
-
 /// A request refused before git ran, as plain text for the git client.
 fn refused(e: &Error) -> Response {
     match e {
@@ -350,12 +331,42 @@ fn refused(e: &Error) -> Response {
     }
 }
 
+/// How a clone or a fetch is logged: once per upload-pack request whose response carries a
+/// pack (the last round of a stateless negotiation; `ls-refs` and rounds without a pack are
+/// not logged), as `repo.fetch` when the request had `have` lines (the client has history)
+/// and `repo.clone` otherwise. `haves` is set by the request's feed before git can read the
+/// line, so it is known when the pack starts.
+struct FetchLog {
+    events: forge_tools::events::EventLog,
+    context: forge_tools::events::EventContext,
+    pack: pktline::Watch,
+    haves: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FetchLog {
+    /// Looks at the next piece of the response; false once there is nothing more to learn.
+    fn see(&mut self, data: &[u8]) -> bool {
+        if self.pack.feed(data) {
+            let kind = if self.haves.load(std::sync::atomic::Ordering::Acquire) {
+                "repo.fetch"
+            } else {
+                "repo.clone"
+            };
+            self.events
+                .record(kind, self.context.clone(), bson::Bson::Null);
+        }
+        self.pack.watching()
+    }
+}
+
 /// git's stdout as the response body. Dropped before its end (the client went away), it
 /// cancels `cancel`, which kills git; at the end it lets git finish (a push's refs are updated
 /// before its report, and the refresh must still be queued).
 struct Output {
     stdout: tokio_util::io::ReaderStream<tokio::process::ChildStdout>,
     cancel: Option<tokio_util::sync::DropGuard>,
+    /// Upload-pack: watches for the pack, to log the clone or fetch.
+    log: Option<FetchLog>,
 }
 
 impl futures::Stream for Output {
@@ -367,12 +378,47 @@ impl futures::Stream for Output {
     ) -> std::task::Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let next = std::pin::Pin::new(&mut this.stdout).poll_next(cx);
-        if let std::task::Poll::Ready(None) = next
-            && let Some(guard) = this.cancel.take()
-        {
-            guard.disarm();
+        match &next {
+            std::task::Poll::Ready(Some(Ok(data))) => {
+                if let Some(log) = &mut this.log
+                    && !log.see(data)
+                {
+                    this.log = None;
+                }
+            }
+            std::task::Poll::Ready(None) => {
+                if let Some(guard) = this.cancel.take() {
+                    guard.disarm();
+                }
+            }
+            _ => {}
         }
         next
+    }
+}
+
+/// Copies `from` to `to` like `tokio::io::copy`, showing each piece to `look` before writing
+/// it; returns the bytes copied.
+async fn copy_watching<R, W>(
+    from: &mut R,
+    to: &mut W,
+    mut look: impl FnMut(&[u8]),
+) -> std::io::Result<u64>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(total);
+        }
+        look(&buf[..n]);
+        to.write_all(&buf[..n]).await?;
+        total += n as u64;
     }
 }
 
@@ -462,13 +508,28 @@ pub async fn rpc(
     else {
         return plain(StatusCode::INTERNAL_SERVER_ERROR, "git pipes unavailable");
     };
+    // Upload-pack: the request's `have` lines tell a fetch from a clone (see `FetchLog`).
+    let haves = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut have_watch =
+        (service == Service::UploadPack).then(|| pktline::Watch::new(pktline::Sought::Have));
+    let saw_have = haves.clone();
     // git's stdin: the section read above, then the rest of the body, counted against the
     // limit (one byte over it is read to tell a body at the limit from one over it).
     let feed = async move {
         use tokio::io::AsyncReadExt;
         let whole = std::io::Cursor::new(head).chain(reader);
         let mut limited = whole.take(limit.saturating_add(1));
-        let copied = tokio::io::copy(&mut limited, &mut stdin).await;
+        let copied = copy_watching(&mut limited, &mut stdin, |piece| {
+            if let Some(w) = &mut have_watch {
+                if w.feed(piece) {
+                    saw_have.store(true, std::sync::atomic::Ordering::Release);
+                }
+                if !w.watching() {
+                    have_watch = None;
+                }
+            }
+        })
+        .await;
         let _ = stdin.shutdown().await;
         match copied {
             Ok(n) if n > limit => Err(std::io::Error::other(format!(
@@ -481,12 +542,13 @@ pub async fn rpc(
     let pusher = viewer.username().map(str::to_owned);
     let ip = viewer.ip.clone();
     let tool_id = tool.id;
-    let event = if service == Service::ReceivePack {
-        "repo.push.received"
-    } else {
-        "repo.clone"
-    };
-    record(&forge, &viewer, &ctx, &tool, event, None);
+    // A push is logged (`repo.push`, `repo.commit`) by the refresh it queues.
+    let log = (service == Service::UploadPack).then(|| FetchLog {
+        events: forge.events().clone(),
+        context: viewer.event_context(Some(&ctx.project), Some(&tool.mount)),
+        pack: pktline::Watch::new(pktline::Sought::Pack),
+        haves,
+    });
     let cancel = tokio_util::sync::CancellationToken::new();
     let cancelled = cancel.clone();
     // Waits for git in the background, holding its slot: logs its errors, enforces the time
@@ -535,6 +597,7 @@ pub async fn rpc(
     let output = Output {
         stdout: tokio_util::io::ReaderStream::with_capacity(stdout, 64 * 1024),
         cancel: Some(cancel.drop_guard()),
+        log,
     };
     let mut res = Response::new(Body::from_stream(output));
     let h = res.headers_mut();

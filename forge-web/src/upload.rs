@@ -10,6 +10,7 @@ use forge_tools::{Error, Forge};
 use futures::TryStreamExt;
 use subtle::ConstantTimeEq;
 
+use crate::ctx::ToolReq;
 use crate::download::Download;
 use crate::state::AppState;
 
@@ -62,11 +63,19 @@ pub async fn receive(
 }
 
 /// The file as a response: its type, `nosniff`, a sandboxing CSP, and `attachment`
-/// disposition for anything but raster images and plain text.
-pub async fn serve(st: &AppState, a: &Attachment) -> Result<Response, Error> {
+/// disposition for anything but raster images and plain text. Every download of an
+/// attachment (wiki page, ticket, post; pages and REST alike) comes here and is logged as
+/// `attachment.download` in the tool it belongs to.
+pub async fn serve<P>(st: &AppState, t: &ToolReq<P>, a: &Attachment) -> Result<Response, Error> {
     let file = tokio::fs::File::open(st.forge.attachments().path_of(a))
         .await
         .map_err(|e| Error::Internal(format!("attachment file missing: {e}")))?;
+    st.forge.events().record(
+        "attachment.download",
+        t.viewer()
+            .event_context(Some(&t.ctx.project), Some(&t.tool.mount)),
+        bson::Bson::Document(bson::doc! {"file": &a.filename, "size": a.size}),
+    );
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let d = Download {
         content_type: &a.content_type,

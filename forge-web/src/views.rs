@@ -279,6 +279,11 @@ pub struct ProjectHomeTpl {
     /// Recent activity the viewer may see (the project's, or on a personal project its
     /// user's).
     pub activity: Vec<ActivityRow>,
+    /// On a personal project: what its user did in public projects over the last 12 months,
+    /// `(label, value)`; empty when it could not be read.
+    pub user_figures: Vec<(&'static str, i64)>,
+    /// The project's statistics page.
+    pub stats_url: String,
 }
 
 /// A follow/unfollow form.
@@ -384,6 +389,8 @@ pub struct SiteAdminTpl {
     pub projects: Vec<ProjectCard>,
     pub task_counts: Vec<(String, i64)>,
     pub tasks: Vec<TaskRow>,
+    /// Site figures of the last 30 days: `(label, value)`; empty when they could not be read.
+    pub site_figures: Vec<(&'static str, i64)>,
 }
 
 /// Short date for tables.
@@ -391,4 +398,87 @@ pub fn date(d: bson::DateTime) -> String {
     chrono::DateTime::from_timestamp_millis(d.timestamp_millis())
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
+}
+
+/// A range link of the statistics page.
+pub struct RangeLink {
+    pub label: &'static str,
+    pub url: String,
+    pub current: bool,
+}
+
+/// One day or month of a statistics table.
+pub struct StatsRow {
+    /// Epoch milliseconds of its start (UTC): the live updates' `t`.
+    pub t: i64,
+    pub label: String,
+    pub v: i64,
+}
+
+/// One series of the statistics page: its chart's heading figure and table.
+pub struct StatsSeries {
+    pub name: String,
+    pub label: String,
+    /// The total over the range (the peak, for visitors).
+    pub figure: i64,
+    /// What the figure is ("in the last 30 days").
+    pub figure_text: String,
+    /// The figure is the highest value rather than the sum.
+    pub peak: bool,
+    pub caption: String,
+    pub csv: String,
+    /// Newest first.
+    pub rows: Vec<StatsRow>,
+}
+
+#[derive(Template)]
+#[template(path = "project/stats.html")]
+pub struct StatsTpl {
+    pub page: Page,
+    /// `Day` or `Month`: the tables' first column.
+    pub step: &'static str,
+    /// `day` or `month`: which live updates apply.
+    pub interval: &'static str,
+    pub ranges: Vec<RangeLink>,
+    pub series: Vec<StatsSeries>,
+    pub csv_all: String,
+    pub live_url: String,
+    /// The project's key in live updates (`<shortname>` or `u/<username>`).
+    pub project_key: String,
+    pub script: String,
+    pub uplot_js: &'static str,
+    pub uplot_css: &'static str,
+    pub uplot_license: &'static str,
+}
+
+/// A small figure on a page (clones on a repository, views on a wiki...): one that fails to
+/// load is logged and left out rather than failing the page.
+pub async fn figure<T>(
+    what: &str,
+    load: impl std::future::Future<Output = forge_tools::Result<T>>,
+) -> Option<T> {
+    match load.await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(error = %e, figure = what, "statistics figure left out");
+            None
+        }
+    }
+}
+
+/// Figures `(series, value)` as a page shows them: with their labels, in the labels' order
+/// (series without a label are left out).
+pub fn labelled(
+    found: &[(String, i64)],
+    labels: &[(&str, &'static str)],
+) -> Vec<(&'static str, i64)> {
+    labels
+        .iter()
+        .filter_map(|(series, label)| {
+            found
+                .iter()
+                .find(|(s, _)| s == series)
+                .map(|(_, v)| (*label, *v))
+        })
+        .collect()
 }

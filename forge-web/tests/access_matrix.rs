@@ -556,3 +556,116 @@ async fn forum_access_matrix() {
     );
     assert_eq!(checked, 2 * 5 * 6);
 }
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum StatsAction {
+    Page,
+    Csv,
+    Query,
+    Rest,
+    Live,
+}
+
+/// Statistics are read like the project: everyone on a public project, members only on a
+/// private one (404 for the others, whose existence is hidden); the socket upgrades (101).
+fn stats_expected(who: Who, private: bool, action: StatsAction) -> StatusCode {
+    let can_read = !private || matches!(who, Who::Member | Who::Developer | Who::Admin);
+    match (can_read, action) {
+        (false, _) => StatusCode::NOT_FOUND,
+        (true, StatsAction::Live) => StatusCode::SWITCHING_PROTOCOLS,
+        (true, _) => StatusCode::OK,
+    }
+}
+
+#[tokio::test]
+async fn stats_access_matrix() {
+    use StatsAction::*;
+    let app = TestApp::new("matrix-stats").await;
+    let owner = app.user("owner").await;
+    let outsider = app.user("outsider").await;
+    let member = app.user("member").await;
+    let root = app.user_with("siteroot", true).await;
+    let addr = app.serve().await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for private in [false, true] {
+        let name = if private { "spriv" } else { "spub" };
+        let project = app.project(&owner, name, private).await;
+        app.add_member(&project, &member, Role::Member).await;
+        for who in [Who::Anonymous, Who::NonMember, Who::Member] {
+            let user = match who {
+                Who::Anonymous => None,
+                Who::NonMember => Some(&outsider),
+                _ => Some(&member),
+            };
+            let b = match user {
+                Some(u) => app.browser(u).await,
+                None => Browser::anonymous(),
+            };
+            let token = match user {
+                Some(u) => Some(app.token(u).await),
+                None => None,
+            };
+            let live = match common::ws_connect(addr, &format!("/p/{name}/stats/live"), &b).await {
+                Ok(_) => StatusCode::SWITCHING_PROTOCOLS,
+                Err(status) => status,
+            };
+            let cases = [
+                (Page, app.get(&format!("/p/{name}/stats/"), &b).await.status),
+                (
+                    Csv,
+                    app.get(&format!("/p/{name}/stats/all.csv"), &b)
+                        .await
+                        .status,
+                ),
+                (
+                    Query,
+                    app.get(&format!("/q?c=project_day&p={name}/views/"), &b)
+                        .await
+                        .status,
+                ),
+                (
+                    Rest,
+                    app.api(
+                        Method::GET,
+                        &format!("/rest/p/{name}/stats?series=views"),
+                        token.as_deref(),
+                        None,
+                    )
+                    .await
+                    .status,
+                ),
+                (Live, live),
+            ];
+            for (action, got) in cases {
+                checked += 1;
+                let want = stats_expected(who, private, action);
+                if got != want {
+                    failures.push(format!(
+                        "{who:?} private={private} {action:?}: got {got}, want {want}"
+                    ));
+                }
+            }
+        }
+    }
+    // Site figures: site admins only (log in first; then 403 for anyone else).
+    let site = "/q?c=site_day&p=site/";
+    for (b, want) in [
+        (Browser::anonymous(), StatusCode::UNAUTHORIZED),
+        (app.browser(&outsider).await, StatusCode::FORBIDDEN),
+        (app.browser(&root).await, StatusCode::OK),
+    ] {
+        checked += 1;
+        let got = app.get(site, &b).await.status;
+        if got != want {
+            failures.push(format!("site series: got {got}, want {want}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 2 * 3 * 5 + 3);
+}

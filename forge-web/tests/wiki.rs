@@ -167,8 +167,11 @@ async fn versions_history_diff_and_revert() {
         3
     );
     assert!(
-        app.count("events", bson::doc! {"type": "wiki.page.view"})
-            .await
+        app.count(
+            "events",
+            bson::doc! {"type": "page.view", "context.tool": "wiki", "extra.page": "Guide"}
+        )
+        .await
             >= 1
     );
 }

@@ -14,11 +14,11 @@ use mongodb::{Database, IndexModel};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::ACTIVITY;
 use super::follows;
 use super::{Activity, verb};
 use crate::acl::perm;
 use crate::error::Result;
-use super::ACTIVITY;
 use crate::events::EventContext;
 use crate::ids::UserId;
 use crate::instances::ToolInstance;

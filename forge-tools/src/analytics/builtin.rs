@@ -1,5 +1,6 @@
 //! The aggregations the forge ships: per project per day and month, per user per month, and
-//! site-wide per day. The series names are those of `GET /rest/p/<project>/stats`.
+//! site-wide per day. The series names are those of `GET /rest/p/<project>/stats`, plus
+//! `views:<mount>` and `clones:<mount>` per tool.
 
 use super::{AggDef, Emitter, LoggedEvent, Output, Reduce, Scope};
 
@@ -122,6 +123,11 @@ fn project(e: &LoggedEvent, out: &mut Emitter) {
     let (day, month) = (e.day(), e.month());
     out.emit(0, format!("{p}/{series}/{day}"), 1);
     out.emit(1, format!("{p}/{series}/{month}"), 1);
+    // Clones per repository too.
+    if let ("clones", Some(mount)) = (series, e.context.tool.as_deref()) {
+        out.emit(0, format!("{p}/clones:{mount}/{day}"), 1);
+        out.emit(1, format!("{p}/clones:{mount}/{month}"), 1);
+    }
     if series == "views" {
         if let Some(mount) = e.context.tool.as_deref() {
             out.emit(0, format!("{p}/views:{mount}/{day}"), 1);
@@ -171,10 +177,12 @@ fn site(e: &LoggedEvent, out: &mut Emitter) {
 
 /// The output and key prefix of a project series at an interval (`day` or `month`).
 pub fn project_output(series: &str, month: bool) -> Option<&'static str> {
-    let known = PROJECT_SERIES.contains(&series)
-        || series
-            .strip_prefix("views:")
-            .is_some_and(|m| !m.is_empty() && !m.contains('/'));
+    let per_tool = |prefix: &str| {
+        series
+            .strip_prefix(prefix)
+            .is_some_and(|m| !m.is_empty() && !m.contains('/'))
+    };
+    let known = PROJECT_SERIES.contains(&series) || per_tool("views:") || per_tool("clones:");
     if !known {
         return None;
     }

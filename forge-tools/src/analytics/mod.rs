@@ -81,6 +81,9 @@ pub struct LoggedEvent {
     /// The size of the batch the event was written in (see `crate::events`).
     #[serde(default)]
     pub n: i32,
+    /// When its batch was written (the writer's clock).
+    #[serde(default, rename = "w")]
+    pub written: Option<DateTime>,
     pub timestamp: DateTime,
     #[serde(rename = "type")]
     pub kind: String,

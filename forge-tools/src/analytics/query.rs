@@ -144,7 +144,12 @@ mod tests {
     fn periods_cover_days_and_months() {
         assert_eq!(
             periods(d("2026-12-30"), d("2027-01-02"), false).unwrap(),
-            vec![d("2026-12-30"), d("2026-12-31"), d("2027-01-01"), d("2027-01-02")]
+            vec![
+                d("2026-12-30"),
+                d("2026-12-31"),
+                d("2027-01-01"),
+                d("2027-01-02")
+            ]
         );
         assert_eq!(
             periods(d("2026-11-15"), d("2027-01-02"), true).unwrap(),

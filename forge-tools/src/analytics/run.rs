@@ -102,7 +102,11 @@ pub async fn run(db: &Database, aggs: &[AggDef], opts: &RunOptions) -> Result<Ru
         report.busy = true;
         return Ok(report);
     };
-    let result = run_held(db, aggs, opts, &mut lease, "", &mut report, &mut |_| {}).await;
+    let live = Target {
+        suffix: "",
+        settled: 0,
+    };
+    let result = run_held(db, aggs, opts, &mut lease, &live, &mut report, &mut |_| {}).await;
     let released = lease.release().await;
     result?;
     released?;
@@ -114,12 +118,12 @@ async fn run_held(
     aggs: &[AggDef],
     opts: &RunOptions,
     lease: &mut Lease,
-    suffix: &str,
+    target: &Target,
     report: &mut RunReport,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<()> {
     loop {
-        let read = pass(db, aggs, opts, lease, suffix, report).await?;
+        let read = pass(db, aggs, opts, target, report).await?;
         progress(read.events);
         if read.advanced {
             lease.renew().await?;
@@ -132,6 +136,13 @@ async fn run_held(
     }
 }
 
+/// Where a run writes: the live outputs and states, or a rebuild's (`suffix`); and the batches
+/// known settled (see [`cut`]).
+struct Target {
+    suffix: &'static str,
+    settled: i64,
+}
+
 struct PassResult {
     events: u64,
     advanced: bool,
@@ -141,11 +152,18 @@ async fn pass(
     db: &Database,
     aggs: &[AggDef],
     opts: &RunOptions,
-    lease: &mut Lease,
-    suffix: &str,
+    target: &Target,
     report: &mut RunReport,
 ) -> Result<PassResult> {
+    let (suffix, settled) = (target.suffix, target.settled);
     let states = load_states(db, aggs, suffix).await?;
+    // Batches an aggregation has already passed are settled: one missing there never comes.
+    let settled = states
+        .iter()
+        .map(|s| s.watermark)
+        .max()
+        .unwrap_or(0)
+        .max(settled);
     // A pass cut short is finished first, over exactly its events.
     for (agg, st) in aggs.iter().zip(&states) {
         if let Some(to) = st.pending {
@@ -176,7 +194,7 @@ async fn pass(
         .min();
     let evs = read_window(db, low, ahead).await?;
     let full = evs.len() as i64 >= WINDOW;
-    let (to, evs) = cut(evs, low, full, lease).await?;
+    let (to, evs) = cut(evs, low, full, settled);
     let Some(to) = to else {
         return Ok(PassResult {
             events: 0,
@@ -263,35 +281,48 @@ async fn read_events(
 
 /// The whole batches of `evs` that can be counted now, in sequence after batch `after`, and
 /// the last batch taken. `full`: the read stopped at its limit (its last batch may be cut).
-async fn cut(
+///
+/// A batch missing from the sequence, or present in part, may still be on its way (batches
+/// are numbered before they are written, several at once). It is waited for while the
+/// batch after the hole (or the partial one itself) was written less than [`STALE`] ago:
+/// batches are numbered in order, so one missing before an old batch is older still and its
+/// writer is gone (or the retention period removed it). Batches up to `settled` are not
+/// waited for at all (another aggregation, or the live one a rebuild replaces, passed them).
+fn cut(
     mut evs: Vec<LoggedEvent>,
     after: i64,
     full: bool,
-    lease: &mut Lease,
-) -> Result<(Option<i64>, Vec<LoggedEvent>)> {
-    let mut groups: BTreeMap<i64, (usize, i32)> = BTreeMap::new();
+    settled: i64,
+) -> (Option<i64>, Vec<LoggedEvent>) {
+    let mut groups: BTreeMap<i64, (usize, i32, Option<DateTime>)> = BTreeMap::new();
     for e in &evs {
-        let g = groups.entry(events::batch_of(e.id)).or_insert((0, e.n));
+        let g = groups
+            .entry(events::batch_of(e.id))
+            .or_insert((0, e.n, e.written));
         g.0 += 1;
     }
     let last = groups.keys().next_back().copied();
+    let now = DateTime::now().timestamp_millis();
+    let old = |written: Option<DateTime>| {
+        written.is_none_or(|w| now - w.timestamp_millis() > STALE.as_millis() as i64)
+    };
     let mut expected = after + 1;
     let mut to = None;
-    for (&batch, &(count, n)) in &groups {
+    for (&batch, &(count, n, written)) in &groups {
         let whole = count as i64 >= i64::from(n.max(1));
         if Some(batch) == last && full && !whole {
             break;
         }
         if batch != expected || !whole {
-            // A batch missing before this one, or this one in part.
-            let waiting = if batch != expected { expected } else { batch };
-            if !lease.stalled_long_enough(waiting).await? {
+            if batch > settled && !old(written) {
                 break;
             }
-            tracing::warn!(
-                batch = waiting,
-                "events of a batch never arrived in full; counting without them"
-            );
+            if batch > settled {
+                tracing::warn!(
+                    batch = if batch != expected { expected } else { batch },
+                    "events of a batch never arrived in full; counting without them"
+                );
+            }
         }
         to = Some(batch);
         expected = batch + 1;
@@ -301,7 +332,7 @@ async fn cut(
     } else {
         evs.clear();
     }
-    Ok((to, evs))
+    (to, evs)
 }
 
 async fn set_pending(
@@ -514,7 +545,13 @@ async fn rebuild_held(
                 .await?;
         }
     }
-    run_held(db, aggs, opts, lease, REBUILD, report, progress).await?;
+    let live = load_states(db, aggs, "").await?;
+    let settled = live.iter().map(|s| s.watermark).max().unwrap_or(0);
+    let target = Target {
+        suffix: REBUILD,
+        settled,
+    };
+    run_held(db, aggs, opts, lease, &target, report, progress).await?;
     let admin = db.client().database("admin");
     for agg in aggs {
         for o in agg.outputs {
@@ -553,11 +590,10 @@ async fn rebuild_held(
     Ok(())
 }
 
-/// The runner's lease, with what it remembers between runs: a batch being waited for.
+/// The runner's lease.
 struct Lease {
     db: Database,
     owner: String,
-    stall: Option<(i64, DateTime)>,
 }
 
 const LEASE_ID: &str = "lease";
@@ -575,25 +611,41 @@ impl Lease {
             .upsert(true)
             .return_document(mongodb::options::ReturnDocument::After)
             .await;
-        let d = match got {
-            Ok(Some(d)) => d,
+        match got {
+            Ok(Some(_)) => {}
             Ok(None) => return Ok(None),
             Err(e) if is_duplicate(&e) => {
+                let holder = coll
+                    .find_one(doc! {"_id": LEASE_ID})
+                    .await?
+                    .and_then(|d| d.get_str("owner").ok().map(str::to_owned));
+                // A runner of this machine that died (a crash, a kill) frees its lease at
+                // once rather than when it runs out.
+                if let Some(h) = holder.filter(|h| dead_here(h)) {
+                    let taken = coll
+                        .update_one(
+                            doc! {"_id": LEASE_ID, "owner": &h},
+                            doc! {"$set": {"owner": owner, "until": until, "again": false}},
+                        )
+                        .await?;
+                    if taken.modified_count == 1 {
+                        tracing::warn!(previous = %h, "took over the lease of a runner that died");
+                        return Ok(Some(Self {
+                            db: db.clone(),
+                            owner: owner.to_owned(),
+                        }));
+                    }
+                }
                 // Held: ask the holder for one more round.
                 coll.update_one(doc! {"_id": LEASE_ID}, doc! {"$set": {"again": true}})
                     .await?;
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
-        };
-        let stall = d
-            .get_document("stall")
-            .ok()
-            .and_then(|s| Some((s.get_i64("batch").ok()?, *s.get_datetime("since").ok()?)));
+        }
         Ok(Some(Self {
             db: db.clone(),
             owner: owner.to_owned(),
-            stall,
         }))
     }
 
@@ -644,27 +696,6 @@ impl Lease {
         Ok(r.modified_count > 0)
     }
 
-    /// Whether `batch` has been waited for long enough; starts the wait if it is new.
-    async fn stalled_long_enough(&mut self, batch: i64) -> Result<bool> {
-        let now = DateTime::now();
-        match self.stall {
-            Some((b, since)) if b == batch => Ok(now.timestamp_millis()
-                - since.timestamp_millis()
-                > STALE.as_millis() as i64),
-            _ => {
-                self.stall = Some((batch, now));
-                self.db
-                    .collection::<Document>(STATE)
-                    .update_one(
-                        doc! {"_id": LEASE_ID},
-                        doc! {"$set": {"stall": {"batch": batch, "since": now}}},
-                    )
-                    .await?;
-                Ok(false)
-            }
-        }
-    }
-
     async fn release(self) -> Result<()> {
         self.db
             .collection::<Document>(STATE)
@@ -675,6 +706,21 @@ impl Lease {
             .await?;
         Ok(())
     }
+}
+
+/// Whether a lease owner (`host:pid`, see [`owner`]) is a process of this machine that is no
+/// longer running.
+fn dead_here(holder: &str) -> bool {
+    let mine = owner();
+    let (Some((host, pid)), Some((my_host, _))) = (holder.rsplit_once(':'), mine.rsplit_once(':'))
+    else {
+        return false;
+    };
+    if host != my_host || holder == mine {
+        return false;
+    }
+    pid.parse::<u32>()
+        .is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
 fn is_duplicate(e: &mongodb::error::Error) -> bool {

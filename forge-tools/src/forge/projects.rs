@@ -4,6 +4,7 @@ use bson::Bson;
 
 use crate::acl::{self, perm};
 use crate::error::{Error, Result};
+use crate::events::EventContext;
 use crate::project_ctx::ProjectCtx;
 use crate::projects::{self, Neighborhood, NewProject, Project};
 use crate::search::indexer::queue_project;
@@ -46,9 +47,12 @@ impl Forge {
         acl::allows(&viewer.subject(Some(project)), &[&project.acl], perm::READ)
     }
 
-    /// Records a page view in a project (or one of its tools).
-    pub fn page_view(&self, viewer: &Viewer, ctx: &ProjectCtx, tool: Option<&str>) {
-        self.event("page.view", viewer, Some(&ctx.project), tool, Bson::Null);
+    /// Records a view of an HTML page of a project or of one of its tools: `context` is the
+    /// viewer's ([`Viewer::event_context`]) with the project and, on a tool's page, its mount;
+    /// `extra` says what was viewed where the page knows (a wiki page's name), else `Null`.
+    /// The web app calls this once per page it serves (`forge_web::ctx::track_views`).
+    pub fn page_view(&self, context: EventContext, extra: Bson) {
+        self.events().record("page.view", context, extra);
     }
 
     pub async fn create_project(&self, viewer: &Viewer, new: NewProject) -> Result<Project> {

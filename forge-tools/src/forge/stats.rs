@@ -49,7 +49,10 @@ pub struct Series {
 
 /// The key prefix of a project's figures.
 fn prefix_of(ctx: &ProjectCtx) -> String {
-    analytics::project_key(Some(ctx.project.neighborhood.prefix()), &ctx.project.shortname)
+    analytics::project_key(
+        Some(ctx.project.neighborhood.prefix()),
+        &ctx.project.shortname,
+    )
 }
 
 fn today() -> NaiveDate {
@@ -102,7 +105,8 @@ impl Forge {
         // One at a time: each is its own pass over the log.
         for a in aggs {
             let r = run::rebuild(self.db(), std::slice::from_ref(a), &opts, progress).await?;
-            report.events += r.events;
+            // Each reads the whole log: the log's size, not the sum, is what was rebuilt from.
+            report.events = report.events.max(r.events);
             report.passes += r.passes;
         }
         Ok(report)

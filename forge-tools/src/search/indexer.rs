@@ -114,14 +114,50 @@ pub async fn viewer_access(forge: &Forge, viewer: &Viewer) -> Result<Access> {
     Ok(Access::Tokens(tokens))
 }
 
-/// Searches as this viewer sees the forge.
+/// Searches as this viewer sees the forge, and logs the search (see [`record_query`]). The
+/// one way pages and the API search.
 pub async fn search_as(
     forge: &Forge,
     viewer: &Viewer,
     req: &super::SearchRequest,
 ) -> Result<super::Results> {
     let access = viewer_access(forge, viewer).await?;
-    forge.search().search(req, &access)
+    let results = forge.search().search(req, &access)?;
+    record_query(forge, viewer, req, &results).await;
+    Ok(results)
+}
+
+/// Logs a search that ran as `search.query`: who searched and, when the search was limited to
+/// a project the viewer may read, that project (and the tool, when limited to one of it),
+/// with the number of matches (`extra.results`). Never the words searched for. A search
+/// refused as malformed is not logged.
+async fn record_query(
+    forge: &Forge,
+    viewer: &Viewer,
+    req: &super::SearchRequest,
+    results: &super::Results,
+) {
+    let mut scope = None;
+    if let Some(name) = req.project.as_deref() {
+        for nbhd in [
+            projects::Neighborhood::Projects,
+            projects::Neighborhood::Users,
+        ] {
+            if let Ok(ctx) = forge.load_project(viewer, nbhd, name).await {
+                scope = Some(ctx);
+                break;
+            }
+        }
+    }
+    let tool = scope.as_ref().and_then(|ctx| {
+        let t = ctx.tool(req.tool.as_deref()?)?;
+        ctx.can_tool(t, perm::READ).then_some(t.mount.as_str())
+    });
+    let context = viewer.event_context(scope.as_ref().map(|c| &c.project), tool);
+    let extra = doc! {"results": i64::try_from(results.total).unwrap_or(i64::MAX)};
+    forge
+        .events()
+        .record("search.query", context, bson::Bson::Document(extra));
 }
 
 fn project_doc(p: &Project) -> IndexDoc {

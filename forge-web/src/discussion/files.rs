@@ -79,7 +79,7 @@ pub async fn download(
     let a = discussion::attachment(&st.forge, &t.tool, &post, &file)
         .await
         .map_err(|e| t.page_error(e))?;
-    Ok(crate::upload::serve(&st, &a).await?)
+    Ok(crate::upload::serve(&st, &t, &a).await?)
 }
 
 /// `POST /_discuss/post/{id}/attachments/{file}/delete`: its author or a moderator.

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod admin;
+pub mod assets;
 pub mod events;
 pub mod health;
 pub mod notify;
@@ -11,4 +12,6 @@ pub mod projects;
 pub mod rest;
 pub mod search;
 pub mod site_admin;
+pub mod stats;
+pub mod stats_live;
 pub mod tools;

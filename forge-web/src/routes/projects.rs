@@ -19,11 +19,19 @@ use crate::page::{Page, PageCtx, UserInfo, render, render_status};
 use crate::state::AppState;
 use crate::views::{
     ActivityRow, AddProjectTpl, DirectoryTpl, FollowButton, FormState, HomeTpl, MemberRow,
-    ProjectCard, ProjectHomeTpl, WatchButton,
+    ProjectCard, ProjectHomeTpl, WatchButton, figure, labelled,
 };
 
 /// Activity entries on a project's home page.
 const HOME_ACTIVITY: u64 = 10;
+
+/// A user's figures on their profile, with their labels.
+const USER_FIGURES: &[(&str, &str)] = &[
+    ("commits", "commits"),
+    ("edits", "wiki edits"),
+    ("tickets", "tickets opened"),
+    ("posts", "posts"),
+];
 
 pub async fn site_home(State(st): State<AppState>, page: PageCtx) -> PageResult {
     let list = projects::list_visible(st.forge.db(), page.viewer.user_id(), false, 24).await?;
@@ -118,7 +126,6 @@ pub async fn add_slash(Extension(nbhd): Extension<Nbhd>, Path(name): Path<String
 
 pub async fn project_home(State(st): State<AppState>, p: ProjectReq) -> PageResult {
     let (forge, viewer, ctx) = (&st.forge, p.viewer(), &p.ctx);
-    forge.page_view(viewer, ctx, None);
     let members = forge.members(ctx).await?;
     let (profile, their_projects) = match ctx.project.neighborhood {
         Neighborhood::Users => {
@@ -169,7 +176,16 @@ pub async fn project_home(State(st): State<AppState>, p: ProjectReq) -> PageResu
     } else {
         markdown::render_async(ctx.project.description.clone(), Default::default()).await?
     };
+    let user_figures = match (&profile, ctx.project.neighborhood) {
+        (Some(u), Neighborhood::Users) => figure("user", forge.user_recent(&u.username, 12))
+            .await
+            .map(|found| labelled(&found, USER_FIGURES))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let tpl = ProjectHomeTpl {
+        user_figures,
+        stats_url: format!("{}stats/", p.url()),
         watches,
         follow,
         activity,

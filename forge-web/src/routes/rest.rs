@@ -292,6 +292,7 @@ pub struct ApiDoc;
 pub async fn openapi() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::routes::events::EventsDoc::openapi());
+    doc.merge(crate::routes::stats::StatsDoc::openapi());
     for tool in crate::tools::openapi_docs() {
         doc.merge(tool);
     }

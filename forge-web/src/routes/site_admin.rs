@@ -12,7 +12,17 @@ use crate::error::PageResult;
 use crate::extract::Query;
 use crate::page::{Page, render};
 use crate::state::AppState;
-use crate::views::{ProjectCard, SiteAdminTpl, SiteTasksTpl, TaskRow, UserRow, date};
+use crate::views::{
+    ProjectCard, SiteAdminTpl, SiteTasksTpl, TaskRow, UserRow, date, figure, labelled,
+};
+
+/// The site figures of the admin page, with their labels.
+const SITE_FIGURES: &[(&str, &str)] = &[
+    ("signups", "Sign-ups, last 30 days"),
+    ("logins", "Log-ins, last 30 days"),
+    ("projects_created", "Projects created, last 30 days"),
+    ("active_users_today", "Active users today"),
+];
 
 pub async fn index(State(st): State<AppState>, SiteAdmin { page }: SiteAdmin) -> PageResult {
     let db = st.forge.db();
@@ -40,7 +50,12 @@ pub async fn index(State(st): State<AppState>, SiteAdmin { page }: SiteAdmin) ->
         .into_iter()
         .map(TaskRow::from)
         .collect();
+    let site_figures = figure("site", st.forge.site_recent(&page.viewer, 30))
+        .await
+        .map(|found| labelled(&found, SITE_FIGURES))
+        .unwrap_or_default();
     Ok(render(&SiteAdminTpl {
+        site_figures,
         page: Page::new(&page, "Site admin"),
         users,
         projects,

@@ -22,9 +22,9 @@ pub async fn dispatch(
     Path(MountPath { mount }): Path<MountPath>,
     req: Request,
 ) -> PageResult {
-    // Views are recorded by the tools themselves, with what was viewed (not every request
-    // under a mount point is a page view). Nested under `/p` or `/u`: the path here starts at
-    // the project name, so two segments address the tool.
+    // Views are logged by `ctx::track_views` for the responses that are pages (not every
+    // request under a mount point is a page view). Nested under `/p` or `/u`: the path here
+    // starts at the project name, so two segments address the tool.
     let next = project.page.path.clone();
     crate::tools::dispatch(&st.tool_routers, project, &mount, req, 2)
         .await

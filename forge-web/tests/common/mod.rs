@@ -173,6 +173,23 @@ impl TestApp {
         }
     }
 
+    /// The app served on a loopback port (for clients that need a real connection: git,
+    /// WebSockets); returns `127.0.0.1:<port>`.
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        addr
+    }
+
     pub async fn get(&self, path: &str, b: &Browser) -> Res {
         let req = Request::get(path)
             .header(header::COOKIE, b.cookie_header())
@@ -481,4 +498,29 @@ pub fn flash(res: &Res) -> String {
         .pop()
         .map(|(_, m)| m)
         .unwrap_or_default()
+}
+
+/// A WebSocket client connection of the tests.
+pub type WsClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket to `path` on a served app (see [`TestApp::serve`]) as the browser `b`
+/// (its session cookie); the refusal's status when the server does not upgrade.
+pub async fn ws_connect(addr: SocketAddr, path: &str, b: &Browser) -> Result<WsClient, StatusCode> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
+    if let Some(s) = &b.session {
+        req.headers_mut().insert(
+            header::COOKIE,
+            format!("forge_session={s}").parse().unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, res)) => {
+            assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+            Ok(ws)
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status()),
+        Err(e) => panic!("WebSocket to {path}: {e}"),
+    }
 }

@@ -2,9 +2,13 @@
 //! parents) in `repo_commits` for activity, statistics and search, records the references
 //! their messages make (as the tools addressed resolve them), tells the project's tools of
 //! the commits newly on the default branch (`Tool::on_commits`), refreshes the branch/tag
-//! cache in `repo_refs`, and records a `repo.push` event. Idempotent: it walks from the
-//! current tips, hides the tips it saw last time, and upserts by commit id (a run that stops
-//! before saving the tips tells the tools again the next time).
+//! cache in `repo_refs`, and records a `repo.push` event and a `repo.commit` per new commit
+//! (`{commit, ref}`: the first ref that newly reaches it, the default branch first, then the
+//! other branches, then tags; at most [`MAX_COMMIT_EVENTS`], the push's `commits_unlogged`
+//! counting the rest). Idempotent: it walks from the current tips, hides the tips it saw last
+//! time, and upserts by commit id (a run that stops before saving the tips tells the tools
+//! again the next time, and logs nothing until then). Pushes made while a refresh waits in
+//! the queue are refreshed (and logged as one push) together.
 
 use bson::{Bson, DateTime, doc};
 use futures::TryStreamExt;
@@ -31,6 +35,8 @@ const MAX_COMMITS: usize = 200_000;
 /// The most commits newly on the default branch one refresh tells the other tools of (the
 /// newest; a first push of a long history is not a list of fixes).
 const MAX_TOLD: usize = 10_000;
+/// The most `repo.commit` events one refresh logs.
+pub const MAX_COMMIT_EVENTS: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RefInfo {
@@ -129,7 +135,7 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         .await?;
     let previous = previous.map(|p| p.refs).unwrap_or_default();
     let before = previous.clone();
-    let (refs, found, on_default) =
+    let (refs, found, on_default, reached_by) =
         tokio::task::spawn_blocking(move || walk(&path, &previous, tool_id))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
@@ -184,7 +190,12 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
         ip: args.get("ip").and_then(|v| v.as_str()).map(str::to_owned),
         ..Default::default()
     };
-    let extra = doc! {"new_commits": new_commits as i64, "refs": refs.len() as i64};
+    let logged = new_commits.min(MAX_COMMIT_EVENTS);
+    let extra = doc! {
+        "new_commits": new_commits as i64,
+        "refs": refs.len() as i64,
+        "commits_unlogged": (new_commits - logged) as i64,
+    };
     // A push that brought commits is activity; one that only moved or deleted refs is not.
     let extra = match push_activity(&project, &tool, &before, &refs, &found) {
         Some(a) => a.into_extra(extra),
@@ -192,7 +203,16 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
     };
     forge
         .events()
-        .record("repo.push", context, Bson::Document(extra));
+        .record("repo.push", context.clone(), Bson::Document(extra));
+    for (c, reached) in found.iter().zip(&reached_by).take(logged) {
+        let mut extra = doc! {"commit": &c.sha};
+        if let Some(r) = reached {
+            extra.insert("ref", r);
+        }
+        forge
+            .events()
+            .record("repo.commit", context.clone(), Bson::Document(extra));
+    }
     Ok(Report {
         new_commits,
         refs: refs.len(),
@@ -345,14 +365,19 @@ struct DefaultCommit {
     author: String,
 }
 
+/// What [`walk`] reads: the refs, the new commits, those newly on the default branch, and
+/// for each new commit the full name of the ref it is logged under (see [`reached_by`]).
+type Walked = (
+    Vec<RefInfo>,
+    Vec<CommitDoc>,
+    Vec<DefaultCommit>,
+    Vec<Option<String>>,
+);
+
 /// Reads the repository: its branches and tags, the commits reachable from them that were
 /// not reachable from the tips of the last refresh (`previous`), and the commits newly on the
 /// default branch (HEAD's), oldest first.
-fn walk(
-    path: &std::path::Path,
-    previous: &[RefInfo],
-    tool_id: ToolId,
-) -> Result<(Vec<RefInfo>, Vec<CommitDoc>, Vec<DefaultCommit>)> {
+fn walk(path: &std::path::Path, previous: &[RefInfo], tool_id: ToolId) -> Result<Walked> {
     let git = |e: git2::Error| Error::Internal(format!("git: {}", e.message()));
     let repo = git2::Repository::open_bare(path).map_err(git)?;
     let mut refs = Vec::new();
@@ -409,7 +434,63 @@ fn walk(
         });
     }
     let on_default = new_on_default(&repo, &refs, previous, &old_tips).map_err(git)?;
-    Ok((refs, out, on_default))
+    let default_branch = repo
+        .find_reference("HEAD")
+        .ok()
+        .and_then(|h| h.symbolic_target_bytes().map(lossy))
+        .and_then(|t| t.strip_prefix("refs/heads/").map(str::to_owned));
+    let reached = reached_by(&refs, &out, default_branch.as_deref());
+    Ok((refs, out, on_default, reached))
+}
+
+/// For each new commit, the full name of the ref it is logged under: the first ref, in the
+/// order default branch, other branches, tags, whose new history contains it (so each
+/// commit is attributed once). Follows the parents the walk recorded, visiting each commit
+/// once; `None` for a commit no ref's recorded history reaches (the walk was cut short).
+fn reached_by(
+    refs: &[RefInfo],
+    found: &[CommitDoc],
+    default_branch: Option<&str>,
+) -> Vec<Option<String>> {
+    let index: std::collections::HashMap<&str, usize> = found
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.sha.as_str(), i))
+        .collect();
+    let mut order: Vec<&RefInfo> = refs.iter().collect();
+    // Stable: the default branch, then the other branches, then tags, each by name.
+    let rank = |r: &RefInfo| match (r.kind.as_str(), Some(r.name.as_str()) == default_branch) {
+        ("branch", true) => 0,
+        ("branch", false) => 1,
+        _ => 2,
+    };
+    order.sort_by(|a, b| (rank(a), &a.name).cmp(&(rank(b), &b.name)));
+    let mut owner: Vec<Option<String>> = vec![None; found.len()];
+    let mut stack = Vec::new();
+    for r in order {
+        let Some(&tip) = index.get(r.target.as_str()) else {
+            continue;
+        };
+        let name = match r.kind.as_str() {
+            "tag" => format!("refs/tags/{}", r.name),
+            _ => format!("refs/heads/{}", r.name),
+        };
+        stack.push(tip);
+        while let Some(i) = stack.pop() {
+            if owner[i].is_some() {
+                continue;
+            }
+            owner[i] = Some(name.clone());
+            for p in &found[i].parents {
+                if let Some(&j) = index.get(p.as_str())
+                    && owner[j].is_none()
+                {
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    owner
 }
 
 /// The commits newly reachable from the default branch (HEAD's), oldest first, at most
@@ -589,4 +670,65 @@ pub async fn forget(db: &Database, tool: ToolId) -> Result<()> {
     commits(db).delete_many(doc! {"tool_id": tool}).await?;
     refs_coll(db).delete_one(doc! {"_id": tool}).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(sha: &str, parents: &[&str]) -> CommitDoc {
+        CommitDoc {
+            id: sha.to_owned(),
+            tool_id: ToolId::new(),
+            sha: sha.to_owned(),
+            author_name: String::new(),
+            author_email: String::new(),
+            date: DateTime::now(),
+            summary: String::new(),
+            message: String::new(),
+            parents: parents.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    fn reference(kind: &str, name: &str, target: &str) -> RefInfo {
+        RefInfo {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            target: target.to_owned(),
+        }
+    }
+
+    #[test]
+    fn each_new_commit_is_logged_under_one_ref_default_branch_first() {
+        // old ← a ← b (main, tag v1) ← c (feature); d (tag only, its parent not new).
+        let found = [
+            commit("c", &["b"]),
+            commit("b", &["a"]),
+            commit("a", &["old"]),
+            commit("d", &["old"]),
+        ];
+        let refs = [
+            reference("branch", "feature", "c"),
+            reference("branch", "main", "b"),
+            reference("tag", "v1", "b"),
+            reference("tag", "v2", "d"),
+            reference("branch", "gone", "zzz"),
+        ];
+        let got = reached_by(&refs, &found, Some("main"));
+        let want = [
+            "refs/heads/feature",
+            "refs/heads/main",
+            "refs/heads/main",
+            "refs/tags/v2",
+        ];
+        assert_eq!(
+            got,
+            want.iter()
+                .map(|w| Some((*w).to_owned()))
+                .collect::<Vec<_>>()
+        );
+        // Without a default branch, branches by name come first: `feature` reaches all three.
+        let got = reached_by(&refs, &found, None);
+        assert_eq!(got[2].as_deref(), Some("refs/heads/feature"));
+    }
 }

@@ -3,6 +3,12 @@
 //! change fields (merging concurrent edits field by field), comment, vote, bulk-edit, move,
 //! delete, approve. Changes are recorded as history, logged as events, indexed for search and
 //! told to watchers.
+//!
+//! Events: `tracker.ticket.open` (filed, or approved by a moderator), `tracker.ticket.close`
+//! and `tracker.ticket.reopen` (the status moved from an open to a closed one or back; such an
+//! edit logs only that, with the fields it changed), `tracker.ticket.change` (any other edit),
+//! `tracker.ticket.comment` (besides the discussion's own `discussion.post`),
+//! `tracker.ticket.delete`, `tracker.ticket.move`, `tracker.ticket.attachment`.
 
 use bson::oid::ObjectId;
 use bson::{DateTime, Document, doc};
@@ -794,21 +800,21 @@ async fn history_and_events(
     if old.private != new.private {
         restrict_history(forge, ctx, tool, new).await?;
     }
-    // One activity per change: the close or reopen when the status says so, else the change.
+    // One event (and activity) per saved change: `tracker.ticket.close` or
+    // `tracker.ticket.reopen` when the status moves between an open and a closed one, else
+    // `tracker.ticket.change`. A close is not also a change: its event carries the fields the
+    // same edit changed (status and any others), so nothing is counted twice and nothing lost.
     let a = ticket_activity(ctx, tool, new).summary(&change_lines(fields).join("; "));
-    let mut change_activity = Some(a);
-    if let Some(kind) = status_event {
-        let extra = doc! {"ticket": new.ticket_num, "status": &new.status};
-        if let Some(a) = change_activity.take() {
-            activity(forge, kind, viewer, ctx, tool, a, extra);
-        }
-    }
     let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-    let extra = doc! {"ticket": new.ticket_num, "fields": names, "bulk": bulk};
-    match change_activity {
-        Some(a) => activity(forge, "tracker.ticket.change", viewer, ctx, tool, a, extra),
-        None => event(forge, "tracker.ticket.change", viewer, ctx, tool, extra),
-    }
+    let mut extra = doc! {"ticket": new.ticket_num, "fields": names, "bulk": bulk};
+    let kind = match status_event {
+        Some(kind) => {
+            extra.insert("status", &new.status);
+            kind
+        }
+        None => "tracker.ticket.change",
+    };
+    activity(forge, kind, viewer, ctx, tool, a, extra);
     if let Some(a) = &new.assigned_to
         && old.assigned_to.as_ref() != Some(a)
     {

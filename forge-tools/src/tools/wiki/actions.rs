@@ -1,7 +1,9 @@
 //! What people do with pages, each action checking the viewer's permission first: read a page
 //! or an old version, save, revert, rename, delete and restore, list backlinks, set the home
-//! page. Changes record an event, refresh backlinks, and queue the search index and watchers'
-//! mail.
+//! page. Changes record an event (`wiki.page.create`, `wiki.page.edit` (reverts too),
+//! `wiki.page.rename`, `wiki.page.delete`, `wiki.page.undelete`), refresh backlinks, and queue
+//! the search index and watchers' mail. Reading a page is a `page.view`, which the web app
+//! records for every HTML page it serves (with the page's name here).
 
 use bson::{Bson, doc};
 
@@ -302,23 +304,6 @@ pub async fn set_deleted(
     activity(forge, kind, viewer, ctx, tool, a, doc! {"page": &page.name});
     let action = if deleted { "deleted" } else { "restored" };
     changed(forge, viewer, ctx, tool, page, action, "").await
-}
-
-pub fn record_view(
-    forge: &Forge,
-    viewer: &Viewer,
-    ctx: &ProjectCtx,
-    tool: &ToolInstance,
-    page: &Page,
-) {
-    event(
-        forge,
-        "wiki.page.view",
-        viewer,
-        ctx,
-        tool,
-        doc! {"page": &page.name},
-    );
 }
 
 /// Pages linking here (under this name or any name it had).

@@ -12,8 +12,7 @@ mod render;
 mod urls;
 
 pub use actions::{
-    PageVersion, backlinks, load_page, record_view, rename, revert, save, set_deleted, set_home,
-    version_of,
+    PageVersion, backlinks, load_page, rename, revert, save, set_deleted, set_home, version_of,
 };
 pub use kind::{WikiTool, search_doc};
 pub use pages::{Edit, EditConflict, Page, Saved};

@@ -14,6 +14,7 @@ use crate::ctx::ToolReq;
 use crate::error::PageResult;
 use crate::page::render;
 use crate::state::AppState;
+use crate::views::figure;
 
 /// How far back the tree pages look for each entry's last change.
 const LAST_COMMIT_DEPTH: usize = 2000;
@@ -43,8 +44,12 @@ pub async fn summary(State(st): State<AppState>, t: ToolReq) -> PageResult {
         Some((name, text)) => Some(heavy::run(move || render_readme(name, &text)).await?),
         None => None,
     };
+    let series = format!("clones:{}", t.tool.mount);
+    let clones = figure("clones", st.forge.project_recent(&t.ctx, &series, 30)).await;
     let tpl = SummaryTpl {
         page: t.shell(&st.forge, &t.tool.label),
+        clones,
+        stats_url: format!("{}stats/", t.ctx.project.url()),
         clone_url: repo::clone_url(st.forge.config(), &t.ctx.project, &t.tool),
         can_push: t.can(perm::WRITE),
         base,

@@ -107,12 +107,12 @@ pub async fn blob(State(st): State<AppState>, t: ToolReq, Path(rest): Path<Strin
 
 /// The file's bytes; text as `text/plain`, images as themselves, anything else as a download,
 /// always `nosniff` and sandboxed. Large files stream from git (in a git slot) and are always
-/// downloads unless they are images.
+/// downloads unless they are images. Logged as `repo.raw` (`{ref, path}`).
 pub async fn raw(State(st): State<AppState>, t: ToolReq, Path(rest): Path<String>) -> PageResult {
-    let (path, raw) = with_repo(&st, &t, move |r| {
-        let (_, oid, path) = browse::split_ref_path(r, &rest)?;
+    let (rev, path, raw) = with_repo(&st, &t, move |r| {
+        let (rev, oid, path) = browse::split_ref_path(r, &rest)?;
         let raw = browse::raw(r, oid, &path)?;
-        Ok((path, raw))
+        Ok((rev, path, raw))
     })
     .await?;
     let name = path.rsplit('/').next().unwrap_or("file");
@@ -132,6 +132,12 @@ pub async fn raw(State(st): State<AppState>, t: ToolReq, Path(rest): Path<String
         None if !binary => ("text/plain", true),
         None => ("application/octet-stream", false),
     };
+    st.forge.events().record(
+        "repo.raw",
+        t.viewer()
+            .event_context(Some(&t.ctx.project), Some(&t.tool.mount)),
+        bson::Bson::Document(bson::doc! {"ref": &rev, "path": &path}),
+    );
     Ok(download::respond(
         body,
         Download {

@@ -83,6 +83,11 @@ pub struct SummaryTpl {
     pub entries: Vec<Entry>,
     pub readme: Option<(String, String)>,
     pub last: Option<CommitRow>,
+    /// Clones and fetches of the project's repositories in the last 30 days (left out when
+    /// the figure could not be read).
+    pub clones: Option<i64>,
+    /// The project's statistics page.
+    pub stats_url: String,
 }
 
 #[derive(Template)]

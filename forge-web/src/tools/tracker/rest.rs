@@ -554,7 +554,7 @@ pub async fn download(
 ) -> ApiResult {
     let (_, a) =
         actions::attachment(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?, &file).await?;
-    Ok(crate::upload::serve(&st, &a).await?)
+    Ok(crate::upload::serve(&st, &t, &a).await?)
 }
 
 #[derive(OpenApi)]

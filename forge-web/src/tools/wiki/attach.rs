@@ -42,7 +42,7 @@ pub async fn download(
     Path(FilePath { page, file }): Path<FilePath>,
 ) -> PageResult {
     let (_, a) = ops::attachment(&st, &t, &page, &file).await?;
-    Ok(crate::upload::serve(&st, &a).await?)
+    Ok(crate::upload::serve(&st, &t, &a).await?)
 }
 
 pub async fn remove(

@@ -220,5 +220,5 @@ pub async fn download(
     Path(FilePath { page, file }): Path<FilePath>,
 ) -> ApiResult {
     let (_, a) = ops::attachment(&st, &t, &page, &file).await?;
-    Ok(crate::upload::serve(&st, &a).await?)
+    Ok(crate::upload::serve(&st, &t, &a).await?)
 }

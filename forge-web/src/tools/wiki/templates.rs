@@ -51,6 +51,10 @@ pub struct PageTpl {
     pub watches: Vec<WatchButton>,
     /// The page's "Discussion" section, rendered HTML (`crate::discussion::section`).
     pub discussion: String,
+    /// Views of the whole wiki in the last 30 days (left out when it could not be read).
+    pub views: Option<i64>,
+    /// The project's statistics page.
+    pub stats_url: String,
 }
 
 #[derive(Template)]

@@ -20,7 +20,7 @@ use crate::error::PageResult;
 use crate::extract::Query;
 use crate::page::render;
 use crate::state::AppState;
-use crate::views::{WatchButton, date};
+use crate::views::{WatchButton, date, figure};
 
 pub async fn home(t: ToolReq) -> Response {
     Redirect::to(&page_url(&t, &wiki::home_page(&t.tool))).into_response()
@@ -93,7 +93,7 @@ pub async fn view(
             url: l.from_url,
         })
         .collect();
-    wiki::record_view(forge, t.viewer(), &t.ctx, &t.tool, &page);
+    t.viewed(bson::doc! {"page": &page.name});
     let watches = watch_buttons(forge, &t, &page, &url).await?;
     let thread = ThreadRef {
         artifact: format!("wiki:{}", page.id),
@@ -102,6 +102,8 @@ pub async fn view(
         also: Vec::new(),
     };
     let discussion = discussion::section(&st, &t, &thread, &dq).await?;
+    let views_of = format!("views:{}", t.tool.mount);
+    let views = figure("wiki views", forge.project_recent(&t.ctx, &views_of, 30)).await;
     let tpl = PageTpl {
         page: t.shell(forge, &page.name),
         nav: nav(&t),
@@ -120,6 +122,8 @@ pub async fn view(
         max_upload: human_size(forge.attachments().max_bytes),
         watches,
         discussion,
+        views,
+        stats_url: format!("{}stats/", t.ctx.project.url()),
     };
     Ok(render(&tpl))
 }

@@ -5,7 +5,9 @@
 //! section is buffered (it is bounded), the rest of the body streams to git untouched.
 //!
 //! [`check`] works on bytes in memory, [`read_section`] on a stream; both drive the same
-//! line-by-line [`Parser`]. [`fuzz_target`] is the entry point for fuzzers.
+//! line-by-line [`Parser`]. [`fuzz_target`] is the entry point for fuzzers. [`Watch`] looks at
+//! a whole request or response as it streams by (the `have` lines of a fetch, the start of a
+//! pack), for logging clones and fetches.
 
 mod encode;
 mod parser;
@@ -13,10 +15,12 @@ mod section;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
+mod watch;
 
 pub use encode::{DELIM, FLUSH, encode, encode_push};
 pub use parser::Parser;
 pub use section::{check, fuzz_target, read_section};
+pub use watch::{Sought, Watch};
 
 /// Largest pkt-line git sends or accepts (length prefix included).
 pub const MAX_PKT_LEN: usize = 65520;

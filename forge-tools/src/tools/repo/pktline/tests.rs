@@ -224,6 +224,93 @@ fn updates() -> impl Strategy<Value = Vec<RefUpdate>> {
     )
 }
 
+/// Feeds `data` to a fresh watch in pieces of `step` bytes; where it reported the find.
+fn watch_in_pieces(sought: Sought, data: &[u8], step: usize) -> Option<usize> {
+    let mut w = Watch::new(sought);
+    let mut found = None;
+    for (i, piece) in data.chunks(step).enumerate() {
+        if w.feed(piece) {
+            assert!(found.is_none(), "reported twice");
+            found = Some(i * step + piece.len());
+        }
+    }
+    assert_eq!(w.found(), found.is_some());
+    found
+}
+
+#[test]
+fn watches_find_haves_and_packs_in_any_pieces() {
+    // Requests: a clone has no `have`, a fetch does (v0 after the wants, v2 in the args).
+    let clone_v0 = [
+        encode(format!("want {A} side-band-64k\n").as_bytes()),
+        FLUSH.to_vec(),
+        encode(b"done\n"),
+    ]
+    .concat();
+    let fetch_v0 = [
+        encode(format!("want {A}\n").as_bytes()),
+        FLUSH.to_vec(),
+        encode(format!("have {B}\n").as_bytes()),
+        encode(b"done\n"),
+    ]
+    .concat();
+    let clone_v2 = [
+        encode(b"command=fetch\n"),
+        encode(b"agent=git/2.43.0\n"),
+        DELIM.to_vec(),
+        encode(format!("want {A}\n").as_bytes()),
+        encode(b"done\n"),
+        FLUSH.to_vec(),
+    ]
+    .concat();
+    let fetch_v2 = [
+        encode(b"command=fetch\n"),
+        DELIM.to_vec(),
+        encode(format!("want {A}\n").as_bytes()),
+        encode(format!("have {B}\n").as_bytes()),
+        FLUSH.to_vec(),
+    ]
+    .concat();
+    // Responses: negotiation only, then the pack with side-band (v0), in the v2 `packfile`
+    // section, and without side-band.
+    let nak = [encode(b"NAK\n"), encode(b"\x02Counting objects\n")].concat();
+    let sideband = [nak.clone(), encode(b"\x01PACK\0\0\0\x02")].concat();
+    let v2_pack = [
+        encode(b"acknowledgments\n"),
+        encode(b"ready\n"),
+        DELIM.to_vec(),
+        encode(b"packfile\n"),
+        encode(b"\x01PACK"),
+    ]
+    .concat();
+    let raw = [encode(b"NAK\n"), b"PACK\0\0\0\x02".to_vec()].concat();
+    let ls_refs = [
+        encode(format!("{A} refs/heads/main\n").as_bytes()),
+        FLUSH.to_vec(),
+    ]
+    .concat();
+    for step in [1, 2, 3, 5, 7, 1000] {
+        assert_eq!(watch_in_pieces(Sought::Have, &clone_v0, step), None);
+        assert_eq!(watch_in_pieces(Sought::Have, &clone_v2, step), None);
+        assert!(watch_in_pieces(Sought::Have, &fetch_v0, step).is_some());
+        assert!(watch_in_pieces(Sought::Have, &fetch_v2, step).is_some());
+        assert_eq!(watch_in_pieces(Sought::Pack, &nak, step), None);
+        assert_eq!(watch_in_pieces(Sought::Pack, &ls_refs, step), None);
+        assert!(watch_in_pieces(Sought::Pack, &sideband, step).is_some());
+        assert!(watch_in_pieces(Sought::Pack, &v2_pack, step).is_some());
+        assert!(watch_in_pieces(Sought::Pack, &raw, step).is_some());
+    }
+    // Found at the packet that says so, not before.
+    assert_eq!(
+        watch_in_pieces(Sought::Pack, &sideband, 1),
+        Some(nak.len() + 5)
+    );
+    // Not pkt-lines: nothing more to tell.
+    let mut w = Watch::new(Sought::Pack);
+    assert!(!w.feed(b"zzzz0008PACK"));
+    assert!(!w.watching() && !w.found());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 

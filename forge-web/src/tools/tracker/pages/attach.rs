@@ -51,7 +51,7 @@ pub async fn download(
 ) -> PageResult {
     let (_, a) =
         actions::attachment(&st.forge, t.viewer(), &t.ctx, &t.tool, num_of(&num)?, &file).await?;
-    Ok(crate::upload::serve(&st, &a).await?)
+    Ok(crate::upload::serve(&st, &t, &a).await?)
 }
 
 pub async fn remove(
