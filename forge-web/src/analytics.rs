@@ -28,6 +28,7 @@ pub fn spawn_ticker(forge: Forge) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut written = forge.events().written();
+        let mut last_run = Duration::ZERO;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
@@ -48,11 +49,15 @@ pub fn spawn_ticker(forge: Forge) {
                     if changed.is_err() {
                         return;
                     }
-                    tokio::time::sleep(GATHER).await;
+                    // Under a flood of events, runs take longer and come less often (at
+                    // most a third of the time running), leaving the node to its requests.
+                    tokio::time::sleep(GATHER.max(last_run * 2)).await;
                     written.mark_unchanged();
+                    let started = tokio::time::Instant::now();
                     if let Err(e) = forge.run_analytics(false).await {
                         tracing::warn!(error = %e, "analytics run failed");
                     }
+                    last_run = started.elapsed().min(Duration::from_secs(5));
                 }
             }
         }
