@@ -8,7 +8,9 @@
 //! 3. `/q` latency: a 365-day series of one public project, as an anonymous viewer, 2,000
 //!    sequential requests on one keep-alive connection to the real router on a TCP port;
 //! 4. live fan-out: 1,000 WebSockets on `/p/<project>/stats/live`, then events for that
-//!    project and an aggregation run: time until every socket got the update.
+//!    project and an aggregation run: time until every socket got the update;
+//! 5. what the store does alone, the bounds of the above: reading 50,000 events by id over an
+//!    open range (as a pass does) and a closed one, guarded upserts, `insert_many`.
 //!
 //! Each figure is printed as `FIGURE<TAB>name<TAB>value<TAB>target<TAB>verdict`; progress
 //! goes to standard error. Environment: `BENCH_MONGODB_URI` (required), `BENCH_EVENTS`
@@ -848,24 +850,33 @@ async fn store_bounds(forge: &Forge) -> anyhow::Result<()> {
     use futures::TryStreamExt;
     let db = forge.db();
     let events = db.collection::<bson::Document>(forge_tools::events::COLLECTION);
-    let started = Instant::now();
-    let docs: Vec<bson::Document> = events
-        .find(doc! {"_id": {"$gte": 0_i64}})
-        .sort(doc! {"_id": 1})
-        .limit(50_000)
-        .batch_size(10_000)
-        .await?
-        .try_collect()
-        .await?;
-    let read = started.elapsed();
+    // A pass reads `_id >= watermark`, sorted, at most 50,000: the same read over the first
+    // events of the log (all 2,000,000 after them), then over exactly their range.
+    let read = |filter: bson::Document| {
+        let events = events.clone();
+        async move {
+            let started = Instant::now();
+            let docs: Vec<bson::Document> = events
+                .find(filter)
+                .sort(doc! {"_id": 1})
+                .limit(50_000)
+                .batch_size(10_000)
+                .await?
+                .try_collect()
+                .await?;
+            anyhow::Ok((started.elapsed(), docs))
+        }
+    };
+    let (open_time, docs) = read(doc! {"_id": {"$gte": 0_i64}}).await?;
     let read_n = docs.len();
-    let parsed = docs
-        .into_iter()
-        .filter_map(|d| {
-            bson::deserialize_from_document::<forge_tools::analytics::LoggedEvent>(d).ok()
-        })
-        .count();
-    let read_and_parse = started.elapsed();
+    let (first, last) = (
+        docs.first()
+            .and_then(|d| d.get_i64("_id").ok())
+            .unwrap_or(0),
+        docs.last().and_then(|d| d.get_i64("_id").ok()).unwrap_or(0),
+    );
+    drop(docs);
+    let (closed_time, _) = read(doc! {"_id": {"$gte": first, "$lte": last}}).await?;
 
     let upserts = |round: i64| -> Vec<bson::Document> {
         (0..10_000)
@@ -878,6 +889,24 @@ async fn store_bounds(forge: &Forge) -> anyhow::Result<()> {
             })
             .collect()
     };
+    let registers = |round: i64| -> Vec<bson::Document> {
+        (0..10_000_i64)
+            .map(|i| {
+                let regs: bson::Document = (0..10_i64)
+                    .map(|r| (format!("h.{}", (i * 31 + r * 1_637) % 16_384), Bson::Int32(3)))
+                    .collect();
+                doc! {
+                    "q": {"_id": format!("proj{:03}/visitors/{i:05}", i % 100), "b": {"$lt": round}},
+                    "u": {"$max": regs, "$set": {"b": round}},
+                    "upsert": true,
+                }
+            })
+            .collect()
+    };
+    let t = Instant::now();
+    db.run_command(doc! {"update": "bench_scratch_hll", "updates": registers(1), "ordered": false})
+        .await?;
+    let hll_rate = 10_000.0 / secs(t.elapsed());
     let mut rates = Vec::new();
     for round in [1_i64, 2] {
         let updates = upserts(round);
@@ -910,18 +939,23 @@ async fn store_bounds(forge: &Forge) -> anyhow::Result<()> {
     let inserted = 10 * sample.len();
     let insert_rate = inserted as f64 / secs(t.elapsed());
     figure(
-        "store alone: find events by _id (docs/s; with decoding)",
+        "store alone: 50,000 events by _id, open range (as a pass) / closed range",
         &format!(
-            "{} /s; {} /s ({read_n} docs, {parsed} decoded)",
-            thousands(read_n as f64 / secs(read)),
-            thousands(read_n as f64 / secs(read_and_parse))
+            "{} /s / {} /s ({read_n} docs)",
+            thousands(read_n as f64 / secs(open_time)),
+            thousands(read_n as f64 / secs(closed_time))
         ),
         "-",
         None,
     );
     figure(
-        "store alone: guarded upserts, 10,000 per command (new / existing keys)",
-        &format!("{} /s / {} /s", thousands(rates[0]), thousands(rates[1])),
+        "store alone: guarded upserts, 10,000 per command (new / existing keys / 10 HLL registers)",
+        &format!(
+            "{} /s / {} /s / {} /s",
+            thousands(rates[0]),
+            thousands(rates[1]),
+            thousands(hll_rate)
+        ),
         "-",
         None,
     );

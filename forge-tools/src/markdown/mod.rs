@@ -65,11 +65,47 @@ pub fn render(text: &str) -> String {
 }
 
 /// [`render_with_refs`] off the async threads when the text is large.
+/// Large texts rendered lately are kept by a digest of what went in (text and references),
+/// so the same large text costs one rendering, however often (or however many at once) it is
+/// asked for: a popular big page, a preview sent again.
 pub async fn render_async(text: String, resolved: ResolvedRefs) -> crate::error::Result<String> {
     if text.len() < INLINE_BYTES {
         return Ok(render_with_refs(&text, &resolved));
     }
-    crate::heavy::run(move || render_with_refs(&text, &resolved)).await
+    let key = digest(&text, &resolved);
+    if let Some(html) = large_cache().get(&key) {
+        return Ok(html.as_ref().clone());
+    }
+    let html = crate::heavy::run(move || {
+        large_cache().get_with(key, || Arc::new(render_with_refs(&text, &resolved)))
+    })
+    .await?;
+    Ok(html.as_ref().clone())
+}
+
+/// Rendered large texts by [`digest`], weighted by HTML size (about 32 MB per process).
+fn large_cache() -> &'static moka::sync::Cache<[u8; 32], Arc<String>> {
+    static CACHE: OnceLock<moka::sync::Cache<[u8; 32], Arc<String>>> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        moka::sync::Cache::builder()
+            .weigher(|_k, v: &Arc<String>| v.len().try_into().unwrap_or(u32::MAX))
+            .max_capacity(32 << 20)
+            .build()
+    })
+}
+
+/// SHA-256 of the text and its resolved references (in a fixed order).
+fn digest(text: &str, resolved: &ResolvedRefs) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(text.len().to_le_bytes());
+    h.update(text.as_bytes());
+    let mut refs: Vec<_> = resolved.iter().collect();
+    refs.sort_by(|a, b| a.0.cmp(b.0));
+    for (raw, how) in refs {
+        h.update(format!("\0{}\0{raw}\0{how:?}", raw.len()).as_bytes());
+    }
+    h.finalize().into()
 }
 
 /// What a text that cannot be rendered shows instead: its source, escaped.
@@ -357,6 +393,24 @@ pub fn sanitize(html: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn large_texts_render_once_per_text_and_references() {
+        let text = format!("# Big\n\n[Other]\n\n{}", "word ".repeat(INLINE_BYTES / 4));
+        let link = |url: &str| {
+            ResolvedRefs::from([("Other".to_owned(), Resolution::Link { url: url.into() })])
+        };
+        let html = render_async(text.clone(), link("/a/")).await.unwrap();
+        assert_eq!(html, render_with_refs(&text, &link("/a/")));
+        assert!(large_cache().get(&digest(&text, &link("/a/"))).is_some());
+        // Other references are another rendering, not the cached one.
+        assert_ne!(digest(&text, &link("/a/")), digest(&text, &link("/b/")));
+        let other = render_async(text.clone(), link("/b/")).await.unwrap();
+        assert!(
+            other.contains("href=\"/b/\"") && !other.contains("href=\"/a/\""),
+            "{other}"
+        );
+    }
 
     #[test]
     fn renders_and_sanitizes() {

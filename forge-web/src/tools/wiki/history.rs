@@ -57,22 +57,27 @@ pub async fn diff(
     let page = ops::load(&st, &t, &name).await?;
     let v2 = q.v2.unwrap_or(page.version);
     let v1 = q.v1.unwrap_or(v2 - 1).max(1);
-    let versions = store::versions(st.forge.db());
-    let old = versions
-        .get(page.id, v1)
-        .await?
-        .ok_or(Error::NotFound("version"))?;
-    let new = versions
-        .get(page.id, v2)
-        .await?
-        .ok_or(Error::NotFound("version"))?;
-    // Off the async threads, with size and time caps.
-    let (old_text, new_text) = (old.data.text, new.data.text);
-    let (lines, too_large) =
-        match forge_tools::heavy::run(move || diff::unified(&old_text, &new_text)).await? {
-            diff::Diff::Lines(lines) => (lines, false),
-            diff::Diff::TooLarge => (Vec::new(), true),
-        };
+    // Versions never change: a diff between two of them is cached, so repeated views (or a
+    // flood of them) skip loading both texts and comparing them again.
+    let key = format!("wiki:{}:{v1}:{v2}", page.id);
+    let found = match diff::cached(&key) {
+        Some(found) => found,
+        None => {
+            let versions = store::versions(st.forge.db());
+            let old = versions
+                .get(page.id, v1)
+                .await?
+                .ok_or(Error::NotFound("version"))?;
+            let new = versions
+                .get(page.id, v2)
+                .await?
+                .ok_or(Error::NotFound("version"))?;
+            // Off the async threads, with size and time caps.
+            let (old_text, new_text) = (old.data.text, new.data.text);
+            forge_tools::heavy::run(move || diff::unified_cached(key, &old_text, &new_text)).await?
+        }
+    };
+    let too_large = matches!(found.as_ref(), diff::Diff::TooLarge);
     let tpl = DiffTpl {
         page: t.shell(&st.forge, &format!("{}: version {v1} → {v2}", page.name)),
         nav: nav(&t),
@@ -80,7 +85,7 @@ pub async fn diff(
         name: page.name,
         v1,
         v2,
-        lines,
+        diff: found,
         too_large,
     };
     Ok(render(&tpl))

@@ -1,7 +1,7 @@
 //! View models and templates of the wiki pages.
 
 use askama::Template;
-use forge_tools::diff::DiffLine;
+use forge_tools::diff::Diff;
 
 use crate::page::Page;
 use crate::views::{FormState, WatchButton};
@@ -106,7 +106,7 @@ pub struct DiffTpl {
     pub url: String,
     pub v1: i32,
     pub v2: i32,
-    pub lines: Vec<DiffLine>,
+    pub diff: std::sync::Arc<Diff>,
     /// Beyond the diff's caps: both versions are offered as downloads instead.
     pub too_large: bool,
 }
