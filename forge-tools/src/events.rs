@@ -6,10 +6,14 @@
 //! that inserts them in unordered batches; when the channel is full the event is dropped and
 //! counted ([`EventStats`]), never blocking the request that recorded it.
 //!
-//! Each written batch takes the next number of a store-wide sequence, and its events get the
-//! ids `batch << ID_SHIFT | index` with the batch's size in `n`. Ids therefore follow the order
-//! batches were numbered on every node, and a reader can tell a batch it sees in part (still
-//! being written) from a whole one: what the aggregations need to count each event once.
+//! Each written batch is numbered from a store-wide counter of events: the counter moves by
+//! the batch's size and the batch takes the new value (the position of its last event in the
+//! log). Its events get the ids `batch << ID_SHIFT | index`, with the batch's size in `n`.
+//! Ids therefore follow the order batches were numbered on every node; a reader can tell a
+//! batch it sees in part (still being written) from a whole one, and batch `b` of size `n`
+//! follows batch `b - n` directly. A range of batch numbers is a range of log positions, so a
+//! reader takes a bounded number of events with a closed range of ids: what the aggregations
+//! need to count each event once, quickly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,8 +29,8 @@ use crate::activity::{ACTIVITY, is_activity};
 use crate::error::{Error, Result};
 
 pub const COLLECTION: &str = "events";
-/// The batch sequence (`{_id: "events", seq}`).
-const SEQUENCE: &str = "event_sequence";
+/// The event counter (`{_id: "events", seq}`): the number of the last batch numbered.
+pub const SEQUENCE: &str = "event_sequence";
 /// Bits of an event id that number the event within its batch.
 pub const ID_SHIFT: u32 = 20;
 /// Largest batch one insert writes (`forge events load` and `POST /rest/events` too).
@@ -248,15 +252,26 @@ pub fn visitor_digest(salt: &[u8], ip: &str, now: chrono::DateTime<chrono::Utc>)
     hex::encode(&h.finalize()[..8])
 }
 
-/// The next batch number. The first writers of a new database may all try to create the
-/// counter: one refused (duplicate key) increments the counter another made.
-async fn next_batch(db: &Database) -> Result<i64> {
+/// The number of the last batch numbered so far (0 when none was): no event has a higher
+/// batch number.
+pub async fn head(db: &Database) -> Result<i64> {
+    let d = db
+        .collection::<Document>(SEQUENCE)
+        .find_one(doc! {"_id": "events"})
+        .await?;
+    Ok(d.and_then(|d| d.get_i64("seq").ok()).unwrap_or(0))
+}
+
+/// The number of a new batch of `n` events: the counter moved past them. The first writers
+/// of a new database may all try to create the counter: one refused (duplicate key)
+/// increments the counter another made.
+async fn next_batch(db: &Database, n: i64) -> Result<i64> {
     let coll = db.collection::<Document>(SEQUENCE);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let got = coll
-            .find_one_and_update(doc! {"_id": "events"}, doc! {"$inc": {"seq": 1_i64}})
+            .find_one_and_update(doc! {"_id": "events"}, doc! {"$inc": {"seq": n}})
             .upsert(true)
             .return_document(ReturnDocument::After)
             .await;
@@ -285,8 +300,8 @@ async fn write_batch(db: &Database, mut docs: Vec<Document>, stats: &EventStats)
     if docs.is_empty() {
         return Ok(0);
     }
-    let seq = next_batch(db).await?;
     let n = docs.len() as i32;
+    let seq = next_batch(db, i64::from(n)).await?;
     let written = DateTime::now();
     for (i, d) in docs.iter_mut().enumerate() {
         d.insert("_id", (seq << ID_SHIFT) | i as i64);

@@ -219,7 +219,8 @@ async fn a_run_killed_between_outputs_and_watermark_is_finished_exactly_once() {
     // others have not started.
     assert_eq!(
         crashed.states().await,
-        vec![(2, Some(4)), (2, None), (2, None)]
+        // Batches are numbered by log position: 40 events each.
+        vec![(80, Some(160)), (80, None), (80, None)]
     );
     let mid = crashed.figures().await;
     assert_ne!(
@@ -250,8 +251,8 @@ async fn a_run_killed_between_outputs_and_watermark_is_finished_exactly_once() {
 
     let expected = fresh.figures().await;
     assert_eq!(crashed.figures().await, expected);
-    assert_eq!(crashed.states().await, vec![(4, None); 3]);
-    assert_eq!(fresh.states().await, vec![(4, None); 3]);
+    assert_eq!(crashed.states().await, vec![(160, None); 3]);
+    assert_eq!(fresh.states().await, vec![(160, None); 3]);
     // And the figures are those of the log, whole: every view, commit and ticket once.
     let t = totals(&expected);
     let count = |kind: &str, private_too: bool| {
@@ -300,7 +301,7 @@ async fn a_run_killed_between_outputs_and_watermark_is_finished_exactly_once() {
     let out = ok(&crashed.forge(&["analytics", "rebuild"], &[]));
     assert!(out.contains("rebuilt from"), "{out}");
     assert_eq!(crashed.figures().await, expected);
-    assert_eq!(crashed.states().await, vec![(4, None); 3]);
+    assert_eq!(crashed.states().await, vec![(160, None); 3]);
     let out = ok(&crashed.forge(&["analytics", "rebuild", "--agg", "user"], &[]));
     assert!(out.contains("rebuilt from 160 events"), "{out}");
     assert_eq!(crashed.figures().await, expected);
@@ -341,6 +342,6 @@ async fn rebuild_shows_its_progress_on_a_terminal() {
     // The bar counts the events of every aggregation: 160 events, three aggregations.
     assert!(text.contains("/480 events"), "no progress shown: {text:?}");
     assert!(text.contains("rebuilt from"), "{text:?}");
-    assert_eq!(site.states().await, vec![(4, None); 3]);
+    assert_eq!(site.states().await, vec![(160, None); 3]);
     site.db.drop().await.unwrap();
 }

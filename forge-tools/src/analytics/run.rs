@@ -5,6 +5,10 @@
 //!   watermark is the last batch an aggregation has counted. A pass takes whole batches in
 //!   sequence and stops at the first one missing or seen in part (still being written); such
 //!   a hole is waited for [`STALE`] at most, then passed (a writer that died).
+//! - **Speed.** Batch numbers are log positions, so a pass reads closed ranges of ids of at
+//!   most [`CHUNK`] events each (an open range costs the store the whole rest of the log),
+//!   maps them as they come and keeps only the reduced keys, up to [`PASS_EVENTS`] events a
+//!   pass: each output document is written once per pass, however many events touched it.
 //! - **Exactly once.** A pass first records its end (`pending`) in the aggregation's state,
 //!   then writes its outputs, then moves the watermark to the end. Each output document keeps
 //!   the end of the last pass that wrote it (`b`) and a write only applies where `b` is lower:
@@ -29,8 +33,12 @@ use crate::events::{self, ID_SHIFT};
 
 /// Runner state: one document per aggregation (`agg:<name>`) and the lease (`lease`).
 pub const STATE: &str = "analytics_state";
-/// Events one pass reads at most.
-const WINDOW: i64 = 50_000;
+/// Batch numbers (log positions, so events at most) one read covers.
+const CHUNK: i64 = 50_000;
+/// Events one pass counts at most before it writes its outputs.
+const PASS_EVENTS: u64 = 500_000;
+/// How often a long pass renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How long a missing or partly written batch is waited for.
 pub const STALE: Duration = Duration::from_secs(60);
 /// How long a lease lasts without renewal.
@@ -123,7 +131,7 @@ async fn run_held(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<()> {
     loop {
-        let read = pass(db, aggs, opts, target, report).await?;
+        let read = pass(db, aggs, opts, target, lease, report).await?;
         progress(read.events);
         if read.advanced {
             lease.renew().await?;
@@ -153,6 +161,7 @@ async fn pass(
     aggs: &[AggDef],
     opts: &RunOptions,
     target: &Target,
+    lease: &Lease,
     report: &mut RunReport,
 ) -> Result<PassResult> {
     let (suffix, settled) = (target.suffix, target.settled);
@@ -164,12 +173,29 @@ async fn pass(
         .max()
         .unwrap_or(0)
         .max(settled);
+    let mut writer = Writer {
+        db,
+        suffix,
+        opts,
+        lease,
+        renewed: std::time::Instant::now(),
+    };
     // A pass cut short is finished first, over exactly its events.
     for (agg, st) in aggs.iter().zip(&states) {
         if let Some(to) = st.pending {
-            let evs = read(db, st.watermark, Some(to)).await?;
-            let n = evs.len() as u64;
-            apply(db, agg, &evs, to, suffix, opts, report).await?;
+            let mut em = Emitter::new(agg.outputs);
+            let mut n = 0u64;
+            let mut from = st.watermark;
+            while from < to {
+                let hi = (from + CHUNK).min(to);
+                let evs = read_range(db, from, hi).await?;
+                n += evs.len() as u64;
+                for e in &evs {
+                    (agg.xmap)(e, &mut em);
+                }
+                from = hi;
+            }
+            writer.write(agg, em, to, report).await?;
             commit(db, agg, st, to, n, suffix).await?;
             report.events += n;
             report.passes += 1;
@@ -192,24 +218,52 @@ async fn pass(
         .map(|s| s.watermark)
         .filter(|&w| w > low)
         .min();
-    let evs = read_window(db, low, ahead).await?;
-    let full = evs.len() as i64 >= WINDOW;
-    let (to, evs) = cut(evs, low, full, settled);
-    let Some(to) = to else {
+    let bound = match ahead {
+        Some(a) => a,
+        None => events::head(db).await?,
+    };
+    // Every aggregation at the lowest watermark takes this pass; the others (ahead, after a
+    // rebuild of one) wait until the low ones catch up.
+    let mut takers: Vec<(&AggDef, &AggState, Emitter)> = aggs
+        .iter()
+        .zip(&states)
+        .filter(|(_, st)| st.watermark == low)
+        .map(|(agg, st)| (agg, st, Emitter::new(agg.outputs)))
+        .collect();
+    let (mut to, mut scanned, mut n) = (low, low, 0u64);
+    while scanned < bound && n < PASS_EVENTS {
+        let hi = (scanned + CHUNK).min(bound);
+        let evs = read_range(db, scanned, hi).await?;
+        scanned = hi;
+        // Nothing there: numbered but not written (yet); what comes after decides (`cut`).
+        let Some(last) = evs.last().map(|e| events::batch_of(e.id)) else {
+            continue;
+        };
+        let (taken, evs) = cut(evs, to, settled);
+        let Some(taken) = taken else {
+            break;
+        };
+        n += evs.len() as u64;
+        for e in &evs {
+            for (agg, _, em) in &mut takers {
+                (agg.xmap)(e, em);
+            }
+        }
+        to = taken;
+        if taken < last {
+            // Stopped at a batch still on its way.
+            break;
+        }
+    }
+    if to == low {
         return Ok(PassResult {
             events: 0,
             advanced: false,
         });
-    };
-    let n = evs.len() as u64;
-    // Every aggregation at the lowest watermark takes this window; the others (ahead, after
-    // a rebuild of one) wait until the low ones catch up.
-    for (agg, st) in aggs.iter().zip(&states) {
-        if st.watermark != low {
-            continue;
-        }
+    }
+    for (agg, st, em) in takers {
         set_pending(db, agg, st, to, suffix).await?;
-        apply(db, agg, &evs, to, suffix, opts, report).await?;
+        writer.write(agg, em, to, report).await?;
         commit(db, agg, st, to, n, suffix).await?;
     }
     report.events += n;
@@ -243,34 +297,18 @@ async fn load_states(db: &Database, aggs: &[AggDef], suffix: &str) -> Result<Vec
     Ok(out)
 }
 
-/// Every event after batch `after` up to batch `to` (a pass being redone).
-async fn read(db: &Database, after: i64, to: Option<i64>) -> Result<Vec<LoggedEvent>> {
-    read_events(db, after, to, None).await
-}
-
-/// At most [`WINDOW`] events after batch `after`, up to batch `to` when given.
-async fn read_window(db: &Database, after: i64, to: Option<i64>) -> Result<Vec<LoggedEvent>> {
-    read_events(db, after, to, Some(WINDOW)).await
-}
-
-async fn read_events(
-    db: &Database,
-    after: i64,
-    to: Option<i64>,
-    limit: Option<i64>,
-) -> Result<Vec<LoggedEvent>> {
-    let mut range = doc! {"$gte": (after + 1) << ID_SHIFT};
-    if let Some(to) = to {
-        range.insert("$lt", (to + 1) << ID_SHIFT);
-    }
+/// The events of batches `after + 1 ..= to` (a closed range of ids: the store reads only
+/// those).
+async fn read_range(db: &Database, after: i64, to: i64) -> Result<Vec<LoggedEvent>> {
+    let range = doc! {"$gte": (after + 1) << ID_SHIFT, "$lt": (to + 1) << ID_SHIFT};
     // Raw documents, read straight into events (no intermediate `Document`): this loop is
     // most of a run's CPU.
     let coll = db.collection::<bson::RawDocumentBuf>(events::COLLECTION);
-    let mut find = coll.find(doc! {"_id": range}).sort(doc! {"_id": 1});
-    if let Some(limit) = limit {
-        find = find.limit(limit);
-    }
-    let mut cursor = find.batch_size(10_000).await?;
+    let mut cursor = coll
+        .find(doc! {"_id": range})
+        .sort(doc! {"_id": 1})
+        .batch_size(10_000)
+        .await?;
     let mut out = Vec::new();
     while let Some(raw) = cursor.try_next().await? {
         match bson::deserialize_from_slice::<LoggedEvent>(raw.as_bytes()) {
@@ -282,7 +320,8 @@ async fn read_events(
 }
 
 /// The whole batches of `evs` that can be counted now, in sequence after batch `after`, and
-/// the last batch taken. `full`: the read stopped at its limit (its last batch may be cut).
+/// the last batch taken. Batch `b` of `n` events follows batch `b - n` (numbers are log
+/// positions); logs written before that numbering counted batches one by one (`b - 1`).
 ///
 /// A batch missing from the sequence, or present in part, may still be on its way (batches
 /// are numbered before they are written, several at once). It is waited for while the
@@ -290,12 +329,7 @@ async fn read_events(
 /// batches are numbered in order, so one missing before an old batch is older still and its
 /// writer is gone (or the retention period removed it). Batches up to `settled` are not
 /// waited for at all (another aggregation, or the live one a rebuild replaces, passed them).
-fn cut(
-    mut evs: Vec<LoggedEvent>,
-    after: i64,
-    full: bool,
-    settled: i64,
-) -> (Option<i64>, Vec<LoggedEvent>) {
+fn cut(mut evs: Vec<LoggedEvent>, after: i64, settled: i64) -> (Option<i64>, Vec<LoggedEvent>) {
     let mut groups: BTreeMap<i64, (usize, i32, Option<DateTime>)> = BTreeMap::new();
     for e in &evs {
         let g = groups
@@ -303,31 +337,30 @@ fn cut(
             .or_insert((0, e.n, e.written));
         g.0 += 1;
     }
-    let last = groups.keys().next_back().copied();
     let now = DateTime::now().timestamp_millis();
     let old = |written: Option<DateTime>| {
         written.is_none_or(|w| now - w.timestamp_millis() > STALE.as_millis() as i64)
     };
-    let mut expected = after + 1;
+    let mut prev = after;
     let mut to = None;
     for (&batch, &(count, n, written)) in &groups {
-        let whole = count as i64 >= i64::from(n.max(1));
-        if Some(batch) == last && full && !whole {
-            break;
-        }
-        if batch != expected || !whole {
+        let n = i64::from(n.max(1));
+        let whole = count as i64 >= n;
+        let next = batch - n == prev || batch == prev + 1;
+        if !next || !whole {
             if batch > settled && !old(written) {
                 break;
             }
             if batch > settled {
                 tracing::warn!(
-                    batch = if batch != expected { expected } else { batch },
+                    after = prev,
+                    batch,
                     "events of a batch never arrived in full; counting without them"
                 );
             }
         }
         to = Some(batch);
-        expected = batch + 1;
+        prev = batch;
     }
     if let Some(to) = to {
         evs.retain(|e| events::batch_of(e.id) <= to);
@@ -387,68 +420,78 @@ async fn commit(
     Ok(())
 }
 
-/// Maps the events through the aggregation and writes its outputs, each document guarded by
-/// the pass end `to`.
-async fn apply(
-    db: &Database,
-    agg: &AggDef,
-    evs: &[LoggedEvent],
-    to: i64,
-    suffix: &str,
-    opts: &RunOptions,
-    report: &mut RunReport,
-) -> Result<()> {
-    let mut em = Emitter::new(agg.outputs);
-    for e in evs {
-        (agg.xmap)(e, &mut em);
-    }
-    for (output, keys) in agg.outputs.iter().zip(em.into_outputs()) {
-        if keys.is_empty() {
-            continue;
+/// Writes a pass's reduced outputs.
+struct Writer<'a> {
+    db: &'a Database,
+    suffix: &'a str,
+    opts: &'a RunOptions,
+    lease: &'a Lease,
+    renewed: std::time::Instant,
+}
+
+impl Writer<'_> {
+    /// Writes the outputs of one aggregation, each document guarded by the pass end `to`.
+    async fn write(
+        &mut self,
+        agg: &AggDef,
+        em: Emitter,
+        to: i64,
+        report: &mut RunReport,
+    ) -> Result<()> {
+        let (db, suffix) = (self.db, self.suffix);
+        for (output, keys) in agg.outputs.iter().zip(em.into_outputs()) {
+            if keys.is_empty() {
+                continue;
+            }
+            let coll = format!("{}{suffix}", collection(output.name));
+            let touched: Vec<String> = if output.scope == Scope::Project && suffix.is_empty() {
+                keys.keys()
+                    .take(MAX_TOUCHED.saturating_sub(report.touched.len()))
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let updates: Vec<Document> = keys
+                .into_iter()
+                .map(|(key, acc)| {
+                    let op = match (acc, output.reduce) {
+                        (Acc::Num(v), super::Reduce::Sum) => doc! {"$inc": {"v": v}},
+                        (Acc::Num(v), super::Reduce::Max) => doc! {"$max": {"v": v}},
+                        (Acc::Num(v), _) => doc! {"$min": {"v": v}},
+                        (Acc::Registers(r), _) => {
+                            let regs: Document = r
+                                .into_iter()
+                                .map(|(i, rank)| (format!("h.{i}"), Bson::Int32(rank.into())))
+                                .collect();
+                            doc! {"$max": regs}
+                        }
+                    };
+                    let mut u = op;
+                    u.insert("$set", doc! {"b": to});
+                    doc! {"q": {"_id": key, "b": {"$lt": to}}, "u": u, "upsert": true}
+                })
+                .collect();
+            for chunk in updates.chunks(UPDATES_PER_COMMAND) {
+                write_guarded(db, &coll, chunk).await?;
+                // A pass over many keys can outlast the lease.
+                if self.renewed.elapsed() > RENEW_EVERY {
+                    self.lease.renew().await?;
+                    self.renewed = std::time::Instant::now();
+                }
+            }
+            if !touched.is_empty() {
+                report
+                    .touched
+                    .extend(read_values(db, output.name, &coll, touched).await?);
+            }
         }
-        let coll = format!("{}{suffix}", collection(output.name));
-        let touched: Vec<String> = if output.scope == Scope::Project && suffix.is_empty() {
-            keys.keys()
-                .take(MAX_TOUCHED.saturating_sub(report.touched.len()))
-                .cloned()
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let updates: Vec<Document> = keys
-            .into_iter()
-            .map(|(key, acc)| {
-                let op = match (acc, output.reduce) {
-                    (Acc::Num(v), super::Reduce::Sum) => doc! {"$inc": {"v": v}},
-                    (Acc::Num(v), super::Reduce::Max) => doc! {"$max": {"v": v}},
-                    (Acc::Num(v), _) => doc! {"$min": {"v": v}},
-                    (Acc::Registers(r), _) => {
-                        let regs: Document = r
-                            .into_iter()
-                            .map(|(i, rank)| (format!("h.{i}"), Bson::Int32(rank.into())))
-                            .collect();
-                        doc! {"$max": regs}
-                    }
-                };
-                let mut u = op;
-                u.insert("$set", doc! {"b": to});
-                doc! {"q": {"_id": key, "b": {"$lt": to}}, "u": u, "upsert": true}
-            })
-            .collect();
-        for chunk in updates.chunks(UPDATES_PER_COMMAND) {
-            write_guarded(db, &coll, chunk).await?;
+        if self.opts.crash_after_outputs {
+            // The crash test: outputs written, watermark not moved.
+            std::process::abort();
         }
-        if !touched.is_empty() {
-            report
-                .touched
-                .extend(read_values(db, output.name, &coll, touched).await?);
-        }
+        Ok(())
     }
-    if opts.crash_after_outputs {
-        // The crash test: outputs written, watermark not moved.
-        std::process::abort();
-    }
-    Ok(())
 }
 
 /// Sends guarded upserts; a duplicate key means the document already has this pass.
