@@ -12,6 +12,7 @@ use bson::{Bson, DateTime};
 use chrono::{Datelike, NaiveDate, Utc};
 use common::{Browser, TestApp};
 use forge_tools::events::{Event, EventContext};
+use forge_tools::projects::Neighborhood;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
@@ -135,6 +136,36 @@ async fn figures_through_q_rest_page_and_csv() {
         "{}",
         q.body
     );
+    // Answers are cached until a run changes the outputs: one more clone shows at once.
+    let path = "/q?c=project_day&p=other1/clones/";
+    let q = app.get(path, &anon).await;
+    assert_eq!(q.json(), json!({"v": [[ms(today()), 5]]}), "{}", q.body);
+    log(
+        &app,
+        "repo.clone",
+        context("other1", Some("code"), None),
+        0,
+        1,
+    )
+    .await;
+    aggregate(&app).await;
+    let q = app.get(path, &anon).await;
+    assert_eq!(q.json(), json!({"v": [[ms(today()), 6]]}), "{}", q.body);
+    // And a cached answer is still checked against who asks: the project made private
+    // hides it from the anonymous viewer who read it a moment ago.
+    let db = app.forge.db();
+    let mut other = forge_tools::projects::get(db, Neighborhood::Projects, "other1")
+        .await
+        .unwrap()
+        .unwrap();
+    forge_tools::acl::set_anonymous_read(&mut other.acl, false);
+    forge_tools::projects::save(db, &other).await.unwrap();
+    let hidden = app.get(path, &anon).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
+    let olive = app.browser(&owner).await;
+    let q = app.get(path, &olive).await;
+    assert_eq!(q.json(), json!({"v": [[ms(today()), 6]]}), "{}", q.body);
+
     let first = format!("stats1/clones/{}", iso(day(1)));
     let q = app
         .get(

@@ -4,8 +4,14 @@
 //! In one process the [`Hub`] hands updates straight to its subscribers. With a broker, a
 //! [`Relay`] (a fanout exchange) carries them to every node's hub, the sender's included, so
 //! whichever process ran the aggregation, every page sees the change.
+//!
+//! The same news keeps the node's cache of query answers ([`Answers`]) true: every run that
+//! counted something is announced (with no updates when no project figure changed), and an
+//! announcement, from this node or another, retires every cached answer.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -59,6 +65,61 @@ pub trait Relay: Send + Sync {
 pub struct Hub {
     tx: broadcast::Sender<Arc<LiveUpdate>>,
     relay: OnceLock<Arc<dyn Relay>>,
+    answers: Answers,
+}
+
+/// How long a cached answer is kept at most: the bound on staleness should an announcement
+/// be lost (a broker restarting), or never come (several nodes without a broker).
+const ANSWER_TTL: Duration = Duration::from_secs(2);
+
+/// Rows of a query-service answer: key (epoch ms or text) and value.
+pub type Rows = Arc<Vec<(bson::Bson, i64)>>;
+
+/// Recent answers of the query service by query, each with the generation of the outputs it
+/// was read at; the generation moves with every announced run, which retires them all.
+pub struct Answers {
+    generation: AtomicU64,
+    cache: moka::sync::Cache<String, (u64, Rows)>,
+}
+
+impl Answers {
+    fn new() -> Self {
+        Self {
+            generation: AtomicU64::new(0),
+            cache: moka::sync::Cache::builder()
+                .weigher(|_k, v: &(u64, Rows)| v.1.len().try_into().unwrap_or(u32::MAX).max(1))
+                // About 1,000 answers of a year of days.
+                .max_capacity(400_000)
+                .time_to_live(ANSWER_TTL)
+                .build(),
+        }
+    }
+
+    /// The outputs' generation now: read it before reading outputs, and store what was read
+    /// with it ([`Answers::put`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The answer to `query` if one was read since the last change.
+    pub fn get(&self, query: &str) -> Option<Rows> {
+        self.cache
+            .get(query)
+            .filter(|(g, _)| *g == self.generation())
+            .map(|(_, rows)| rows)
+    }
+
+    /// Keeps an answer read at `generation` (a change since then makes it unused).
+    pub fn put(&self, query: String, generation: u64, rows: Rows) {
+        if generation == self.generation() {
+            self.cache.insert(query, (generation, rows));
+        }
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+    }
 }
 
 impl Default for Hub {
@@ -81,7 +142,13 @@ impl Hub {
         Self {
             tx: broadcast::channel(CAPACITY).0,
             relay: OnceLock::new(),
+            answers: Answers::new(),
         }
+    }
+
+    /// This node's cached query answers.
+    pub fn answers(&self) -> &Answers {
+        &self.answers
     }
 
     /// Sends updates through the broker from now on (once).
@@ -95,14 +162,16 @@ impl Hub {
         self.tx.subscribe()
     }
 
-    /// Publishes updates to every node (or, without a relay, to this one).
+    /// Announces a run that counted something, with the project figures it changed (maybe
+    /// none), to every node (or, without a relay, to this one).
     pub fn publish(&self, updates: Vec<LiveUpdate>) {
-        if updates.is_empty() {
-            return;
-        }
         match self.relay.get() {
+            // This node's answers go at once, not when the broker brings the news back.
             Some(relay) => match serde_json::to_vec(&updates) {
-                Ok(bytes) => relay.send(bytes),
+                Ok(bytes) => {
+                    self.answers.changed();
+                    relay.send(bytes);
+                }
                 Err(e) => tracing::warn!(error = %e, "live update not encoded"),
             },
             None => self.local(updates),
@@ -118,6 +187,7 @@ impl Hub {
     }
 
     fn local(&self, updates: Vec<LiveUpdate>) {
+        self.answers.changed();
         for u in updates {
             // No subscribers is not an error.
             let _ = self.tx.send(Arc::new(u));
@@ -174,5 +244,21 @@ mod tests {
         };
         hub.publish(vec![u.clone()]);
         assert_eq!(*rx.recv().await.unwrap(), u);
+    }
+
+    #[test]
+    fn an_announced_run_retires_cached_answers() {
+        let hub = Hub::new();
+        let answers = hub.answers();
+        let rows = Arc::new(vec![(bson::Bson::Int64(0), 1)]);
+        let g = answers.generation();
+        answers.put("q1".into(), g, rows.clone());
+        assert!(answers.get("q1").is_some_and(|r| Arc::ptr_eq(&r, &rows)));
+        // A run announced (even one that changed no project figure): the answer is gone.
+        hub.publish(Vec::new());
+        assert!(answers.get("q1").is_none());
+        // An answer read before the change is not kept.
+        answers.put("q2".into(), g, rows);
+        assert!(answers.get("q2").is_none());
     }
 }

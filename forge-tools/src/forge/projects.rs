@@ -29,9 +29,7 @@ impl Forge {
         nbhd: Neighborhood,
         shortname: &str,
     ) -> Result<ProjectCtx> {
-        let project = projects::get(self.db(), nbhd, shortname)
-            .await?
-            .ok_or(Error::NotFound("project"))?;
+        let project = self.readable_project(viewer, nbhd, shortname).await?;
         let tools = instance::list(self.db(), project.id).await?;
         let ctx = ProjectCtx {
             subject: viewer.subject(Some(&project)),
@@ -40,6 +38,26 @@ impl Forge {
         };
         ctx.authorize(perm::READ)?;
         Ok(ctx)
+    }
+
+    /// A live project the viewer may read, without its tools (for checks that need only
+    /// the project); `NotFound` otherwise, as [`Forge::load_project`].
+    pub async fn readable_project(
+        &self,
+        viewer: &Viewer,
+        nbhd: Neighborhood,
+        shortname: &str,
+    ) -> Result<Project> {
+        let project = projects::get(self.db(), nbhd, shortname)
+            .await?
+            .ok_or(Error::NotFound("project"))?;
+        acl::decide(
+            &viewer.subject(Some(&project)),
+            &[&project.acl],
+            perm::READ,
+            "project",
+        )?;
+        Ok(project)
     }
 
     /// Whether the viewer may read the project (for listings that show several).

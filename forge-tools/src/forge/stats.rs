@@ -2,6 +2,8 @@
 //! reading their outputs with access checked — a project's figures are for whoever may read
 //! the project, a user's for that user and site admins, the site's for site admins.
 
+use std::sync::Arc;
+
 use bson::Bson;
 use chrono::{Months, NaiveDate, Utc};
 
@@ -68,13 +70,15 @@ impl Forge {
             crash_after_outputs,
         };
         let report = run::run(self.db(), &builtin::ALL, &opts).await?;
-        self.live().publish(
-            report
-                .touched
-                .iter()
-                .filter_map(LiveUpdate::from_touched)
-                .collect(),
-        );
+        if report.events > 0 {
+            self.live().publish(
+                report
+                    .touched
+                    .iter()
+                    .filter_map(LiveUpdate::from_touched)
+                    .collect(),
+            );
+        }
         Ok(report)
     }
 
@@ -109,6 +113,8 @@ impl Forge {
             report.events = report.events.max(r.events);
             report.passes += r.passes;
         }
+        // Every output was replaced: cached answers go.
+        self.live().publish(Vec::new());
         Ok(report)
     }
 
@@ -123,7 +129,7 @@ impl Forge {
         p: &str,
         b: Option<&str>,
         e: Option<&str>,
-    ) -> Result<Vec<(Bson, i64)>> {
+    ) -> Result<Arc<Vec<(Bson, i64)>>> {
         let output = builtin::output(c).ok_or(Error::NotFound("aggregate"))?;
         if !viewer.is_site_admin() {
             match output.scope {
@@ -133,7 +139,7 @@ impl Forge {
                             "`p` must start with a project: `<project>/` or `u/<user>/`".into(),
                         )
                     })?;
-                    self.load_project(viewer, nbhd, name).await?;
+                    self.readable_project(viewer, nbhd, name).await?;
                 }
                 Scope::User => {
                     let user = viewer.require_user()?;
@@ -147,8 +153,19 @@ impl Forge {
                 }
             }
         }
+        // Answers are cached until the next run changes the outputs (access was checked
+        // above, for this viewer, whatever is cached).
+        let answers = self.live().answers();
+        let key = serde_json::json!([c, p, b, e]).to_string();
+        if let Some(rows) = answers.get(&key) {
+            return Ok(rows);
+        }
+        let generation = answers.generation();
         let rows = query::range(self.db(), output, p, b, e).await?;
-        Ok(rows.iter().map(|(k, v)| query::row(k, *v)).collect())
+        let rows: Arc<Vec<(Bson, i64)>> =
+            Arc::new(rows.iter().map(|(k, v)| query::row(k, *v)).collect());
+        answers.put(key, generation, rows.clone());
+        Ok(rows)
     }
 
     /// A series of a project the viewer reads (`ctx` is loaded with the read checked):

@@ -450,14 +450,14 @@ pub async fn query(
         .await?;
     Ok(Json(QJson {
         v: rows
-            .into_iter()
+            .iter()
             .map(|(k, v)| {
                 let key = match k {
-                    bson::Bson::Int64(ms) => serde_json::Value::from(ms),
-                    bson::Bson::String(s) => serde_json::Value::from(s),
+                    bson::Bson::Int64(ms) => serde_json::Value::from(*ms),
+                    bson::Bson::String(s) => serde_json::Value::from(s.as_str()),
                     other => serde_json::Value::from(other.to_string()),
                 };
-                (key, v)
+                (key, *v)
             })
             .collect(),
     }))
