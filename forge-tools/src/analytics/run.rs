@@ -43,8 +43,10 @@ const RENEW_EVERY: Duration = Duration::from_secs(10);
 pub const STALE: Duration = Duration::from_secs(60);
 /// How long a lease lasts without renewal.
 const LEASE: Duration = Duration::from_secs(60);
-/// Updates sent in one `update` command.
+/// Updates (or inserts) sent in one command.
 const UPDATES_PER_COMMAND: usize = 10_000;
+/// Output keys looked up in one query.
+const LOOKUPS_PER_QUERY: usize = 1_000;
 /// Output documents a run reports as changed (for live pages), at most.
 const MAX_TOUCHED: usize = 2_000;
 /// Suffix of the outputs and states a rebuild writes before they replace the live ones.
@@ -452,20 +454,48 @@ impl Writer<'_> {
             } else {
                 Vec::new()
             };
-            let updates: Vec<Document> = keys
+            // Keys new to the output are inserted (several times faster than upserts in
+            // the store); those that exist get the guarded update. A document that already
+            // has this pass (`b` at `to`: a pass redone) is left alone.
+            let mut keys: Vec<(String, Acc)> = keys.into_iter().collect();
+            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let seen = passes_of(db, &coll, &keys).await?;
+            let (mut inserts, mut updates) = (Vec::new(), Vec::new());
+            for (key, acc) in keys {
+                match seen.get(&key) {
+                    Some(&b) if b >= to => {}
+                    Some(_) => updates.push((key, acc)),
+                    None => inserts.push((key, acc)),
+                }
+            }
+            for chunk in inserts.chunks(UPDATES_PER_COMMAND) {
+                let docs: Vec<Document> = chunk
+                    .iter()
+                    .map(|(key, acc)| {
+                        let mut d = doc! {"_id": key.as_str(), "b": to};
+                        match acc {
+                            Acc::Num(v) => d.insert("v", *v),
+                            Acc::Registers(r) => d.insert("h", registers(r, "")),
+                        };
+                        d
+                    })
+                    .collect();
+                // Made meanwhile by another runner: the guard of an update decides.
+                for i in insert_new(db, &coll, docs).await? {
+                    if let Some(kv) = chunk.get(i) {
+                        updates.push(kv.clone());
+                    }
+                }
+                self.keep_lease().await?;
+            }
+            let updates: Vec<Document> = updates
                 .into_iter()
                 .map(|(key, acc)| {
                     let op = match (acc, output.reduce) {
                         (Acc::Num(v), super::Reduce::Sum) => doc! {"$inc": {"v": v}},
                         (Acc::Num(v), super::Reduce::Max) => doc! {"$max": {"v": v}},
                         (Acc::Num(v), _) => doc! {"$min": {"v": v}},
-                        (Acc::Registers(r), _) => {
-                            let regs: Document = r
-                                .into_iter()
-                                .map(|(i, rank)| (format!("h.{i}"), Bson::Int32(rank.into())))
-                                .collect();
-                            doc! {"$max": regs}
-                        }
+                        (Acc::Registers(r), _) => doc! {"$max": registers(&r, "h.")},
                     };
                     let mut u = op;
                     u.insert("$set", doc! {"b": to});
@@ -474,11 +504,7 @@ impl Writer<'_> {
                 .collect();
             for chunk in updates.chunks(UPDATES_PER_COMMAND) {
                 write_guarded(db, &coll, chunk).await?;
-                // A pass over many keys can outlast the lease.
-                if self.renewed.elapsed() > RENEW_EVERY {
-                    self.lease.renew().await?;
-                    self.renewed = std::time::Instant::now();
-                }
+                self.keep_lease().await?;
             }
             if !touched.is_empty() {
                 report
@@ -491,6 +517,68 @@ impl Writer<'_> {
             std::process::abort();
         }
         Ok(())
+    }
+
+    /// Renews the lease now and then: a pass over many keys can outlast it.
+    async fn keep_lease(&mut self) -> Result<()> {
+        if self.renewed.elapsed() > RENEW_EVERY {
+            self.lease.renew().await?;
+            self.renewed = std::time::Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// HyperLogLog registers as fields `<prefix><index>`.
+fn registers(r: &HashMap<u16, u8>, prefix: &str) -> Document {
+    r.iter()
+        .map(|(i, rank)| (format!("{prefix}{i}"), Bson::Int32((*rank).into())))
+        .collect()
+}
+
+/// Which of `keys` exist in `coll`, with the end of the last pass that wrote each.
+async fn passes_of(
+    db: &Database,
+    coll: &str,
+    keys: &[(String, Acc)],
+) -> Result<HashMap<String, i64>> {
+    let coll = db.collection::<Document>(coll);
+    let mut seen = HashMap::new();
+    for chunk in keys.chunks(LOOKUPS_PER_QUERY) {
+        let ids: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
+        let mut cursor = coll
+            .find(doc! {"_id": {"$in": ids}})
+            .projection(doc! {"b": 1})
+            .await?;
+        while let Some(d) = cursor.try_next().await? {
+            if let Ok(id) = d.get_str("_id") {
+                seen.insert(id.to_owned(), d.get_i64("b").unwrap_or(0));
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Inserts new output documents; the positions of those refused because they exist.
+async fn insert_new(db: &Database, coll: &str, docs: Vec<Document>) -> Result<Vec<usize>> {
+    let result = db
+        .collection::<Document>(coll)
+        .insert_many(docs)
+        .ordered(false)
+        .await;
+    match result {
+        Ok(_) => Ok(Vec::new()),
+        Err(e) => match *e.kind {
+            mongodb::error::ErrorKind::InsertMany(ref f)
+                if f.write_concern_error.is_none()
+                    && f.write_errors
+                        .as_ref()
+                        .is_some_and(|w| w.iter().all(|w| w.code == 11000)) =>
+            {
+                Ok(f.write_errors.iter().flatten().map(|w| w.index).collect())
+            }
+            _ => Err(e.into()),
+        },
     }
 }
 
