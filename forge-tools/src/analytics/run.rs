@@ -226,36 +226,56 @@ async fn pass(
     };
     // Every aggregation at the lowest watermark takes this pass; the others (ahead, after a
     // rebuild of one) wait until the low ones catch up.
-    let mut takers: Vec<(&AggDef, &AggState, Emitter)> = aggs
+    let takers: Vec<(&AggDef, &AggState)> = aggs
         .iter()
         .zip(&states)
         .filter(|(_, st)| st.watermark == low)
-        .map(|(agg, st)| (agg, st, Emitter::new(agg.outputs)))
         .collect();
-    let (mut to, mut scanned, mut n) = (low, low, 0u64);
-    while scanned < bound && n < PASS_EVENTS {
-        let hi = (scanned + CHUNK).min(bound);
-        let evs = read_range(db, scanned, hi).await?;
-        scanned = hi;
-        // Nothing there: numbered but not written (yet); what comes after decides (`cut`).
-        let Some(last) = evs.last().map(|e| events::batch_of(e.id)) else {
+    let mut maps: Mappers = takers
+        .iter()
+        .map(|(agg, _)| (agg.xmap, Emitter::new(agg.outputs)))
+        .collect();
+    let (mut to, mut n) = (low, 0u64);
+    // The store reads the next range while this one is decoded and mapped on a blocking
+    // thread: the two take about as long, and the async threads stay free for requests.
+    let mut ranges = Ranges {
+        db,
+        scanned: low,
+        bound,
+    };
+    let mut reading = ranges.next_read();
+    while let Some(read) = reading.take() {
+        let raws = read
+            .await
+            .map_err(|e| Error::Internal(format!("reading events: {e}")))??;
+        let more = n + (raws.len() as u64) < PASS_EVENTS;
+        reading = if more { ranges.next_read() } else { None };
+        if raws.is_empty() {
+            // Nothing there: numbered but not written (yet); what comes after decides.
             continue;
-        };
-        let (taken, evs) = cut(evs, to, settled);
-        let Some(taken) = taken else {
+        }
+        let after = to;
+        // One runner per store holds the lease, so this is one thread at most: not the
+        // heavy-work pool, which pages wait on.
+        let (mapped, back) = tokio::task::spawn_blocking(move || {
+            let mapped = map_range(raws, after, settled, &mut maps);
+            (mapped, maps)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("mapping events: {e}")))?;
+        maps = back;
+        let Some(Mapped { taken, last, count }) = mapped else {
             break;
         };
-        n += evs.len() as u64;
-        for e in &evs {
-            for (agg, _, em) in &mut takers {
-                (agg.xmap)(e, em);
-            }
-        }
+        n += count;
         to = taken;
         if taken < last {
             // Stopped at a batch still on its way.
             break;
         }
+    }
+    if let Some(read) = reading {
+        read.abort();
     }
     if to == low {
         return Ok(PassResult {
@@ -263,6 +283,10 @@ async fn pass(
             advanced: false,
         });
     }
+    let takers = takers
+        .into_iter()
+        .zip(maps)
+        .map(|((agg, st), (_, em))| (agg, st, em));
     for (agg, st, em) in takers {
         set_pending(db, agg, st, to, suffix).await?;
         writer.write(agg, em, to, report).await?;
@@ -297,6 +321,87 @@ async fn load_states(db: &Database, aggs: &[AggDef], suffix: &str) -> Result<Vec
         out.push(st);
     }
     Ok(out)
+}
+
+/// Each aggregation's map and what it emitted so far.
+type Mappers = Vec<(fn(&LoggedEvent, &mut Emitter), Emitter)>;
+
+/// What one range gave: the last batch taken and the last seen, and the events counted.
+struct Mapped {
+    taken: i64,
+    last: i64,
+    count: u64,
+}
+
+/// Decodes a range's events, keeps the batches that can be counted now ([`cut`]) and maps
+/// them; `None` when none can.
+fn map_range(
+    raws: Vec<bson::RawDocumentBuf>,
+    after: i64,
+    settled: i64,
+    maps: &mut Mappers,
+) -> Option<Mapped> {
+    let evs: Vec<LoggedEvent> = raws
+        .iter()
+        .filter_map(
+            |raw| match bson::deserialize_from_slice::<LoggedEvent>(raw.as_bytes()) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable event skipped");
+                    None
+                }
+            },
+        )
+        .collect();
+    drop(raws);
+    let last = evs.last().map(|e| events::batch_of(e.id))?;
+    let (taken, evs) = cut(evs, after, settled);
+    let taken = taken?;
+    for e in &evs {
+        for (xmap, em) in maps.iter_mut() {
+            xmap(e, em);
+        }
+    }
+    Some(Mapped {
+        taken,
+        last,
+        count: evs.len() as u64,
+    })
+}
+
+/// Consecutive ranges of at most [`CHUNK`] batch numbers up to `bound`, each read by a task
+/// of its own.
+struct Ranges<'a> {
+    db: &'a Database,
+    scanned: i64,
+    bound: i64,
+}
+
+type RawRead = tokio::task::JoinHandle<Result<Vec<bson::RawDocumentBuf>>>;
+
+impl Ranges<'_> {
+    fn next_read(&mut self) -> Option<RawRead> {
+        if self.scanned >= self.bound {
+            return None;
+        }
+        let (after, hi) = (self.scanned, (self.scanned + CHUNK).min(self.bound));
+        self.scanned = hi;
+        let db = self.db.clone();
+        Some(tokio::spawn(async move { read_raw(&db, after, hi).await }))
+    }
+}
+
+/// The stored events of batches `after + 1 ..= to`, undecoded (a closed range of ids: the
+/// store reads only those).
+async fn read_raw(db: &Database, after: i64, to: i64) -> Result<Vec<bson::RawDocumentBuf>> {
+    let range = doc! {"$gte": (after + 1) << ID_SHIFT, "$lt": (to + 1) << ID_SHIFT};
+    let coll = db.collection::<bson::RawDocumentBuf>(events::COLLECTION);
+    let cursor = coll
+        .find(doc! {"_id": range})
+        .sort(doc! {"_id": 1})
+        .batch_size(10_000)
+        .await?;
+    Ok(cursor.try_collect().await?)
 }
 
 /// The events of batches `after + 1 ..= to` (a closed range of ids: the store reads only
