@@ -185,18 +185,27 @@ async fn pass(
     // A pass cut short is finished first, over exactly its events.
     for (agg, st) in aggs.iter().zip(&states) {
         if let Some(to) = st.pending {
-            let mut em = Emitter::new(agg.outputs);
+            let mut maps: Mappers = vec![(agg.xmap, Emitter::new(agg.outputs))];
             let mut n = 0u64;
             let mut from = st.watermark;
             while from < to {
                 let hi = (from + CHUNK).min(to);
-                let evs = read_range(db, from, hi).await?;
-                n += evs.len() as u64;
-                for e in &evs {
-                    (agg.xmap)(e, &mut em);
-                }
+                let raws = read_raw(db, from, hi).await?;
+                let (count, back) = tokio::task::spawn_blocking(move || {
+                    let evs = decode(raws);
+                    map_events(&evs, &mut maps);
+                    (evs.len() as u64, maps)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("mapping events: {e}")))?;
+                maps = back;
+                n += count;
                 from = hi;
             }
+            let em = maps
+                .pop()
+                .map(|(_, em)| em)
+                .unwrap_or_else(|| Emitter::new(agg.outputs));
             writer.write(agg, em, to, report).await?;
             commit(db, agg, st, to, n, suffix).await?;
             report.events += n;
@@ -341,8 +350,22 @@ fn map_range(
     settled: i64,
     maps: &mut Mappers,
 ) -> Option<Mapped> {
-    let evs: Vec<LoggedEvent> = raws
-        .iter()
+    let evs = decode(raws);
+    let last = evs.last().map(|e| events::batch_of(e.id))?;
+    let (taken, evs) = cut(evs, after, settled);
+    let taken = taken?;
+    map_events(&evs, maps);
+    Some(Mapped {
+        taken,
+        last,
+        count: evs.len() as u64,
+    })
+}
+
+/// Stored events decoded (raw documents straight into events: this is most of a run's
+/// CPU); an unreadable one is skipped with a warning.
+fn decode(raws: Vec<bson::RawDocumentBuf>) -> Vec<LoggedEvent> {
+    raws.iter()
         .filter_map(
             |raw| match bson::deserialize_from_slice::<LoggedEvent>(raw.as_bytes()) {
                 Ok(e) => Some(e),
@@ -352,21 +375,15 @@ fn map_range(
                 }
             },
         )
-        .collect();
-    drop(raws);
-    let last = evs.last().map(|e| events::batch_of(e.id))?;
-    let (taken, evs) = cut(evs, after, settled);
-    let taken = taken?;
-    for e in &evs {
+        .collect()
+}
+
+fn map_events(evs: &[LoggedEvent], maps: &mut Mappers) {
+    for e in evs {
         for (xmap, em) in maps.iter_mut() {
             xmap(e, em);
         }
     }
-    Some(Mapped {
-        taken,
-        last,
-        count: evs.len() as u64,
-    })
 }
 
 /// Consecutive ranges of at most [`CHUNK`] batch numbers up to `bound`, each read by a task
@@ -402,28 +419,6 @@ async fn read_raw(db: &Database, after: i64, to: i64) -> Result<Vec<bson::RawDoc
         .batch_size(10_000)
         .await?;
     Ok(cursor.try_collect().await?)
-}
-
-/// The events of batches `after + 1 ..= to` (a closed range of ids: the store reads only
-/// those).
-async fn read_range(db: &Database, after: i64, to: i64) -> Result<Vec<LoggedEvent>> {
-    let range = doc! {"$gte": (after + 1) << ID_SHIFT, "$lt": (to + 1) << ID_SHIFT};
-    // Raw documents, read straight into events (no intermediate `Document`): this loop is
-    // most of a run's CPU.
-    let coll = db.collection::<bson::RawDocumentBuf>(events::COLLECTION);
-    let mut cursor = coll
-        .find(doc! {"_id": range})
-        .sort(doc! {"_id": 1})
-        .batch_size(10_000)
-        .await?;
-    let mut out = Vec::new();
-    while let Some(raw) = cursor.try_next().await? {
-        match bson::deserialize_from_slice::<LoggedEvent>(raw.as_bytes()) {
-            Ok(e) => out.push(e),
-            Err(e) => tracing::warn!(error = %e, "unreadable event skipped"),
-        }
-    }
-    Ok(out)
 }
 
 /// The whole batches of `evs` that can be counted now, in sequence after batch `after`, and
