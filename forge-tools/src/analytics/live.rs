@@ -87,9 +87,14 @@ impl Answers {
         Self {
             generation: AtomicU64::new(0),
             cache: moka::sync::Cache::builder()
-                .weigher(|_k, v: &(u64, Rows)| v.1.len().try_into().unwrap_or(u32::MAX).max(1))
-                // About 1,000 answers of a year of days.
-                .max_capacity(400_000)
+                // In bytes, the query included: anyone may ask, with long odd queries.
+                .weigher(|k: &String, v: &(u64, Rows)| {
+                    (k.len() + 64 + 48 * v.1.len())
+                        .try_into()
+                        .unwrap_or(u32::MAX)
+                })
+                // 16 MB: about 900 answers of a year of days.
+                .max_capacity(16 << 20)
                 .time_to_live(ANSWER_TTL)
                 .build(),
         }
