@@ -16,6 +16,7 @@ use forge_tools::analytics::builtin::{
     SITE_ACTIVE_DAY, SITE_DAY, USER_MONTH,
 };
 use forge_tools::analytics::run::{self, RunOptions, RunReport, STATE};
+use forge_tools::analytics::stored;
 use forge_tools::events::{self, Event, EventContext, EventLog, ID_SHIFT};
 use mongodb::Database;
 use proptest::prelude::*;
@@ -733,6 +734,108 @@ proptest! {
     }
 }
 
+/// A key range of a daily output starting or ending inside a month reads the months it
+/// touches and gives exactly the keys in the range, in key order.
+#[tokio::test]
+async fn key_ranges_inside_months_give_exactly_their_keys() {
+    let db = db("agg_range").await;
+    let log = EventLog::start(&db).await.unwrap();
+    log.append(scripted()).await.unwrap();
+    run_all(&db).await;
+    let day = builtin::output(PROJECT_DAY).unwrap();
+    let all = &scripted_expected()[PROJECT_DAY];
+    for (prefix, first, last) in [
+        (
+            "alpha/",
+            Some("alpha/views/2026-12-31"),
+            Some("alpha/views/2027-01-01"),
+        ),
+        ("alpha/views/", Some("alpha/views/2026-12-31"), None),
+        ("alpha/views/", None, Some("alpha/views/2026-12-31")),
+        (
+            "alpha/",
+            Some("alpha/clones/2026-12-31x"),
+            Some("alpha/views:code/2027"),
+        ),
+        ("alpha/", None, None),
+        (
+            "alph",
+            Some("alpha/views/2026-12"),
+            Some("alpha/views/2026-12-30"),
+        ),
+    ] {
+        let got = forge_tools::analytics::query::range(&db, day, prefix, first, last)
+            .await
+            .unwrap();
+        let want: Vec<(String, i64)> = all
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with(prefix)
+                    && first.is_none_or(|f| k.as_str() >= f)
+                    && last.is_none_or(|l| k.as_str() <= l)
+            })
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        assert!(!want.is_empty(), "a range with keys in it");
+        assert_eq!(got, want, "{prefix} {first:?} {last:?}");
+    }
+    db.drop().await.unwrap();
+}
+
+/// Outputs written in the layout before daily outputs kept a month per document: migration
+/// 0003 drops the project and site outputs and resets their states, so the next run recounts
+/// them from the log, exactly; the user aggregation keeps its outputs and is not recounted.
+#[tokio::test]
+async fn the_old_one_key_per_document_layout_is_recounted_after_its_migration() {
+    let db = db("agg_migrate").await;
+    forge_tools::store::migrations::apply_pending(&db)
+        .await
+        .unwrap();
+    let log = EventLog::start(&db).await.unwrap();
+    log.append(scripted()).await.unwrap();
+    run_all(&db).await;
+    let expected = scripted_expected();
+    // As an older forge left them: one document per day key.
+    let old_day = db.collection::<Document>("agg_project_day");
+    old_day.drop().await.unwrap();
+    let w = watermark(&state(&db, "project").await);
+    for (key, v) in &expected[PROJECT_DAY] {
+        old_day
+            .insert_one(doc! {"_id": key, "b": w, "v": v})
+            .await
+            .unwrap();
+    }
+    let user_w = watermark(&state(&db, "user").await);
+    db.collection::<Document>("migrations")
+        .delete_one(doc! {"_id": "0003_analytics_daily_by_month"})
+        .await
+        .unwrap();
+    let applied = forge_tools::store::migrations::apply_pending(&db)
+        .await
+        .unwrap();
+    assert_eq!(applied, vec!["0003_analytics_daily_by_month".to_owned()]);
+    assert_eq!(old_day.count_documents(doc! {}).await.unwrap(), 0);
+    assert_eq!(watermark(&state(&db, "user").await), user_w);
+
+    let r = run_all(&db).await;
+    assert_eq!(
+        r.events,
+        scripted().len() as u64,
+        "project and site recounted"
+    );
+    assert_eq!(dump_all(&db).await, expected);
+    // One document per month now: December and January of the scripted days.
+    let ids: Vec<String> = old_day
+        .distinct("_id", doc! {"_id": {"$regex": "^alpha/views/"}})
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|b| b.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids, ["alpha/views/2026-12", "alpha/views/2027-01"]);
+    db.drop().await.unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // c. Exactly once under replays
 // ---------------------------------------------------------------------------------------------
@@ -795,19 +898,31 @@ async fn replayed_and_redone_passes_count_once() {
     // its pass mark), then redo the pass.
     let contribution = Model::of(b);
     for o in SUMS {
-        let coll = db.collection::<Document>(&forge_tools::analytics::collection(o));
-        for (i, (key, n)) in contribution.sums[o].iter().enumerate() {
+        let output = forge_tools::analytics::builtin::output(o).unwrap();
+        let coll = db.collection::<Document>(&output.collection());
+        // The pass's keys by the document holding them (a daily output keeps a month of
+        // days per document): every other document is undone as a whole.
+        let mut docs: BTreeMap<String, Document> = BTreeMap::new();
+        for (key, n) in &contribution.sums[o] {
+            let place = stored::place(output, key).unwrap();
+            let path = match place.day {
+                Some(day) => format!("v.{day}"),
+                None => "v".into(),
+            };
+            docs.entry(place.id).or_default().insert(path, -*n);
+        }
+        for (i, (id, undo)) in docs.into_iter().enumerate() {
             if i % 2 == 0 {
                 continue;
             }
             let r = coll
                 .update_one(
-                    doc! {"_id": key, "b": w_b},
-                    doc! {"$inc": {"v": -n}, "$set": {"b": w_a}},
+                    doc! {"_id": &id, "b": w_b},
+                    doc! {"$inc": undo, "$set": {"b": w_a}},
                 )
                 .await
                 .unwrap();
-            assert_eq!(r.matched_count, 1, "{o} {key}");
+            assert_eq!(r.matched_count, 1, "{o} {id}");
         }
     }
     assert_ne!(dump_all(&db).await, expected);

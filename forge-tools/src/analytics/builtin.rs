@@ -31,21 +31,25 @@ static PROJECT_OUTPUTS: [Output; 4] = [
         name: PROJECT_DAY,
         reduce: Reduce::Sum,
         scope: Scope::Project,
+        by_month: true,
     },
     Output {
         name: PROJECT_MONTH,
         reduce: Reduce::Sum,
         scope: Scope::Project,
+        by_month: false,
     },
     Output {
         name: PROJECT_VISITORS_DAY,
         reduce: Reduce::Distinct,
         scope: Scope::Project,
+        by_month: true,
     },
     Output {
         name: PROJECT_VISITORS_MONTH,
         reduce: Reduce::Distinct,
         scope: Scope::Project,
+        by_month: false,
     },
 ];
 
@@ -53,6 +57,7 @@ static USER_OUTPUTS: [Output; 1] = [Output {
     name: USER_MONTH,
     reduce: Reduce::Sum,
     scope: Scope::User,
+    by_month: false,
 }];
 
 static SITE_OUTPUTS: [Output; 2] = [
@@ -60,11 +65,13 @@ static SITE_OUTPUTS: [Output; 2] = [
         name: SITE_DAY,
         reduce: Reduce::Sum,
         scope: Scope::Site,
+        by_month: true,
     },
     Output {
         name: SITE_ACTIVE_DAY,
         reduce: Reduce::Distinct,
         scope: Scope::Site,
+        by_month: true,
     },
 ];
 

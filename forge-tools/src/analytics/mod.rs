@@ -2,7 +2,8 @@
 //!
 //! An aggregation ([`AggDef`]) reads events and, through its `xmap`, emits any number of
 //! `(output, key, value)`; each output has one reduce ([`Reduce`]) and is a collection
-//! `agg_<output>` of `{_id: key, v}` (or `{_id: key, h}` for a distinct count, see [`hll`]).
+//! `agg_<output>` of `{_id: key, v}` (or `{_id: key, h}` for a distinct count, see [`hll`]);
+//! daily outputs keep a month of keys per document ([`stored`]).
 //! Keys end in `/<ISO date>` (`2026-12-04`; months as `2026-12-01`) as Zarkov's did. One pass
 //! over new events feeds every output of every aggregation ([`run`]); [`builtin`] holds the
 //! aggregations the forge ships; [`query`] reads outputs back; [`live`] tells web nodes
@@ -13,6 +14,7 @@ pub mod hll;
 pub mod live;
 pub mod query;
 pub mod run;
+pub mod stored;
 
 use std::collections::HashMap;
 
@@ -50,6 +52,9 @@ pub struct Output {
     pub name: &'static str,
     pub reduce: Reduce,
     pub scope: Scope,
+    /// Keys end in a day (`/YYYY-MM-DD`) and are stored a month per document (see
+    /// [`stored`]): a year of a daily series is 12 documents to write and read, not 365.
+    pub by_month: bool,
 }
 
 impl Output {
@@ -223,16 +228,19 @@ mod tests {
             name: "s",
             reduce: Reduce::Sum,
             scope: Scope::Site,
+            by_month: false,
         },
         Output {
             name: "m",
             reduce: Reduce::Max,
             scope: Scope::Site,
+            by_month: false,
         },
         Output {
             name: "d",
             reduce: Reduce::Distinct,
             scope: Scope::Site,
+            by_month: false,
         },
     ];
 

@@ -6,8 +6,7 @@ use chrono::{Datelike, NaiveDate};
 use futures::TryStreamExt;
 use mongodb::Database;
 
-use super::run::value_of;
-use super::{Output, collection, key_time};
+use super::{Output, collection, key_time, stored};
 use crate::error::{Error, Result};
 
 /// Rows one query answers at most.
@@ -33,10 +32,14 @@ pub async fn range(
     {
         lo = b.to_owned();
     }
-    let mut filter = doc! {"$gte": lo};
-    match last {
-        Some(e) if *e < *format!("{prefix}{END}") => filter.insert("$lte", e),
-        _ => filter.insert("$lt", format!("{prefix}{END}")),
+    let end = format!("{prefix}{END}");
+    let hi = last.filter(|e| *e < end.as_str());
+    // Documents holding keys in the range: from the one `lo` falls in, up to `hi` (a
+    // document's id is a prefix of its keys, so one after `hi` holds none).
+    let mut filter = doc! {"$gte": stored::lowest_id(output, &lo)};
+    match hi {
+        Some(e) => filter.insert("$lte", e),
+        None => filter.insert("$lt", &end),
     };
     let docs: Vec<Document> = db
         .collection::<Document>(&collection(output.name))
@@ -46,10 +49,16 @@ pub async fn range(
         .await?
         .try_collect()
         .await?;
-    Ok(docs
+    let mut rows: Vec<(String, i64)> = docs
         .iter()
-        .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), value_of(d))))
-        .collect())
+        .flat_map(|d| stored::unpack(output, d))
+        .filter(|(k, _)| {
+            k.as_str() >= lo.as_str() && k.starts_with(prefix) && hi.is_none_or(|e| k.as_str() <= e)
+        })
+        .collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    rows.truncate(MAX_ROWS as usize);
+    Ok(rows)
 }
 
 /// A row of `/q`: the key as epoch milliseconds when it ends in a date, else as it is.

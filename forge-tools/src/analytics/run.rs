@@ -19,7 +19,7 @@
 //!   State changes are compare-and-set on `pending`, so a runner that lost its lease cannot
 //!   move a watermark under the next one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use bson::{Bson, DateTime, Document, doc};
@@ -27,7 +27,7 @@ use futures::TryStreamExt;
 use mongodb::Database;
 use serde::{Deserialize, Serialize};
 
-use super::{Acc, AggDef, Emitter, LoggedEvent, Scope, collection, hll};
+use super::{AggDef, Emitter, LoggedEvent, Output, Scope, collection, stored};
 use crate::error::{Error, Result};
 use crate::events::{self, ID_SHIFT};
 
@@ -546,6 +546,7 @@ impl Writer<'_> {
                 continue;
             }
             let coll = format!("{}{suffix}", collection(output.name));
+            // One entry per key; documents hold a key, or a month of days (`stored`).
             let touched: Vec<String> = if output.scope == Scope::Project && suffix.is_empty() {
                 keys.keys()
                     .take(MAX_TOUCHED.saturating_sub(report.touched.len()))
@@ -554,34 +555,34 @@ impl Writer<'_> {
             } else {
                 Vec::new()
             };
-            // Keys new to the output are inserted (several times faster than upserts in
-            // the store); those that exist get the guarded update. A document that already
-            // has this pass (`b` at `to`: a pass redone) is left alone.
-            let mut keys: Vec<(String, Acc)> = keys.into_iter().collect();
-            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let seen = passes_of(db, &coll, &keys).await?;
+            let (docs, unplaced) = stored::group(output, keys);
+            if unplaced > 0 {
+                tracing::warn!(
+                    output = output.name,
+                    unplaced,
+                    "keys of a daily output must end in a day; those were not counted"
+                );
+            }
+            // Documents new to the output are inserted (several times faster than upserts
+            // in the store); those that exist get the guarded update. A document that
+            // already has this pass (`b` at `to`: a pass redone) is left alone.
+            let ids: Vec<&str> = docs.keys().map(String::as_str).collect();
+            let seen = passes_of(db, &coll, &ids).await?;
             let (mut inserts, mut updates) = (Vec::new(), Vec::new());
-            for (key, acc) in keys {
-                match seen.get(&key) {
+            for (id, entries) in docs {
+                match seen.get(&id) {
                     Some(&b) if b >= to => {}
-                    Some(_) => updates.push((key, acc)),
-                    None => inserts.push((key, acc)),
+                    Some(_) => updates.push((id, entries)),
+                    None => inserts.push((id, entries)),
                 }
             }
             for chunk in inserts.chunks(UPDATES_PER_COMMAND) {
-                let docs: Vec<Document> = chunk
+                let new: Vec<Document> = chunk
                     .iter()
-                    .map(|(key, acc)| {
-                        let mut d = doc! {"_id": key.as_str(), "b": to};
-                        match acc {
-                            Acc::Num(v) => d.insert("v", *v),
-                            Acc::Registers(r) => d.insert("h", registers(r, "")),
-                        };
-                        d
-                    })
+                    .map(|(id, entries)| stored::new_document(id, to, entries))
                     .collect();
                 // Made meanwhile by another runner: the guard of an update decides.
-                for i in insert_new(db, &coll, docs).await? {
+                for i in insert_new(db, &coll, new).await? {
                     if let Some(kv) = chunk.get(i) {
                         updates.push(kv.clone());
                     }
@@ -590,16 +591,10 @@ impl Writer<'_> {
             }
             let updates: Vec<Document> = updates
                 .into_iter()
-                .map(|(key, acc)| {
-                    let op = match (acc, output.reduce) {
-                        (Acc::Num(v), super::Reduce::Sum) => doc! {"$inc": {"v": v}},
-                        (Acc::Num(v), super::Reduce::Max) => doc! {"$max": {"v": v}},
-                        (Acc::Num(v), _) => doc! {"$min": {"v": v}},
-                        (Acc::Registers(r), _) => doc! {"$max": registers(&r, "h.")},
-                    };
-                    let mut u = op;
+                .map(|(id, entries)| {
+                    let mut u = stored::update(output.reduce, &entries);
                     u.insert("$set", doc! {"b": to});
-                    doc! {"q": {"_id": key, "b": {"$lt": to}}, "u": u, "upsert": true}
+                    doc! {"q": {"_id": id, "b": {"$lt": to}}, "u": u, "upsert": true}
                 })
                 .collect();
             for chunk in updates.chunks(UPDATES_PER_COMMAND) {
@@ -609,7 +604,7 @@ impl Writer<'_> {
             if !touched.is_empty() {
                 report
                     .touched
-                    .extend(read_values(db, output.name, &coll, touched).await?);
+                    .extend(read_values(db, output, &coll, touched).await?);
             }
         }
         if self.opts.crash_after_outputs {
@@ -629,25 +624,14 @@ impl Writer<'_> {
     }
 }
 
-/// HyperLogLog registers as fields `<prefix><index>`.
-fn registers(r: &HashMap<u16, u8>, prefix: &str) -> Document {
-    r.iter()
-        .map(|(i, rank)| (format!("{prefix}{i}"), Bson::Int32((*rank).into())))
-        .collect()
-}
-
-/// Which of `keys` exist in `coll`, with the end of the last pass that wrote each.
-async fn passes_of(
-    db: &Database,
-    coll: &str,
-    keys: &[(String, Acc)],
-) -> Result<HashMap<String, i64>> {
+/// Which of the documents `ids` exist in `coll`, with the end of the last pass that wrote
+/// each.
+async fn passes_of(db: &Database, coll: &str, ids: &[&str]) -> Result<HashMap<String, i64>> {
     let coll = db.collection::<Document>(coll);
     let mut seen = HashMap::new();
-    for chunk in keys.chunks(LOOKUPS_PER_QUERY) {
-        let ids: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
+    for chunk in ids.chunks(LOOKUPS_PER_QUERY) {
         let mut cursor = coll
-            .find(doc! {"_id": {"$in": ids}})
+            .find(doc! {"_id": {"$in": chunk}})
             .projection(doc! {"b": 1})
             .await?;
         while let Some(d) = cursor.try_next().await? {
@@ -705,41 +689,34 @@ async fn write_guarded(db: &Database, coll: &str, updates: &[Document]) -> Resul
     Ok(())
 }
 
+/// The values of `keys` of `output` after a pass wrote them.
 async fn read_values(
     db: &Database,
-    output: &'static str,
+    output: &'static Output,
     coll: &str,
     keys: Vec<String>,
 ) -> Result<Vec<Touched>> {
+    let ids: BTreeSet<String> = keys
+        .iter()
+        .filter_map(|k| stored::place(output, k).map(|p| p.id))
+        .collect();
+    let keys: HashSet<String> = keys.into_iter().collect();
     let docs: Vec<Document> = db
         .collection::<Document>(coll)
-        .find(doc! {"_id": {"$in": keys}})
+        .find(doc! {"_id": {"$in": ids.into_iter().collect::<Vec<_>>()}})
         .await?
         .try_collect()
         .await?;
     Ok(docs
         .iter()
-        .filter_map(|d| {
-            Some(Touched {
-                output,
-                key: d.get_str("_id").ok()?.to_owned(),
-                value: value_of(d),
-            })
+        .flat_map(|d| stored::unpack(output, d))
+        .filter(|(key, _)| keys.contains(key))
+        .map(|(key, value)| Touched {
+            output: output.name,
+            key,
+            value,
         })
         .collect())
-}
-
-/// The value of an output document: `v`, or the estimate of its registers `h`.
-pub fn value_of(d: &Document) -> i64 {
-    if let Ok(h) = d.get_document("h") {
-        return hll::estimate(h);
-    }
-    match d.get("v") {
-        Some(Bson::Int32(v)) => i64::from(*v),
-        Some(Bson::Int64(v)) => *v,
-        Some(Bson::Double(v)) => *v as i64,
-        _ => 0,
-    }
 }
 
 /// Recomputes aggregations from the whole log beside their live outputs, then swaps them in.
@@ -965,14 +942,14 @@ fn is_duplicate(e: &mongodb::error::Error) -> bool {
 
 /// Output values by key (for tests and checks): `{key: value}` of an output collection.
 pub async fn dump(db: &Database, output: &str) -> Result<HashMap<String, i64>> {
+    let Some(out) = super::builtin::output(output) else {
+        return Err(Error::NotFound("analytics output"));
+    };
     let docs: Vec<Document> = db
         .collection::<Document>(&collection(output))
         .find(doc! {})
         .await?
         .try_collect()
         .await?;
-    Ok(docs
-        .iter()
-        .filter_map(|d| Some((d.get_str("_id").ok()?.to_owned(), value_of(d))))
-        .collect())
+    Ok(docs.iter().flat_map(|d| stored::unpack(out, d)).collect())
 }
