@@ -567,12 +567,18 @@ impl Writer<'_> {
             // in the store); those that exist get the guarded update. A document that
             // already has this pass (`b` at `to`: a pass redone) is left alone.
             let ids: Vec<&str> = docs.keys().map(String::as_str).collect();
-            let seen = passes_of(db, &coll, &ids).await?;
+            let distinct = output.reduce == super::Reduce::Distinct;
+            let mut seen = passes_of(db, &coll, &ids, distinct).await?;
             let (mut inserts, mut updates) = (Vec::new(), Vec::new());
-            for (id, entries) in docs {
-                match seen.get(&id) {
-                    Some(&b) if b >= to => {}
-                    Some(_) => updates.push((id, entries)),
+            for (id, mut entries) in docs {
+                match seen.remove(&id) {
+                    Some((b, _)) if b >= to => {}
+                    Some((b, existing)) => {
+                        if let Some(existing) = existing {
+                            stored::merge_existing(&existing, &mut entries);
+                        }
+                        updates.push((id, entries, Some(b)));
+                    }
                     None => inserts.push((id, entries)),
                 }
             }
@@ -581,20 +587,30 @@ impl Writer<'_> {
                     .iter()
                     .map(|(id, entries)| stored::new_document(id, to, entries))
                     .collect();
-                // Made meanwhile by another runner: the guard of an update decides.
+                // Made meanwhile by another runner (doing this same pass: it holds the
+                // lease now): the guard of an update decides.
                 for i in insert_new(db, &coll, new).await? {
-                    if let Some(kv) = chunk.get(i) {
-                        updates.push(kv.clone());
+                    if let Some((id, entries)) = chunk.get(i) {
+                        updates.push((id.clone(), entries.clone(), None));
                     }
                 }
                 self.keep_lease().await?;
             }
             let updates: Vec<Document> = updates
                 .into_iter()
-                .map(|(id, entries)| {
+                .map(|(id, entries, read)| {
                     let mut u = stored::update(output.reduce, &entries);
-                    u.insert("$set", doc! {"b": to});
-                    doc! {"q": {"_id": id, "b": {"$lt": to}}, "u": u, "upsert": true}
+                    let mut set = u.get_document("$set").cloned().unwrap_or_default();
+                    set.insert("b", to);
+                    u.insert("$set", set);
+                    // A distinct count is rewritten whole from what was read: only over
+                    // exactly that (its pass mark unchanged). Sums add up: any mark before
+                    // this pass will do.
+                    let guard = match (distinct, read) {
+                        (true, Some(b)) => Bson::Int64(b),
+                        _ => Bson::Document(doc! {"$lt": to}),
+                    };
+                    doc! {"q": {"_id": id, "b": guard}, "u": u, "upsert": true}
                 })
                 .collect();
             for chunk in updates.chunks(UPDATES_PER_COMMAND) {
@@ -625,18 +641,25 @@ impl Writer<'_> {
 }
 
 /// Which of the documents `ids` exist in `coll`, with the end of the last pass that wrote
-/// each.
-async fn passes_of(db: &Database, coll: &str, ids: &[&str]) -> Result<HashMap<String, i64>> {
+/// each, and (`whole`) the document itself.
+async fn passes_of(
+    db: &Database,
+    coll: &str,
+    ids: &[&str],
+    whole: bool,
+) -> Result<HashMap<String, (i64, Option<Document>)>> {
     let coll = db.collection::<Document>(coll);
     let mut seen = HashMap::new();
     for chunk in ids.chunks(LOOKUPS_PER_QUERY) {
-        let mut cursor = coll
-            .find(doc! {"_id": {"$in": chunk}})
-            .projection(doc! {"b": 1})
-            .await?;
+        let mut find = coll.find(doc! {"_id": {"$in": chunk}});
+        if !whole {
+            find = find.projection(doc! {"b": 1});
+        }
+        let mut cursor = find.await?;
         while let Some(d) = cursor.try_next().await? {
             if let Ok(id) = d.get_str("_id") {
-                seen.insert(id.to_owned(), d.get_i64("b").unwrap_or(0));
+                let b = d.get_i64("b").unwrap_or(0);
+                seen.insert(id.to_owned(), (b, whole.then_some(d)));
             }
         }
     }

@@ -3,10 +3,13 @@
 //! - **One key, one document** (`{_id: key, b, v}`, or `h` for a distinct count's registers).
 //! - **A month of days, one document**, for outputs whose keys end in a day
 //!   ([`Output::by_month`]): key `p/views/2026-12-04` lives in document `p/views/2026-12`,
-//!   field `v.2026-12-04` (`h.2026-12-04.<register>` for a distinct count). A year of a daily
+//!   field `v.2026-12-04` (`h.2026-12-04` for a distinct count). A year of a daily
 //!   series is 12 documents instead of 365, which is what the store spends its time on when
 //!   a pass writes or a chart reads. The pass guard `b` (see [`super::run`]) is per document:
 //!   a pass writes each of its documents once, so the guard works the same.
+//! - **Distinct counts** are packed registers ([`hll::pack`]), one binary value per key: a pass
+//!   merges what a document has with what it counted ([`merge_existing`]) and writes the
+//!   result, guarded by the exact pass mark it read.
 //!
 //! A bucket id is a prefix of each key it holds, so the documents holding keys from `lo` up
 //! are those from [`lowest_id`]`(lo)` up: a range of keys stays a range of ids.
@@ -65,17 +68,50 @@ pub fn group(output: &Output, keys: HashMap<String, Acc>) -> (BTreeMap<String, E
     (docs, unplaced)
 }
 
-/// HyperLogLog registers as fields `<prefix><index>`.
-fn registers(r: &HashMap<u16, u8>, prefix: &str) -> Document {
-    r.iter()
-        .map(|(i, rank)| (format!("{prefix}{i}"), Bson::Int32((*rank).into())))
-        .collect()
-}
-
 fn value(acc: &Acc) -> Bson {
     match acc {
         Acc::Num(v) => Bson::Int64(*v),
-        Acc::Registers(r) => Bson::Document(registers(r, "")),
+        Acc::Registers(r) => Bson::Binary(bson::Binary {
+            subtype: bson::spec::BinarySubtype::Generic,
+            bytes: hll::pack(r),
+        }),
+    }
+}
+
+/// Registers of a stored distinct count: packed, or one field per register (earlier layout).
+fn registers_of(v: &Bson) -> HashMap<u16, u8> {
+    match v {
+        Bson::Binary(b) => hll::unpack(&b.bytes),
+        Bson::Document(d) => d
+            .iter()
+            .filter_map(|(i, r)| {
+                let rank = match r {
+                    Bson::Int32(r) => u8::try_from(*r).ok()?,
+                    Bson::Int64(r) => u8::try_from(*r).ok()?,
+                    _ => return None,
+                };
+                Some((i.parse::<u16>().ok()?, rank))
+            })
+            .collect(),
+        _ => HashMap::new(),
+    }
+}
+
+/// Adds the registers `existing` already holds to the distinct counts of `entries` (which
+/// replace them whole when written).
+pub fn merge_existing(existing: &Document, entries: &mut Entries) {
+    for (day, acc) in entries.iter_mut() {
+        let Acc::Registers(r) = acc else { continue };
+        let stored = match day {
+            None => existing.get("h"),
+            Some(day) => existing
+                .get_document("h")
+                .ok()
+                .and_then(|h| h.get(day.as_str())),
+        };
+        if let Some(stored) = stored {
+            hll::merge(r, &registers_of(stored));
+        }
     }
 }
 
@@ -108,9 +144,15 @@ pub fn new_document(id: &str, b: i64, entries: &Entries) -> Document {
     d
 }
 
-/// The update operators that add `entries` to an existing document by `reduce`.
+/// The update operators that add `entries` to an existing document by `reduce` (distinct
+/// counts: `$set` of registers already merged with the document's, see [`merge_existing`]).
 pub fn update(reduce: Reduce, entries: &Entries) -> Document {
-    let (mut inc, mut max, mut min) = (Document::new(), Document::new(), Document::new());
+    let (mut inc, mut max, mut min, mut set) = (
+        Document::new(),
+        Document::new(),
+        Document::new(),
+        Document::new(),
+    );
     for (day, acc) in entries {
         let path = match day {
             None => field(acc).to_owned(),
@@ -126,11 +168,13 @@ pub fn update(reduce: Reduce, entries: &Entries) -> Document {
             (Acc::Num(v), _) => {
                 min.insert(path, *v);
             }
-            (Acc::Registers(r), _) => max.extend(registers(r, &format!("{path}."))),
+            (Acc::Registers(_), _) => {
+                set.insert(path, value(acc));
+            }
         }
     }
     let mut u = Document::new();
-    for (op, fields) in [("$inc", inc), ("$max", max), ("$min", min)] {
+    for (op, fields) in [("$inc", inc), ("$max", max), ("$min", min), ("$set", set)] {
         if !fields.is_empty() {
             u.insert(op, fields);
         }
@@ -141,6 +185,7 @@ pub fn update(reduce: Reduce, entries: &Entries) -> Document {
 /// The value of a stored value: a number, or the estimate of registers.
 fn read(v: &Bson) -> i64 {
     match v {
+        Bson::Binary(b) => hll::estimate_packed(&b.bytes),
         Bson::Document(h) => hll::estimate(h),
         Bson::Int32(v) => i64::from(*v),
         Bson::Int64(v) => *v,
@@ -273,12 +318,22 @@ mod tests {
         let d = new_document("s/u/2026-12", 1, &entries);
         assert_eq!(unpack(&DISTINCT, &d), vec![("s/u/2026-12-04".into(), 1)]);
         let u = update(Reduce::Distinct, &entries);
-        assert_eq!(
-            u.get_document("$max")
+        assert!(
+            u.get_document("$set")
                 .unwrap()
-                .get_i32("h.2026-12-04.3")
-                .ok(),
-            Some(2)
+                .get_binary_generic("h.2026-12-04")
+                .is_ok()
+        );
+        // What a document holds is merged in before it is rewritten.
+        let mut more: Entries = vec![(
+            Some("2026-12-04".into()),
+            Acc::Registers([(9_u16, 1_u8)].into_iter().collect()),
+        )];
+        merge_existing(&d, &mut more);
+        let merged = new_document("s/u/2026-12", 2, &more);
+        assert_eq!(
+            unpack(&DISTINCT, &merged),
+            vec![("s/u/2026-12-04".into(), 2)]
         );
     }
 
