@@ -782,9 +782,9 @@ async fn key_ranges_inside_months_give_exactly_their_keys() {
     db.drop().await.unwrap();
 }
 
-/// Outputs written in the layout before daily outputs kept a month per document: migration
-/// 0003 drops the project and site outputs and resets their states, so the next run recounts
-/// them from the log, exactly; the user aggregation keeps its outputs and is not recounted.
+/// Outputs written in the layout before dated outputs kept a month (or a year) per document:
+/// migration 0003 drops them and resets the states, so the next run recounts them from the
+/// log, exactly, in the new layout.
 #[tokio::test]
 async fn the_old_one_key_per_document_layout_is_recounted_after_its_migration() {
     let db = db("agg_migrate").await;
@@ -805,23 +805,32 @@ async fn the_old_one_key_per_document_layout_is_recounted_after_its_migration() 
             .await
             .unwrap();
     }
-    let user_w = watermark(&state(&db, "user").await);
     db.collection::<Document>("migrations")
-        .delete_one(doc! {"_id": "0003_analytics_daily_by_month"})
+        .delete_one(doc! {"_id": "0003_analytics_dated_outputs_bucketed"})
         .await
         .unwrap();
     let applied = forge_tools::store::migrations::apply_pending(&db)
         .await
         .unwrap();
-    assert_eq!(applied, vec!["0003_analytics_daily_by_month".to_owned()]);
+    assert_eq!(
+        applied,
+        vec!["0003_analytics_dated_outputs_bucketed".to_owned()]
+    );
     assert_eq!(old_day.count_documents(doc! {}).await.unwrap(), 0);
-    assert_eq!(watermark(&state(&db, "user").await), user_w);
+    let states = db.collection::<Document>(STATE);
+    assert_eq!(
+        states
+            .count_documents(doc! {"_id": {"$regex": "^agg:"}})
+            .await
+            .unwrap(),
+        0
+    );
 
     let r = run_all(&db).await;
     assert_eq!(
         r.events,
         scripted().len() as u64,
-        "project and site recounted"
+        "every aggregation recounted, in one pass"
     );
     assert_eq!(dump_all(&db).await, expected);
     // One document per month now: December and January of the scripted days.
@@ -833,6 +842,16 @@ async fn the_old_one_key_per_document_layout_is_recounted_after_its_migration() 
         .filter_map(|b| b.as_str().map(str::to_owned))
         .collect();
     assert_eq!(ids, ["alpha/views/2026-12", "alpha/views/2027-01"]);
+    // And one per year for months.
+    let months: Vec<String> = db
+        .collection::<Document>("agg_project_month")
+        .distinct("_id", doc! {"_id": {"$regex": "^alpha/views/"}})
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|b| b.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(months, ["alpha/views/2026", "alpha/views/2027"]);
     db.drop().await.unwrap();
 }
 

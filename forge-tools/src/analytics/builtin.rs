@@ -2,7 +2,7 @@
 //! site-wide per day. The series names are those of `GET /rest/p/<project>/stats`, plus
 //! `views:<mount>` and `clones:<mount>` per tool.
 
-use super::{AggDef, Emitter, LoggedEvent, Output, Reduce, Scope};
+use super::{AggDef, Bucket, Emitter, LoggedEvent, Output, Reduce, Scope};
 
 /// Project series, from the events that feed them.
 pub const PROJECT_SERIES: &[&str] = &[
@@ -31,25 +31,25 @@ static PROJECT_OUTPUTS: [Output; 4] = [
         name: PROJECT_DAY,
         reduce: Reduce::Sum,
         scope: Scope::Project,
-        by_month: true,
+        bucket: Bucket::Month,
     },
     Output {
         name: PROJECT_MONTH,
         reduce: Reduce::Sum,
         scope: Scope::Project,
-        by_month: false,
+        bucket: Bucket::Year,
     },
     Output {
         name: PROJECT_VISITORS_DAY,
         reduce: Reduce::Distinct,
         scope: Scope::Project,
-        by_month: true,
+        bucket: Bucket::Month,
     },
     Output {
         name: PROJECT_VISITORS_MONTH,
         reduce: Reduce::Distinct,
         scope: Scope::Project,
-        by_month: false,
+        bucket: Bucket::Year,
     },
 ];
 
@@ -57,7 +57,7 @@ static USER_OUTPUTS: [Output; 1] = [Output {
     name: USER_MONTH,
     reduce: Reduce::Sum,
     scope: Scope::User,
-    by_month: false,
+    bucket: Bucket::Year,
 }];
 
 static SITE_OUTPUTS: [Output; 2] = [
@@ -65,13 +65,13 @@ static SITE_OUTPUTS: [Output; 2] = [
         name: SITE_DAY,
         reduce: Reduce::Sum,
         scope: Scope::Site,
-        by_month: true,
+        bucket: Bucket::Month,
     },
     Output {
         name: SITE_ACTIVE_DAY,
         reduce: Reduce::Distinct,
         scope: Scope::Site,
-        by_month: true,
+        bucket: Bucket::Month,
     },
 ];
 

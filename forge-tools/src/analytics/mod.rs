@@ -3,7 +3,7 @@
 //! An aggregation ([`AggDef`]) reads events and, through its `xmap`, emits any number of
 //! `(output, key, value)`; each output has one reduce ([`Reduce`]) and is a collection
 //! `agg_<output>` of `{_id: key, v}` (or `{_id: key, h}` for a distinct count, see [`hll`]);
-//! daily outputs keep a month of keys per document ([`stored`]).
+//! dated outputs keep a month or a year of keys per document ([`stored`]).
 //! Keys end in `/<ISO date>` (`2026-12-04`; months as `2026-12-01`) as Zarkov's did. One pass
 //! over new events feeds every output of every aggregation ([`run`]); [`builtin`] holds the
 //! aggregations the forge ships; [`query`] reads outputs back; [`live`] tells web nodes
@@ -52,9 +52,31 @@ pub struct Output {
     pub name: &'static str,
     pub reduce: Reduce,
     pub scope: Scope,
-    /// Keys end in a day (`/YYYY-MM-DD`) and are stored a month per document (see
-    /// [`stored`]): a year of a daily series is 12 documents to write and read, not 365.
-    pub by_month: bool,
+    /// How its keys are grouped into documents.
+    pub bucket: Bucket,
+}
+
+/// How an output's keys are grouped into documents (see [`stored`]): a year of a daily series
+/// is 12 documents to write and read, not 365.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// One document per key.
+    Key,
+    /// Keys end in a day (`/YYYY-MM-DD`): a month of them per document (`/YYYY-MM`).
+    Month,
+    /// Keys end in a date (months: `/YYYY-MM-01`): a year of them per document (`/YYYY`).
+    Year,
+}
+
+impl Bucket {
+    /// How much of the date names the document: `YYYY-MM` or `YYYY`.
+    pub fn date_prefix(self) -> Option<usize> {
+        match self {
+            Self::Key => None,
+            Self::Month => Some(7),
+            Self::Year => Some(4),
+        }
+    }
 }
 
 impl Output {
@@ -228,19 +250,19 @@ mod tests {
             name: "s",
             reduce: Reduce::Sum,
             scope: Scope::Site,
-            by_month: false,
+            bucket: Bucket::Key,
         },
         Output {
             name: "m",
             reduce: Reduce::Max,
             scope: Scope::Site,
-            by_month: false,
+            bucket: Bucket::Key,
         },
         Output {
             name: "d",
             reduce: Reduce::Distinct,
             scope: Scope::Site,
-            by_month: false,
+            bucket: Bucket::Key,
         },
     ];
 

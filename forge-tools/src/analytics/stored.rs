@@ -1,9 +1,10 @@
 //! How output keys are kept as documents.
 //!
 //! - **One key, one document** (`{_id: key, b, v}`, or `h` for a distinct count's registers).
-//! - **A month of days, one document**, for outputs whose keys end in a day
-//!   ([`Output::by_month`]): key `p/views/2026-12-04` lives in document `p/views/2026-12`,
-//!   field `v.2026-12-04` (`h.2026-12-04` for a distinct count). A year of a daily
+//! - **A month of days (or a year of months), one document**, for outputs whose keys end in
+//!   a date ([`Output::bucket`]): key `p/views/2026-12-04` lives in document `p/views/2026-12`,
+//!   field `v.2026-12-04` (`h.2026-12-04` for a distinct count); month `p/views/2026-12-01`
+//!   in document `p/views/2026`. A year of a daily
 //!   series is 12 documents instead of 365, which is what the store spends its time on when
 //!   a pass writes or a chart reads. The pass guard `b` (see [`super::run`]) is per document:
 //!   a pass writes each of its documents once, so the guard works the same.
@@ -32,21 +33,21 @@ fn is_day(s: &str) -> bool {
     s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
 }
 
-/// The place of `key` in `output`; `None` for a key of a by-month output that does not end
-/// in a day (an aggregation's mistake: it cannot be stored).
+/// The place of `key` in `output`; `None` for a key of a bucketed output that does not end
+/// in a date (an aggregation's mistake: it cannot be stored).
 pub fn place(output: &Output, key: &str) -> Option<Place> {
-    if !output.by_month {
+    let Some(n) = output.bucket.date_prefix() else {
         return Some(Place {
             id: key.to_owned(),
             day: None,
         });
-    }
+    };
     let (head, day) = key.rsplit_once('/')?;
     if !is_day(day) {
         return None;
     }
     Some(Place {
-        id: format!("{head}/{}", &day[..7]),
+        id: format!("{head}/{}", day.get(..n)?),
         day: Some(day.to_owned()),
     })
 }
@@ -204,11 +205,11 @@ pub fn unpack(output: &Output, d: &Document) -> Vec<(String, i64)> {
     let Ok(id) = d.get_str("_id") else {
         return Vec::new();
     };
-    if !output.by_month {
+    let Some(n) = output.bucket.date_prefix() else {
         return vec![(id.to_owned(), value_of(d))];
-    }
-    // `<head>/YYYY-MM`: keys are `<head>/<day>`.
-    let Some(head) = id.len().checked_sub(7).and_then(|n| id.get(..n)) else {
+    };
+    // `<head>/YYYY-MM` (or `<head>/YYYY`): keys are `<head>/<date>`.
+    let Some(head) = id.len().checked_sub(n).and_then(|n| id.get(..n)) else {
         return Vec::new();
     };
     let mut out: Vec<(String, i64)> = ["v", "h"]
@@ -222,45 +223,54 @@ pub fn unpack(output: &Output, d: &Document) -> Vec<(String, i64)> {
     out
 }
 
-/// The lowest document id that may hold a key `>= lo`: `lo` itself, or the month document
-/// `lo` falls in (a bucket id is a prefix of its keys, so only a prefix of `lo` can sort
-/// before `lo` and still hold keys after it).
+/// The lowest document id that may hold a key `>= lo`: `lo` itself, or the document `lo`
+/// falls in (a bucket id is a prefix of its keys, so only a prefix of `lo` can sort before
+/// `lo` and still hold keys after it).
 pub fn lowest_id(output: &Output, lo: &str) -> String {
-    if output.by_month
+    if let Some(n) = output.bucket.date_prefix()
         && let Some((head, last)) = lo.rsplit_once('/')
-        && let Some(month) = last.get(..7)
-        && month.as_bytes()[4] == b'-'
-        && month
-            .bytes()
-            .enumerate()
-            .all(|(i, c)| i == 4 || c.is_ascii_digit())
+        && let Some(date) = last.get(..n)
+        && date.bytes().enumerate().all(|(i, c)| {
+            if i == 4 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
     {
-        return format!("{head}/{month}");
+        return format!("{head}/{date}");
     }
     lo.to_owned()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Bucket;
     use super::*;
 
     static DAILY: Output = Output {
         name: "d",
         reduce: Reduce::Sum,
         scope: super::super::Scope::Site,
-        by_month: true,
+        bucket: Bucket::Month,
     };
     static PLAIN: Output = Output {
         name: "p",
         reduce: Reduce::Sum,
         scope: super::super::Scope::Site,
-        by_month: false,
+        bucket: Bucket::Key,
+    };
+    static YEARLY: Output = Output {
+        name: "y",
+        reduce: Reduce::Sum,
+        scope: super::super::Scope::User,
+        bucket: Bucket::Year,
     };
     static DISTINCT: Output = Output {
         name: "h",
         reduce: Reduce::Distinct,
         scope: super::super::Scope::Site,
-        by_month: true,
+        bucket: Bucket::Month,
     };
 
     #[test]
@@ -346,6 +356,20 @@ mod tests {
         assert_eq!(
             lowest_id(&PLAIN, "p/views/2026-12-04"),
             "p/views/2026-12-04"
+        );
+        assert_eq!(lowest_id(&YEARLY, "u/edits/2026-12-01"), "u/edits/2026");
+        assert_eq!(lowest_id(&YEARLY, "u/edits/2026"), "u/edits/2026");
+        assert_eq!(lowest_id(&YEARLY, "u/edits/20"), "u/edits/20");
+    }
+
+    #[test]
+    fn months_are_kept_a_year_per_document() {
+        let p = place(&YEARLY, "alice/edits/2026-12-01").unwrap();
+        assert_eq!(p.id, "alice/edits/2026");
+        let d = new_document(&p.id, 1, &vec![(p.day, Acc::Num(4))]);
+        assert_eq!(
+            unpack(&YEARLY, &d),
+            vec![("alice/edits/2026-12-01".into(), 4)]
         );
     }
 }
