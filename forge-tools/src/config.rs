@@ -38,6 +38,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_METRICS_ALLOW",
     "FORGE_EVENTS_RETENTION_DAYS",
     "FORGE_AGG_INTERVAL",
+    "FORGE_CACHE_MB",
     "FORGE_LOG",
     "FORGE_LOG_FORMAT",
 ];
@@ -105,6 +106,8 @@ pub struct Config {
     /// Seconds between periodic runs of the analytics aggregations (new events also start a
     /// run at once).
     pub agg_interval: u64,
+    /// Memory for the read model (sessions, tokens, users, projects and their tools), in MB.
+    pub cache_mb: u64,
 }
 
 impl Default for Config {
@@ -139,6 +142,7 @@ impl Default for Config {
             metrics_allow: "127.0.0.1,::1".into(),
             events_retention_days: 400,
             agg_interval: 10,
+            cache_mb: 64,
         }
     }
 }
@@ -217,6 +221,7 @@ impl Config {
             ("FORGE_MAX_GIT_PROCESSES", self.max_git_processes as u64),
             ("FORGE_EVENTS_RETENTION_DAYS", self.events_retention_days),
             ("FORGE_AGG_INTERVAL", self.agg_interval),
+            ("FORGE_CACHE_MB", self.cache_mb),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("{name} must be at least 1")));

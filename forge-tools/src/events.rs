@@ -18,7 +18,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bson::{Bson, DateTime, Document, doc};
+use bson::raw::cstr;
+use bson::{Bson, DateTime, Document, RawBsonRef, RawDocumentBuf, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
@@ -208,14 +209,14 @@ impl EventLog {
     pub async fn append(&self, events: Vec<Event>) -> Result<usize> {
         let mut written = 0;
         for chunk in events.chunks(MAX_BATCH) {
-            let docs: Vec<Document> = chunk
+            let docs: Vec<RawDocumentBuf> = chunk
                 .iter()
                 .map(|e| {
                     let mut e = e.clone();
                     e.context = self.anonymize(e.context);
                     e
                 })
-                .map(|e| bson::serialize_to_document(&e))
+                .map(|e| bson::serialize_to_raw_document_buf(&e))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| Error::Internal(format!("event: {e}")))?;
             written += write_batch(&self.db, docs, &self.stats).await?;
@@ -296,7 +297,12 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
 }
 
 /// Numbers a batch, gives its events their ids and writes them, then their activity copies.
-async fn write_batch(db: &Database, mut docs: Vec<Document>, stats: &EventStats) -> Result<usize> {
+/// Events stay raw BSON from serialization to the wire: no document tree is built for them.
+async fn write_batch(
+    db: &Database,
+    mut docs: Vec<RawDocumentBuf>,
+    stats: &EventStats,
+) -> Result<usize> {
     if docs.is_empty() {
         return Ok(0);
     }
@@ -304,13 +310,13 @@ async fn write_batch(db: &Database, mut docs: Vec<Document>, stats: &EventStats)
     let seq = next_batch(db, i64::from(n)).await?;
     let written = DateTime::now();
     for (i, d) in docs.iter_mut().enumerate() {
-        d.insert("_id", (seq << ID_SHIFT) | i as i64);
-        d.insert("n", n);
-        d.insert("w", written);
+        d.append(cstr!("_id"), (seq << ID_SHIFT) | i as i64);
+        d.append(cstr!("n"), n);
+        d.append(cstr!("w"), written);
     }
     let total = docs.len();
     let inserted = match db
-        .collection::<Document>(COLLECTION)
+        .collection::<RawDocumentBuf>(COLLECTION)
         .insert_many(&docs)
         .ordered(false)
         .await
@@ -332,14 +338,20 @@ async fn write_batch(db: &Database, mut docs: Vec<Document>, stats: &EventStats)
         }
     };
     stats.written.fetch_add(inserted as u64, Ordering::Relaxed);
-    let copies: Vec<&Document> = docs
+    // Activity is the few events whose `extra` has a title (edits, tickets, posts), not views.
+    let copies: Vec<Document> = docs
         .iter()
+        .filter(|d| {
+            matches!(d.get("extra"), Ok(Some(RawBsonRef::Document(x)))
+                if matches!(x.get("title"), Ok(Some(_))))
+        })
+        .filter_map(|d| Document::try_from(d.as_ref()).ok())
         .filter(|d| d.get("extra").is_some_and(is_activity))
         .collect();
     if !copies.is_empty() {
         if let Err(e) = db
             .collection::<Document>(ACTIVITY)
-            .insert_many(copies.iter().copied())
+            .insert_many(copies.iter())
             .ordered(false)
             .await
         {
@@ -347,7 +359,7 @@ async fn write_batch(db: &Database, mut docs: Vec<Document>, stats: &EventStats)
         }
         // A change made to these (restricted, retracted) while they waited in a queue is
         // applied now.
-        if let Err(e) = crate::activity::reconcile(db, copies.iter().copied()).await {
+        if let Err(e) = crate::activity::reconcile(db, copies.iter()).await {
             tracing::error!(error = %e, "reconciling activity failed");
         }
     }
@@ -374,9 +386,9 @@ async fn writer(
                 next = rx.try_recv().ok();
             }
         }
-        let docs: Vec<Document> = batch
+        let docs: Vec<RawDocumentBuf> = batch
             .into_iter()
-            .filter_map(|e| bson::serialize_to_document(&e).ok())
+            .filter_map(|e| bson::serialize_to_raw_document_buf(&e).ok())
             .collect();
         while in_flight.len() >= IN_FLIGHT {
             in_flight.join_next().await;

@@ -16,6 +16,7 @@ use crate::attachments::AttachmentStore;
 use crate::config::Config;
 use crate::events::EventLog;
 use crate::mail::Mailer;
+use crate::readmodel::ReadModel;
 use crate::search::SearchIndex;
 
 /// Shared handle to the domain; cheap to clone. Used as [`crate::Forge`].
@@ -42,6 +43,8 @@ pub(crate) struct Parts<T> {
     pub search: SearchIndex,
     pub mailer: Mailer,
     pub live: Hub,
+    /// Kept here so it lives as long as the forge (the store modules look it up).
+    pub read_model: Arc<ReadModel>,
 }
 
 impl<T> Handle<T> {
@@ -53,6 +56,11 @@ impl<T> Handle<T> {
 
     pub fn db(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// The read model of this forge's database (see [`crate::readmodel`]).
+    pub fn read_model(&self) -> &ReadModel {
+        &self.inner.read_model
     }
 
     pub fn config(&self) -> &Config {

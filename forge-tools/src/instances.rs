@@ -1,5 +1,7 @@
 //! The `tools` collection: one document per tool installed in a project.
 
+use std::sync::Arc;
+
 use bson::{DateTime, Document, doc};
 use futures::TryStreamExt;
 use mongodb::options::IndexOptions;
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::acl::Ace;
 use crate::error::{Error, Result};
 use crate::ids::{ProjectId, ToolId};
+use crate::readmodel::{self, Change, Part, PartStats};
 
 pub const COLLECTION: &str = "tools";
 
@@ -49,32 +52,108 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
     Ok(())
 }
 
-/// A project's tools in menu order.
+/// A project's tools in menu order (through the read model).
 pub async fn list(db: &Database, project: ProjectId) -> Result<Vec<ToolInstance>> {
-    Ok(collection(db)
-        .find(doc! {"project_id": project})
-        .sort(doc! {"ordinal": 1, "_id": 1})
-        .await?
-        .try_collect()
-        .await?)
+    let found = readmodel::get(
+        db,
+        |c: &Cached| &c.by_project,
+        project,
+        || async {
+            let tools: Vec<ToolInstance> = collection(db)
+                .find(doc! {"project_id": project})
+                .sort(doc! {"ordinal": 1, "_id": 1})
+                .await?
+                .try_collect()
+                .await?;
+            Ok(Some(Arc::new(tools)))
+        },
+    )
+    .await?;
+    Ok(found.map(|t| (*t).clone()).unwrap_or_default())
 }
 
-/// The tools of several projects in one query, by project, each project's in [`list`] order.
+/// Drops the tools the read model keeps (after any change to one).
+fn changed(db: &Database) {
+    readmodel::with(db, |c: &Cached| c.by_project.invalidate_all());
+}
+
+/// What the read model keeps of tools: each project's, in menu order. A change names a tool,
+/// not its project, and tools change rarely: any change drops them all.
+pub struct Cached {
+    by_project: Part<ProjectId, Arc<Vec<ToolInstance>>>,
+}
+
+/// The tools' kind of the read model, with `bytes` of memory for it.
+pub fn cached(bytes: u64) -> Arc<dyn readmodel::Kept> {
+    Arc::new(Cached {
+        by_project: Part::new("tools", bytes, |_, tools| {
+            tools.iter().fold(128_u32, |n, t| {
+                n.saturating_add(
+                    512 + 96 * t.acl.len() as u32 + readmodel::len(&t.options.to_string()),
+                )
+            })
+        }),
+    })
+}
+
+impl readmodel::Kept for Cached {
+    fn collection(&self) -> &'static str {
+        COLLECTION
+    }
+
+    fn changed(&self, _: &Change) {
+        self.by_project.invalidate_all();
+    }
+
+    fn reset(&self) {
+        self.by_project.invalidate_all();
+    }
+
+    fn stats(&self) -> Vec<PartStats> {
+        vec![self.by_project.stats()]
+    }
+}
+
+/// The tools of several projects in one query (none when all are in the read model), by
+/// project, each project's in [`list`] order.
 pub async fn of_projects(db: &Database, projects: &[ProjectId]) -> Result<Vec<ToolInstance>> {
     if projects.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<bson::Bson> = projects.iter().map(|p| (*p).into()).collect();
-    Ok(collection(db)
-        .find(doc! {"project_id": {"$in": ids}})
-        .sort(doc! {"project_id": 1, "ordinal": 1, "_id": 1})
-        .await?
-        .try_collect()
-        .await?)
+    let found = readmodel::get_many(
+        db,
+        |c: &Cached| &c.by_project,
+        projects,
+        |missing| async move {
+            let ids: Vec<bson::Bson> = missing.iter().map(|p| (*p).into()).collect();
+            let all: Vec<ToolInstance> = collection(db)
+                .find(doc! {"project_id": {"$in": ids}})
+                .sort(doc! {"project_id": 1, "ordinal": 1, "_id": 1})
+                .await?
+                .try_collect()
+                .await?;
+            // A project without tools is known too (an empty list).
+            Ok(missing
+                .into_iter()
+                .map(|p| {
+                    let mine: Vec<ToolInstance> =
+                        all.iter().filter(|t| t.project_id == p).cloned().collect();
+                    (p, Arc::new(mine))
+                })
+                .collect())
+        },
+    )
+    .await?;
+    let mut tools: Vec<ToolInstance> = found.iter().flat_map(|t| t.iter().cloned()).collect();
+    // Stable: each project's own order stays.
+    tools.sort_by_key(|t| t.project_id);
+    Ok(tools)
 }
 
 pub async fn insert(db: &Database, tool: &ToolInstance) -> Result<()> {
-    match collection(db).insert_one(tool).await {
+    let res = collection(db).insert_one(tool).await;
+    changed(db);
+    match res {
         Ok(_) => Ok(()),
         Err(e) if Error::is_duplicate_key(&e) => Err(Error::invalid(
             "mount",
@@ -95,6 +174,7 @@ pub async fn update(db: &Database, tool: &ToolInstance) -> Result<()> {
             doc! {"$set": {"label": &tool.label, "mount": &tool.mount, "ordinal": tool.ordinal}},
         )
         .await;
+    changed(db);
     match res {
         Ok(_) => Ok(()),
         Err(e) if Error::is_duplicate_key(&e) => Err(Error::invalid(
@@ -110,6 +190,7 @@ pub async fn update(db: &Database, tool: &ToolInstance) -> Result<()> {
 
 pub async fn delete(db: &Database, id: ToolId) -> Result<()> {
     collection(db).delete_one(doc! {"_id": id}).await?;
+    changed(db);
     Ok(())
 }
 
@@ -117,6 +198,7 @@ pub async fn bump_epoch(db: &Database, id: ToolId) -> Result<()> {
     collection(db)
         .update_one(doc! {"_id": id}, doc! {"$inc": {"epoch": 1}})
         .await?;
+    changed(db);
     Ok(())
 }
 
@@ -127,6 +209,7 @@ pub async fn set_option(db: &Database, id: ToolId, key: &str, value: bson::Bson)
             doc! {"$set": {format!("options.{key}"): value}},
         )
         .await?;
+    changed(db);
     Ok(())
 }
 
@@ -144,6 +227,7 @@ pub async fn prepend_ace(db: &Database, id: ToolId, ace: &crate::acl::Ace) -> Re
             doc! {"$push": {"acl": {"$each": [&ace], "$position": 0}}},
         )
         .await?;
+    changed(db);
     Ok(())
 }
 
@@ -153,5 +237,6 @@ pub async fn remove_ace(db: &Database, id: ToolId, ace: &crate::acl::Ace) -> Res
     collection(db)
         .update_one(doc! {"_id": id}, doc! {"$pull": {"acl": ace}})
         .await?;
+    changed(db);
     Ok(())
 }

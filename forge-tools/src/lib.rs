@@ -35,6 +35,7 @@ pub mod paging;
 pub mod project_ctx;
 pub mod projects;
 pub mod ratelimit;
+pub mod readmodel;
 pub mod refs;
 pub mod search;
 pub mod secret;

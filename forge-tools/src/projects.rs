@@ -5,6 +5,8 @@
 //! keeps it where access is decided, in the ACL. Older documents are upgraded when read (Ming's
 //! lazy migration) and rewritten in bulk by `migrations/0001_project_acl.json`.
 
+use std::sync::Arc;
+
 use bson::{Bson, DateTime, Document, doc};
 use futures::TryStreamExt;
 use mongodb::options::IndexOptions;
@@ -15,6 +17,7 @@ use crate::acl::{self, Ace, Role};
 use crate::error::{Error, FieldErrors, Result};
 use crate::ids::{ProjectId, UserId};
 use crate::names::{self, DisplayNameError, Reserved};
+use crate::readmodel::{self, Change, Part, PartStats};
 
 pub const COLLECTION: &str = "projects";
 pub const SCHEMA_VERSION: i32 = 2;
@@ -215,12 +218,73 @@ pub async fn create_as(
     }
 }
 
-/// A live (not deleted) project by URL name.
+/// A live (not deleted) project by URL name (through the read model).
 pub async fn get(db: &Database, nbhd: Neighborhood, shortname: &str) -> Result<Option<Project>> {
-    let found = raw(db)
-        .find_one(doc! {"neighborhood": nbhd.prefix(), "shortname": shortname, "deleted": false})
-        .await?;
-    found.map(decode).transpose()
+    let key = (nbhd.prefix().to_owned(), shortname.to_owned());
+    let found = readmodel::get(
+        db,
+        |c: &Cached| &c.by_name,
+        key,
+        || async {
+            let found = raw(db)
+                .find_one(
+                    doc! {"neighborhood": nbhd.prefix(), "shortname": shortname, "deleted": false},
+                )
+                .await?;
+            Ok(found.map(decode).transpose()?.map(Arc::new))
+        },
+    )
+    .await?;
+    Ok(found.map(|p| (*p).clone()))
+}
+
+/// Drops the projects the read model keeps (after any change to one).
+fn changed(db: &Database) {
+    readmodel::with(db, |c: &Cached| readmodel::Kept::reset(c));
+}
+
+/// What the read model keeps of projects: the live ones by URL name and by id. Projects
+/// change rarely (their admins' actions), so any change drops them all.
+pub struct Cached {
+    by_name: Part<(String, String), Arc<Project>>,
+    by_id: Part<ProjectId, Arc<Project>>,
+}
+
+fn weigh(p: &Project) -> u32 {
+    let text = readmodel::len(&p.name)
+        + readmodel::len(&p.shortname)
+        + readmodel::len(&p.summary)
+        + readmodel::len(&p.description);
+    (512 + 2 * text)
+        .saturating_add(96 * p.members.len() as u32)
+        .saturating_add(96 * p.acl.len() as u32)
+}
+
+/// The projects' kind of the read model, with `bytes` of memory for it.
+pub fn cached(bytes: u64) -> Arc<dyn readmodel::Kept> {
+    Arc::new(Cached {
+        by_name: Part::new("projects", bytes / 2, |_, p| weigh(p)),
+        by_id: Part::new("project_ids", bytes / 2, |_, p| weigh(p)),
+    })
+}
+
+impl readmodel::Kept for Cached {
+    fn collection(&self) -> &'static str {
+        COLLECTION
+    }
+
+    fn changed(&self, _: &Change) {
+        self.reset();
+    }
+
+    fn reset(&self) {
+        self.by_name.invalidate_all();
+        self.by_id.invalidate_all();
+    }
+
+    fn stats(&self) -> Vec<PartStats> {
+        vec![self.by_name.stats(), self.by_id.stats()]
+    }
 }
 
 pub async fn by_id(db: &Database, id: ProjectId) -> Result<Option<Project>> {
@@ -231,15 +295,26 @@ pub async fn by_id(db: &Database, id: ProjectId) -> Result<Option<Project>> {
         .transpose()
 }
 
-/// Live projects among these ids (in no particular order).
+/// Live projects among these ids (in no particular order; through the read model).
 pub async fn by_ids(db: &Database, ids: &[ProjectId]) -> Result<Vec<Project>> {
-    let ids: Vec<Bson> = ids.iter().map(|i| (*i).into()).collect();
-    let docs: Vec<Document> = raw(db)
-        .find(doc! {"_id": {"$in": ids}, "deleted": false})
-        .await?
-        .try_collect()
-        .await?;
-    docs.into_iter().map(decode).collect()
+    let found = readmodel::get_many(
+        db,
+        |c: &Cached| &c.by_id,
+        ids,
+        |missing| async move {
+            let missing: Vec<Bson> = missing.into_iter().map(Into::into).collect();
+            let docs: Vec<Document> = raw(db)
+                .find(doc! {"_id": {"$in": missing}, "deleted": false})
+                .await?
+                .try_collect()
+                .await?;
+            docs.into_iter()
+                .map(|d| decode(d).map(|p| (p.id, Arc::new(p))))
+                .collect()
+        },
+    )
+    .await?;
+    Ok(found.into_iter().map(|p| (*p).clone()).collect())
 }
 
 /// Live projects of a neighborhood among these short names (in no particular order).
@@ -321,25 +396,27 @@ pub async fn save(db: &Database, p: &Project) -> Result<()> {
             },
         )
         .await?;
+    changed(db);
     Ok(())
 }
 
 /// Adds a member or changes their role.
 pub async fn set_member(db: &Database, project: ProjectId, user: UserId, role: Role) -> Result<()> {
     let coll = collection(db);
-    let changed = coll
+    let moved = coll
         .update_one(
             doc! {"_id": project, "members.user_id": user},
             doc! {"$set": {"members.$.role": role.as_str()}},
         )
         .await?;
-    if changed.matched_count == 0 {
+    if moved.matched_count == 0 {
         coll.update_one(
             doc! {"_id": project, "members.user_id": {"$ne": user}},
             doc! {"$push": {"members": {"user_id": user, "role": role.as_str()}}},
         )
         .await?;
     }
+    changed(db);
     Ok(())
 }
 
@@ -350,6 +427,7 @@ pub async fn remove_member(db: &Database, project: ProjectId, user: UserId) -> R
             doc! {"$pull": {"members": {"user_id": user}}},
         )
         .await?;
+    changed(db);
     Ok(())
 }
 
@@ -361,6 +439,7 @@ pub async fn soft_delete(db: &Database, project: ProjectId) -> Result<()> {
             doc! {"$set": {"deleted": true, "deleted_at": DateTime::now()}},
         )
         .await?;
+    changed(db);
     Ok(())
 }
 

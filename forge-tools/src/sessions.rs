@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::ids::UserId;
+use crate::readmodel::{self, Change, Part, PartStats};
 use crate::secret;
 
 pub const COLLECTION: &str = "sessions";
@@ -35,6 +36,46 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
     Ok(())
 }
 
+/// A live session as the read model keeps it: whose, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionHit {
+    pub user: UserId,
+    pub expires: DateTime,
+}
+
+/// What the read model keeps of sessions: the live ones by token digest.
+pub struct Cached {
+    by_digest: Part<String, SessionHit>,
+}
+
+/// The sessions' kind of the read model, with `bytes` of memory for it.
+pub fn cached(bytes: u64) -> std::sync::Arc<dyn readmodel::Kept> {
+    std::sync::Arc::new(Cached {
+        by_digest: Part::new("sessions", bytes, |_, _| 192),
+    })
+}
+
+impl readmodel::Kept for Cached {
+    fn collection(&self) -> &'static str {
+        COLLECTION
+    }
+
+    fn changed(&self, change: &Change) {
+        match &change.id {
+            Some(bson::Bson::String(digest)) => self.by_digest.invalidate(digest),
+            _ => self.by_digest.invalidate_all(),
+        }
+    }
+
+    fn reset(&self) {
+        self.by_digest.invalidate_all();
+    }
+
+    fn stats(&self) -> Vec<PartStats> {
+        vec![self.by_digest.stats()]
+    }
+}
+
 /// Starts a session; returns the token for the cookie.
 pub async fn create(db: &Database, user_id: UserId) -> Result<String> {
     let token = secret::random_token("");
@@ -49,12 +90,26 @@ pub async fn create(db: &Database, user_id: UserId) -> Result<String> {
     Ok(token)
 }
 
-/// The user a live session token belongs to.
+/// The user a live session token belongs to (through the read model).
 pub async fn lookup(db: &Database, token: &str) -> Result<Option<UserId>> {
-    let found = collection(db)
-        .find_one(doc! {"_id": secret::digest(token), "expires": {"$gt": DateTime::now()}})
-        .await?;
-    Ok(found.map(|s| s.user_id))
+    let digest = secret::digest(token);
+    let now = DateTime::now();
+    let hit = readmodel::get(
+        db,
+        |c: &Cached| &c.by_digest,
+        digest.clone(),
+        || async {
+            let found = collection(db)
+                .find_one(doc! {"_id": &digest, "expires": {"$gt": now}})
+                .await?;
+            Ok(found.map(|s| SessionHit {
+                user: s.user_id,
+                expires: s.expires,
+            }))
+        },
+    )
+    .await?;
+    Ok(hit.filter(|h| h.expires > now).map(|h| h.user))
 }
 
 /// The CSRF token of forms shown in a session: derived from the session's secret cookie
@@ -64,8 +119,8 @@ pub fn csrf_token(session_token: &str) -> String {
 }
 
 pub async fn delete(db: &Database, token: &str) -> Result<()> {
-    collection(db)
-        .delete_one(doc! {"_id": secret::digest(token)})
-        .await?;
+    let digest = secret::digest(token);
+    collection(db).delete_one(doc! {"_id": &digest}).await?;
+    readmodel::with(db, |c: &Cached| c.by_digest.invalidate(&digest));
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! The `users` collection: accounts and password hashing (argon2id).
 
+use std::sync::Arc;
+
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, FieldErrors, Result};
 use crate::ids::UserId;
 use crate::names::{self, Reserved};
+use crate::readmodel::{self, Change, Part, PartStats};
 
 pub const COLLECTION: &str = "users";
 
@@ -168,6 +171,7 @@ pub async fn create_as(db: &Database, new: NewUser, reserved: Reserved) -> Resul
 /// Removes an account document; only to undo a sign-up that could not be completed.
 pub async fn remove(db: &Database, id: UserId) -> Result<()> {
     collection(db).delete_one(doc! {"_id": id}).await?;
+    readmodel::with(db, |c: &Cached| c.by_id.invalidate(&id));
     Ok(())
 }
 
@@ -175,17 +179,80 @@ pub async fn by_username(db: &Database, username: &str) -> Result<Option<User>> 
     Ok(collection(db).find_one(doc! {"username": username}).await?)
 }
 
-pub async fn by_id(db: &Database, id: UserId) -> Result<Option<User>> {
-    Ok(collection(db).find_one(doc! {"_id": id}).await?)
+/// What the read model keeps of users: accounts by id.
+pub struct Cached {
+    by_id: Part<UserId, Arc<User>>,
 }
 
+/// The users' kind of the read model, with `bytes` of memory for it.
+pub fn cached(bytes: u64) -> Arc<dyn readmodel::Kept> {
+    Arc::new(Cached {
+        by_id: Part::new("users", bytes, |_, u| {
+            512 + 2
+                * (readmodel::len(&u.username)
+                    + readmodel::len(&u.display_name)
+                    + readmodel::len(&u.email))
+        }),
+    })
+}
+
+impl readmodel::Kept for Cached {
+    fn collection(&self) -> &'static str {
+        COLLECTION
+    }
+
+    fn changed(&self, change: &Change) {
+        match &change.id {
+            Some(bson::Bson::ObjectId(oid)) => self.by_id.invalidate(&UserId(*oid)),
+            _ => self.by_id.invalidate_all(),
+        }
+    }
+
+    fn reset(&self) {
+        self.by_id.invalidate_all();
+    }
+
+    fn stats(&self) -> Vec<PartStats> {
+        vec![self.by_id.stats()]
+    }
+}
+
+/// A user by id (through the read model).
+pub async fn by_id(db: &Database, id: UserId) -> Result<Option<User>> {
+    let found = readmodel::get(
+        db,
+        |c: &Cached| &c.by_id,
+        id,
+        || async {
+            Ok(collection(db)
+                .find_one(doc! {"_id": id})
+                .await?
+                .map(Arc::new))
+        },
+    )
+    .await?;
+    Ok(found.map(|u| (*u).clone()))
+}
+
+/// Users by id, in no particular order (through the read model: one query for those not in
+/// memory, none when all are).
 pub async fn by_ids(db: &Database, ids: &[UserId]) -> Result<Vec<User>> {
-    let ids: Vec<bson::Bson> = ids.iter().map(|i| (*i).into()).collect();
-    Ok(collection(db)
-        .find(doc! {"_id": {"$in": ids}})
-        .await?
-        .try_collect()
-        .await?)
+    let found = readmodel::get_many(
+        db,
+        |c: &Cached| &c.by_id,
+        ids,
+        |missing| async move {
+            let missing: Vec<bson::Bson> = missing.into_iter().map(Into::into).collect();
+            let users: Vec<User> = collection(db)
+                .find(doc! {"_id": {"$in": missing}})
+                .await?
+                .try_collect()
+                .await?;
+            Ok(users.into_iter().map(|u| (u.id, Arc::new(u))).collect())
+        },
+    )
+    .await?;
+    Ok(found.into_iter().map(|u| (*u).clone()).collect())
 }
 
 pub async fn list(db: &Database, limit: i64) -> Result<Vec<User>> {

@@ -83,6 +83,62 @@ pub fn event_lines(stats: &forge_tools::events::EventStats) -> String {
     out
 }
 
+/// A metric family of the read model: name, help, type and the figure of a part.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&forge_tools::readmodel::PartStats) -> u64,
+);
+
+/// The read model's counters per part (`sessions`, `tokens`, `users`, `projects`, `tools`):
+/// hits, misses, evictions for room, bytes and entries held; whether it is coherent (its
+/// change stream live) and how often the stream was lost.
+pub fn read_model_lines(model: &forge_tools::readmodel::ReadModel) -> String {
+    let (parts, coherent, losses) = model.stats();
+    let mut out = String::new();
+    let families: [Family; 5] = [
+        (
+            "forge_cache_hits_total",
+            "Lookups served from memory",
+            "counter",
+            |p| p.hits,
+        ),
+        (
+            "forge_cache_misses_total",
+            "Lookups that read the store",
+            "counter",
+            |p| p.misses,
+        ),
+        (
+            "forge_cache_evictions_total",
+            "Entries evicted for room",
+            "counter",
+            |p| p.evictions,
+        ),
+        ("forge_cache_bytes", "Estimated bytes held", "gauge", |p| {
+            p.bytes
+        }),
+        ("forge_cache_entries", "Entries held", "gauge", |p| {
+            p.entries
+        }),
+    ];
+    for (name, help, kind, value) in families {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for p in &parts {
+            out.push_str(&format!("{name}{{cache=\"{}\"}} {}\n", p.name, value(p)));
+        }
+    }
+    out.push_str(&format!(
+        "# HELP forge_cache_coherent Whether the read model follows the store's change stream now\n# TYPE forge_cache_coherent gauge\nforge_cache_coherent {}\n",
+        u8::from(coherent)
+    ));
+    out.push_str(&format!(
+        "# HELP forge_cache_stream_losses_total Times the change stream was lost (caches dropped)\n# TYPE forge_cache_stream_losses_total counter\nforge_cache_stream_losses_total {losses}\n"
+    ));
+    out
+}
+
 /// The method as a label: the standard ones by name, anything else `other`, so clients
 /// cannot grow the metrics by inventing methods.
 fn method_label(m: &axum::http::Method) -> &'static str {

@@ -76,6 +76,9 @@ async fn set_tool_acl(app: &TestApp, tool: &ToolInstance, acl: &[Ace]) {
         )
         .await
         .unwrap();
+    // Written behind the forge's back, as another node would: its read model hears of it
+    // through the change stream within milliseconds; drop it now rather than wait.
+    app.forge.read_model().reset();
 }
 
 /// A public project `proj` of `ann`, and two other accounts.

@@ -55,6 +55,18 @@ impl Forge {
             tool.ensure_indexes(&db).await?;
         }
         let events = EventLog::start(&db).await?;
+        // The read model's kinds, with their shares of `FORGE_CACHE_MB`.
+        let bytes = config.cache_mb.max(1) * 1024 * 1024;
+        let read_model = crate::readmodel::watch::start(
+            &db,
+            vec![
+                sessions::cached(bytes / 4),
+                tokens::cached(bytes / 10),
+                users::cached(bytes / 5),
+                crate::projects::cached(bytes * 3 / 10),
+                instance::cached(bytes * 3 / 20),
+            ],
+        );
         let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
         let mailer = Mailer::from_config(&config)?;
         let search = SearchIndex::open(&config.data_dir.join("search"), search_writer)?;
@@ -68,6 +80,7 @@ impl Forge {
             search,
             mailer,
             live: crate::analytics::live::Hub::new(),
+            read_model,
         });
         for tool in forge.tools().all() {
             tool.start(&forge).await?;

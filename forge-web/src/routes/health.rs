@@ -45,7 +45,9 @@ pub async fn metrics(
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        st.metrics.render() + &crate::metrics::event_lines(st.forge.events().stats()),
+        st.metrics.render()
+            + &crate::metrics::event_lines(st.forge.events().stats())
+            + &crate::metrics::read_model_lines(st.forge.read_model()),
     )
         .into_response()
 }

@@ -120,6 +120,43 @@ impl TestApp {
 
     /// An app whose configuration the test adjusts (store, database and data dir are set).
     pub async fn with_config(label: &str, adjust: impl FnOnce(&mut Config)) -> Self {
+        let (config, data) = Self::config(label, adjust);
+        let db = forge_tools::store::connect(
+            config.mongodb_uri.as_deref().unwrap(),
+            &config.db_name,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("store reachable");
+        Self::open(config, db, data).await
+    }
+
+    /// An app whose store commands are recorded (the driver's command monitoring) while the
+    /// returned [`Commands`] is switched on.
+    pub async fn with_commands(label: &str) -> (Self, std::sync::Arc<Commands>) {
+        let (config, data) = Self::config(label, |_| {});
+        let commands = std::sync::Arc::new(Commands::default());
+        let mut opts = mongodb::options::ClientOptions::parse(store_uri())
+            .await
+            .unwrap();
+        let seen = commands.clone();
+        let name = config.db_name.clone();
+        opts.command_event_handler = Some(mongodb::event::EventHandler::callback(
+            move |ev: mongodb::event::command::CommandEvent| {
+                if let mongodb::event::command::CommandEvent::Started(s) = ev
+                    && s.db == name
+                {
+                    seen.note(&s.command_name, &s.command);
+                }
+            },
+        ));
+        let db = mongodb::Client::with_options(opts)
+            .unwrap()
+            .database(&config.db_name);
+        (Self::open(config, db, data).await, commands)
+    }
+
+    fn config(label: &str, adjust: impl FnOnce(&mut Config)) -> (Config, tempfile::TempDir) {
         let data = tempfile::tempdir().unwrap();
         let mut config = Config {
             mongodb_uri: Some(store_uri()),
@@ -128,13 +165,10 @@ impl TestApp {
             ..Config::default()
         };
         adjust(&mut config);
-        let db = forge_tools::store::connect(
-            config.mongodb_uri.as_deref().unwrap(),
-            &config.db_name,
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("store reachable");
+        (config, data)
+    }
+
+    async fn open(config: Config, db: mongodb::Database, data: tempfile::TempDir) -> Self {
         let cell = forge_tools::jobs::ForgeCell::default();
         let registry = forge_tools::jobs::handlers(cell.clone());
         let transport = InProcess::start(&db, registry, 2, Duration::from_millis(10))
@@ -498,6 +532,41 @@ pub fn flash(res: &Res) -> String {
         .pop()
         .map(|(_, m)| m)
         .unwrap_or_default()
+}
+
+tokio::task_local! {
+    /// Set while a future whose store commands are recorded runs (see [`Commands::of`]).
+    static RECORDED: ();
+}
+
+/// Store commands a test records (see [`TestApp::with_commands`]): `(command, collection)`.
+/// Only the commands a given future issues are recorded: the driver runs an operation in the
+/// task that awaits it, so a task-local marks them, and background work of the same
+/// process (task runner, event writer, change stream) is not counted.
+#[derive(Default)]
+pub struct Commands {
+    seen: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Commands {
+    fn note(&self, name: &str, command: &bson::Document) {
+        if RECORDED.try_with(|_| ()).is_err() {
+            return;
+        }
+        let coll = command
+            .get_str(name)
+            .or_else(|_| command.get_str("collection"))
+            .unwrap_or_default()
+            .to_owned();
+        self.seen.lock().unwrap().push((name.to_owned(), coll));
+    }
+
+    /// Runs `f`; what it returned and the store commands it issued.
+    pub async fn of<F: std::future::Future>(&self, f: F) -> (F::Output, Vec<(String, String)>) {
+        self.seen.lock().unwrap().clear();
+        let out = RECORDED.scope((), f).await;
+        (out, std::mem::take(&mut *self.seen.lock().unwrap()))
+    }
 }
 
 /// A WebSocket client connection of the tests.
