@@ -197,6 +197,8 @@ fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(crate::guard::security_headers))
         // A bug that panics answers 500 (logged) instead of dropping the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        // Validators on the uncompressed body, so one tag fits every encoding.
+        .layer(middleware::from_fn(crate::etag::revalidate))
         .layer(compression())
         .layer(
             TraceLayer::new_for_http()

@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod discussion;
 pub mod download;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod git;
 pub mod guard;
