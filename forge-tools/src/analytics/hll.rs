@@ -15,8 +15,27 @@ const P: u32 = 11;
 /// Registers.
 pub const M: usize = 1 << P;
 
-/// The register a member sets and the rank it puts there.
+/// The register a member sets and the rank it puts there (the last member's is remembered
+/// per thread: one event gives the same member to several outputs).
 pub fn register(member: &str) -> (u16, u8) {
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, (u16, u8))> =
+            const { std::cell::RefCell::new((String::new(), (0, 0))) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 == member && !member.is_empty() {
+            return last.1;
+        }
+        let r = digest_register(member);
+        last.0.clear();
+        last.0.push_str(member);
+        last.1 = r;
+        r
+    })
+}
+
+fn digest_register(member: &str) -> (u16, u8) {
     let digest = Sha256::digest(member.as_bytes());
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&digest[..8]);

@@ -19,6 +19,7 @@ pub mod stored;
 use std::collections::HashMap;
 
 use bson::{Bson, DateTime};
+use chrono::Datelike;
 use serde::Deserialize;
 
 use crate::events::EventContext;
@@ -123,7 +124,8 @@ pub struct LoggedEvent {
 impl LoggedEvent {
     /// The UTC day of the event, `YYYY-MM-DD`.
     pub fn day(&self) -> String {
-        self.utc().format("%Y-%m-%d").to_string()
+        let d = self.utc().date_naive();
+        format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
     }
 
     fn utc(&self) -> chrono::DateTime<chrono::Utc> {
@@ -133,7 +135,8 @@ impl LoggedEvent {
 
     /// The first day of the event's month, `YYYY-MM-01`.
     pub fn month(&self) -> String {
-        self.utc().format("%Y-%m-01").to_string()
+        let d = self.utc().date_naive();
+        format!("{:04}-{:02}-01", d.year(), d.month())
     }
 
     /// The key segment naming the event's project (see [`project_key`]).
@@ -221,6 +224,34 @@ impl Emitter {
         }
     }
 
+    /// Adds what another emitter of the same outputs collected (reduces commute, so two
+    /// emitters over two halves of the events merge into one over all of them).
+    pub fn merge(&mut self, other: Emitter) {
+        for ((o, mine), theirs) in self.outputs.iter().zip(&mut self.acc).zip(other.acc) {
+            for (key, acc) in theirs {
+                match mine.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(acc);
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut cur) => {
+                        match (cur.get_mut(), acc) {
+                            (Acc::Num(a), Acc::Num(b)) => {
+                                *a = match o.reduce {
+                                    Reduce::Sum => *a + b,
+                                    Reduce::Max => (*a).max(b),
+                                    Reduce::Min => (*a).min(b),
+                                    Reduce::Distinct => *a,
+                                }
+                            }
+                            (Acc::Registers(a), Acc::Registers(b)) => hll::merge(a, &b),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// What was emitted, per output.
     pub fn into_outputs(self) -> Vec<HashMap<String, Acc>> {
         self.acc
@@ -282,6 +313,39 @@ mod tests {
         assert_eq!(out[0]["k"], Acc::Num(5));
         assert_eq!(out[1]["k"], Acc::Num(-5));
         assert!(matches!(&out[2]["k"], Acc::Registers(r) if r.len() == 1));
+    }
+
+    #[test]
+    fn merged_emitters_equal_one_over_all_events() {
+        let mut one = Emitter::new(&OUTS);
+        let (mut a, mut b) = (Emitter::new(&OUTS), Emitter::new(&OUTS));
+        for (i, m) in ["x", "y", "z", "x"].iter().enumerate() {
+            let half = if i % 2 == 0 { &mut a } else { &mut b };
+            for em in [&mut one, half] {
+                em.emit(0, "k".into(), i as i64);
+                em.emit(1, "k".into(), -(i as i64));
+                em.member(2, "k".into(), m);
+            }
+        }
+        a.merge(b);
+        assert_eq!(a.into_outputs(), one.into_outputs());
+    }
+
+    #[test]
+    fn days_and_months_are_iso_dates() {
+        let e = LoggedEvent {
+            id: 1,
+            n: 1,
+            written: None,
+            timestamp: DateTime::from_millis(1_796_378_400_000),
+            kind: "x".into(),
+            context: EventContext::default(),
+            extra: Bson::Null,
+        };
+        assert_eq!(
+            (e.day(), e.month()),
+            ("2026-12-04".into(), "2026-12-01".into())
+        );
     }
 
     #[test]

@@ -240,10 +240,15 @@ async fn pass(
         .zip(&states)
         .filter(|(_, st)| st.watermark == low)
         .collect();
-    let mut maps: Mappers = takers
-        .iter()
-        .map(|(agg, _)| (agg.xmap, Emitter::new(agg.outputs)))
-        .collect();
+    // Two sets of emitters: each range is mapped in two halves at once (the store is idle
+    // meanwhile: the next range was read ahead), merged when the pass ends.
+    let fresh = || -> Mappers {
+        takers
+            .iter()
+            .map(|(agg, _)| (agg.xmap, Emitter::new(agg.outputs)))
+            .collect()
+    };
+    let mut maps: [Mappers; 2] = [fresh(), fresh()];
     let (mut to, mut n) = (low, 0u64);
     // The store reads the next range while this one is decoded and mapped on a blocking
     // thread: the two take about as long, and the async threads stay free for requests.
@@ -253,10 +258,14 @@ async fn pass(
         bound,
     };
     let mut reading = ranges.next_read();
+    let started = std::time::Instant::now();
+    let (mut waited, mut mapping) = (Duration::ZERO, Duration::ZERO);
     while let Some(read) = reading.take() {
+        let t = std::time::Instant::now();
         let raws = read
             .await
             .map_err(|e| Error::Internal(format!("reading events: {e}")))??;
+        waited += t.elapsed();
         let more = n + (raws.len() as u64) < PASS_EVENTS;
         reading = if more { ranges.next_read() } else { None };
         if raws.is_empty() {
@@ -264,14 +273,16 @@ async fn pass(
             continue;
         }
         let after = to;
-        // One runner per store holds the lease, so this is one thread at most: not the
-        // heavy-work pool, which pages wait on.
+        // One runner per store holds the lease, so this is one blocking task at most (with
+        // a helper thread for the second half): not the heavy-work pool, which pages wait on.
+        let t = std::time::Instant::now();
         let (mapped, back) = tokio::task::spawn_blocking(move || {
             let mapped = map_range(raws, after, settled, &mut maps);
             (mapped, maps)
         })
         .await
         .map_err(|e| Error::Internal(format!("mapping events: {e}")))?;
+        mapping += t.elapsed();
         maps = back;
         let Some(Mapped { taken, last, count }) = mapped else {
             break;
@@ -292,9 +303,20 @@ async fn pass(
             advanced: false,
         });
     }
+    tracing::debug!(
+        events = n,
+        read_wait_ms = waited.as_millis() as u64,
+        map_ms = mapping.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "analytics pass read and mapped"
+    );
+    let [mut merged, second] = maps;
+    for ((_, em), (_, other)) in merged.iter_mut().zip(second) {
+        em.merge(other);
+    }
     let takers = takers
         .into_iter()
-        .zip(maps)
+        .zip(merged)
         .map(|((agg, st), (_, em))| (agg, st, em));
     for (agg, st, em) in takers {
         set_pending(db, agg, st, to, suffix).await?;
@@ -343,18 +365,23 @@ struct Mapped {
 }
 
 /// Decodes a range's events, keeps the batches that can be counted now ([`cut`]) and maps
-/// them; `None` when none can.
+/// them, each half on its own thread with its own emitters; `None` when none can be.
 fn map_range(
     raws: Vec<bson::RawDocumentBuf>,
     after: i64,
     settled: i64,
-    maps: &mut Mappers,
+    maps: &mut [Mappers; 2],
 ) -> Option<Mapped> {
-    let evs = decode(raws);
+    let evs = decode_halves(raws);
     let last = evs.last().map(|e| events::batch_of(e.id))?;
     let (taken, evs) = cut(evs, after, settled);
     let taken = taken?;
-    map_events(&evs, maps);
+    let (first, second) = evs.split_at(evs.len() / 2);
+    let [m1, m2] = maps;
+    std::thread::scope(|s| {
+        s.spawn(|| map_events(second, m2));
+        map_events(first, m1);
+    });
     Some(Mapped {
         taken,
         last,
@@ -362,8 +389,20 @@ fn map_range(
     })
 }
 
-/// Stored events decoded (raw documents straight into events: this is most of a run's
-/// CPU); an unreadable one is skipped with a warning.
+/// [`decode`], each half on its own thread (decoding is most of a run's CPU).
+fn decode_halves(mut raws: Vec<bson::RawDocumentBuf>) -> Vec<LoggedEvent> {
+    let second = raws.split_off(raws.len() / 2);
+    let (mut evs, rest) = std::thread::scope(|s| {
+        let other = s.spawn(|| decode(second));
+        let first = decode(raws);
+        (first, other.join().unwrap_or_default())
+    });
+    evs.extend(rest);
+    evs
+}
+
+/// Stored events decoded (raw documents straight into events); an unreadable one is skipped
+/// with a warning.
 fn decode(raws: Vec<bson::RawDocumentBuf>) -> Vec<LoggedEvent> {
     raws.iter()
         .filter_map(
@@ -546,6 +585,8 @@ impl Writer<'_> {
                 continue;
             }
             let coll = format!("{}{suffix}", collection(output.name));
+            let t = std::time::Instant::now();
+            let key_count = keys.len();
             // One entry per key; documents hold a key, or a month of days (`stored`).
             let touched: Vec<String> = if output.scope == Scope::Project && suffix.is_empty() {
                 keys.keys()
@@ -582,6 +623,7 @@ impl Writer<'_> {
                     None => inserts.push((id, entries)),
                 }
             }
+            let new_docs = inserts.len();
             for chunk in inserts.chunks(UPDATES_PER_COMMAND) {
                 let new: Vec<Document> = chunk
                     .iter()
@@ -613,10 +655,19 @@ impl Writer<'_> {
                     doc! {"q": {"_id": id, "b": guard}, "u": u, "upsert": true}
                 })
                 .collect();
+            let (inserted, updated) = (new_docs, updates.len());
             for chunk in updates.chunks(UPDATES_PER_COMMAND) {
                 write_guarded(db, &coll, chunk).await?;
                 self.keep_lease().await?;
             }
+            tracing::debug!(
+                output = output.name,
+                keys = key_count,
+                inserted,
+                updated,
+                ms = t.elapsed().as_millis() as u64,
+                "analytics output written"
+            );
             if !touched.is_empty() {
                 report
                     .touched
