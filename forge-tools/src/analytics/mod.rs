@@ -252,6 +252,15 @@ impl Emitter {
         }
     }
 
+    /// Keys held, over every output.
+    pub fn len(&self) -> usize {
+        self.acc.iter().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// What was emitted, per output.
     pub fn into_outputs(self) -> Vec<HashMap<String, Acc>> {
         self.acc

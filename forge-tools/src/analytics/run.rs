@@ -7,8 +7,9 @@
 //!   a hole is waited for [`STALE`] at most, then passed (a writer that died).
 //! - **Speed.** Batch numbers are log positions, so a pass reads closed ranges of ids of at
 //!   most [`CHUNK`] events each (an open range costs the store the whole rest of the log),
-//!   maps them as they come and keeps only the reduced keys, up to [`PASS_EVENTS`] events a
-//!   pass: each output document is written once per pass, however many events touched it.
+//!   maps them as they come and keeps only the reduced keys, up to [`PASS_EVENTS`] events or
+//!   about [`PASS_KEYS`] keys a pass: each output document is written once per pass, however
+//!   many events touched it.
 //! - **Exactly once.** A pass first records its end (`pending`) in the aggregation's state,
 //!   then writes its outputs, then moves the watermark to the end. Each output document keeps
 //!   the end of the last pass that wrote it (`b`) and a write only applies where `b` is lower:
@@ -36,7 +37,11 @@ pub const STATE: &str = "analytics_state";
 /// Batch numbers (log positions, so events at most) one read covers.
 const CHUNK: i64 = 50_000;
 /// Events one pass counts at most before it writes its outputs.
-const PASS_EVENTS: u64 = 500_000;
+const PASS_EVENTS: u64 = 2_000_000;
+/// Keys one pass holds at most before it writes its outputs (its memory: a few hundred bytes
+/// a key). Each output document is written once per pass, and a document written again by a
+/// later pass costs an update, several times an insert: passes are as long as memory allows.
+const PASS_KEYS: usize = 400_000;
 /// How often a long pass renews its lease.
 const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How long a missing or partly written batch is waited for.
@@ -266,7 +271,8 @@ async fn pass(
             .await
             .map_err(|e| Error::Internal(format!("reading events: {e}")))??;
         waited += t.elapsed();
-        let more = n + (raws.len() as u64) < PASS_EVENTS;
+        let held: usize = maps.iter().flatten().map(|(_, em)| em.len()).sum();
+        let more = n + (raws.len() as u64) < PASS_EVENTS && held < PASS_KEYS;
         reading = if more { ranges.next_read() } else { None };
         if raws.is_empty() {
             // Nothing there: numbered but not written (yet); what comes after decides.
