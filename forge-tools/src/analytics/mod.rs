@@ -252,6 +252,14 @@ impl Emitter {
         }
     }
 
+    /// What was collected so far, leaving this emitter empty.
+    pub fn take(&mut self) -> Emitter {
+        Emitter {
+            outputs: self.outputs,
+            acc: self.acc.iter_mut().map(std::mem::take).collect(),
+        }
+    }
+
     /// Keys held, over every output.
     pub fn len(&self) -> usize {
         self.acc.iter().map(HashMap::len).sum()

@@ -246,7 +246,7 @@ async fn pass(
         .filter(|(_, st)| st.watermark == low)
         .collect();
     // Two sets of emitters: each range is mapped in two halves at once (the store is idle
-    // meanwhile: the next range was read ahead), merged when the pass ends.
+    // meanwhile: the next range was read ahead), the second merged into the first after each.
     let fresh = || -> Mappers {
         takers
             .iter()
@@ -271,7 +271,7 @@ async fn pass(
             .await
             .map_err(|e| Error::Internal(format!("reading events: {e}")))??;
         waited += t.elapsed();
-        let held: usize = maps.iter().flatten().map(|(_, em)| em.len()).sum();
+        let held: usize = maps[0].iter().map(|(_, em)| em.len()).sum();
         let more = n + (raws.len() as u64) < PASS_EVENTS && held < PASS_KEYS;
         reading = if more { ranges.next_read() } else { None };
         if raws.is_empty() {
@@ -385,9 +385,13 @@ fn map_range(
     let (first, second) = evs.split_at(evs.len() / 2);
     let [m1, m2] = maps;
     std::thread::scope(|s| {
-        s.spawn(|| map_events(second, m2));
-        map_events(first, m1);
+        s.spawn(|| map_events(second, &mut *m2));
+        map_events(first, &mut *m1);
     });
+    // One set of keys held between ranges: what the pass holds is what it will write.
+    for ((_, a), (_, b)) in m1.iter_mut().zip(m2.iter_mut()) {
+        a.merge(b.take());
+    }
     Some(Mapped {
         taken,
         last,
