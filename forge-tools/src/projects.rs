@@ -317,17 +317,31 @@ pub async fn by_ids(db: &Database, ids: &[ProjectId]) -> Result<Vec<Project>> {
     Ok(found.into_iter().map(|p| (*p).clone()).collect())
 }
 
-/// Live projects of a neighborhood among these short names (in no particular order).
+/// Live projects of a neighborhood among these short names (in no particular order; through
+/// the read model).
 pub async fn by_names(db: &Database, nbhd: Neighborhood, names: &[&str]) -> Result<Vec<Project>> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let docs: Vec<Document> = raw(db)
-        .find(doc! {"neighborhood": nbhd.prefix(), "shortname": {"$in": names}, "deleted": false})
-        .await?
-        .try_collect()
-        .await?;
-    docs.into_iter().map(decode).collect()
+    let keys: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (nbhd.prefix().to_owned(), (*n).to_owned()))
+        .collect();
+    let found = readmodel::get_many(db, |c: &Cached| &c.by_name, &keys, |missing| async move {
+        let names: Vec<String> = missing.into_iter().map(|(_, n)| n).collect();
+        let docs: Vec<Document> = raw(db)
+            .find(doc! {"neighborhood": nbhd.prefix(), "shortname": {"$in": names}, "deleted": false})
+            .await?
+            .try_collect()
+            .await?;
+        docs.into_iter()
+            .map(|d| {
+                decode(d).map(|p| ((nbhd.prefix().to_owned(), p.shortname.clone()), Arc::new(p)))
+            })
+            .collect()
+    })
+    .await?;
+    Ok(found.into_iter().map(|p| (*p).clone()).collect())
 }
 
 /// Projects in `p` the viewer may read, newest first.

@@ -78,8 +78,8 @@ async fn page_views_stay_within_their_round_trip_budget() {
     // backlinks and attachments, the ticket, the thread, the viewer's subscriptions), the
     // next step of the read model; these budgets only go down.
     let budget: [(String, &str, &Browser, usize); 8] = [
-        ("/p/proj/".into(), "anonymous", &anonymous, 2),
-        ("/p/proj/".into(), "member", &member, 4),
+        ("/p/proj/".into(), "anonymous", &anonymous, 1),
+        ("/p/proj/".into(), "member", &member, 3),
         ("/p/proj/wiki/Notes/".into(), "anonymous", &anonymous, 6),
         ("/p/proj/wiki/Notes/".into(), "member", &member, 8),
         (
