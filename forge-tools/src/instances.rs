@@ -132,12 +132,16 @@ pub async fn of_projects(db: &Database, projects: &[ProjectId]) -> Result<Vec<To
                 .await?
                 .try_collect()
                 .await?;
+            let mut by_project: std::collections::HashMap<ProjectId, Vec<ToolInstance>> =
+                std::collections::HashMap::new();
+            for t in all {
+                by_project.entry(t.project_id).or_default().push(t);
+            }
             // A project without tools is known too (an empty list).
             Ok(missing
                 .into_iter()
                 .map(|p| {
-                    let mine: Vec<ToolInstance> =
-                        all.iter().filter(|t| t.project_id == p).cloned().collect();
+                    let mine = by_project.remove(&p).unwrap_or_default();
                     (p, Arc::new(mine))
                 })
                 .collect())

@@ -834,24 +834,28 @@ async fn the_old_one_key_per_document_layout_is_recounted_after_its_migration() 
     );
     assert_eq!(dump_all(&db).await, expected);
     // One document per month now: December and January of the scripted days.
-    let ids: Vec<String> = old_day
-        .distinct("_id", doc! {"_id": {"$regex": "^alpha/views/"}})
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|b| b.as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(ids, ["alpha/views/2026-12", "alpha/views/2027-01"]);
+    let view_docs = |coll: &'static str| {
+        let c = db.collection::<Document>(coll);
+        async move {
+            let ids: Vec<String> = c
+                .distinct("_id", doc! {"_id": {"$regex": "^alpha/views/"}})
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|b| b.as_str().map(str::to_owned))
+                .collect();
+            ids
+        }
+    };
+    assert_eq!(
+        view_docs("agg_project_day").await,
+        ["alpha/views/2026-12", "alpha/views/2027-01"]
+    );
     // And one per year for months.
-    let months: Vec<String> = db
-        .collection::<Document>("agg_project_month")
-        .distinct("_id", doc! {"_id": {"$regex": "^alpha/views/"}})
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|b| b.as_str().map(str::to_owned))
-        .collect();
-    assert_eq!(months, ["alpha/views/2026", "alpha/views/2027"]);
+    assert_eq!(
+        view_docs("agg_project_month").await,
+        ["alpha/views/2026", "alpha/views/2027"]
+    );
     db.drop().await.unwrap();
 }
 

@@ -17,14 +17,6 @@ use forge_tools::{tokens, users};
 /// The bound the read model promises for a change made elsewhere to be seen.
 const BOUND: Duration = Duration::from_secs(1);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A `forge serve` on `port`, stopped when dropped.
 struct Node {
     child: Child,
@@ -34,7 +26,7 @@ struct Node {
 
 impl Node {
     fn start(db_name: &str) -> Self {
-        let port = free_port();
+        let port = common::free_port();
         let data = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_forge"));
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("FORGE_")) {

@@ -29,7 +29,7 @@ pub mod watch;
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -215,8 +215,6 @@ pub struct PartStats {
 pub struct ReadModel {
     /// Until when (ms since the epoch) entries may be served; 0 while the stream is down.
     fresh_until: AtomicI64,
-    /// Whether a watcher follows the change stream for this model.
-    watched: AtomicBool,
     /// Times the change stream was lost and the caches dropped.
     pub(crate) stream_losses: AtomicU64,
     kinds: Vec<Arc<dyn Kept>>,
@@ -235,7 +233,6 @@ impl ReadModel {
     fn new(kinds: Vec<Arc<dyn Kept>>) -> Self {
         Self {
             fresh_until: AtomicI64::new(0),
-            watched: AtomicBool::new(false),
             stream_losses: AtomicU64::new(0),
             kinds,
         }
@@ -258,7 +255,6 @@ impl ReadModel {
         }
         let model = Arc::new(Self::new(kinds));
         models.insert(db.name().to_owned(), Arc::downgrade(&model));
-        model.watched.store(true, Ordering::Release);
         (model, true)
     }
 
@@ -313,11 +309,6 @@ impl ReadModel {
             self.coherent(),
             self.stream_losses.load(Ordering::Relaxed),
         )
-    }
-
-    /// Whether a watcher follows this model's database.
-    pub fn watched(&self) -> bool {
-        self.watched.load(Ordering::Acquire)
     }
 }
 

@@ -26,6 +26,15 @@ pub fn store_uri() -> String {
     )
 }
 
+/// A loopback port free right now (for a server the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A database name unique to this test run.
 pub fn fresh_db_name(label: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
