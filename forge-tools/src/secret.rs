@@ -24,6 +24,45 @@ pub fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// What a masked token starts with (never the start of a token: those are base64url or hex).
+const MASKED: &str = "m.";
+
+/// `token` masked with a fresh random pad: `m.` then base64url of the pad followed by the
+/// token XOR the pad. Each call gives a different string for the same token, so a page that
+/// carries it can be compressed without its size telling an attacker anything about the
+/// token (BREACH); [`token_matches`] takes either form.
+pub fn mask(token: &str) -> String {
+    let raw = token.as_bytes();
+    let mut out = vec![0u8; raw.len() * 2];
+    let (pad, xored) = out.split_at_mut(raw.len());
+    OsRng.fill_bytes(pad);
+    for ((x, p), t) in xored.iter_mut().zip(pad.iter()).zip(raw) {
+        *x = p ^ t;
+    }
+    format!("{MASKED}{}", URL_SAFE_NO_PAD.encode(out))
+}
+
+/// Whether `given` is `expected` (in constant time), plain or masked by [`mask`]. An empty
+/// `expected` matches nothing.
+pub fn token_matches(expected: &str, given: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    if expected.is_empty() {
+        return false;
+    }
+    let Some(masked) = given.strip_prefix(MASKED) else {
+        return bool::from(given.as_bytes().ct_eq(expected.as_bytes()));
+    };
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(masked) else {
+        return false;
+    };
+    if bytes.len() != expected.len() * 2 {
+        return false;
+    }
+    let (pad, xored) = bytes.split_at(expected.len());
+    let unmasked: Vec<u8> = pad.iter().zip(xored).map(|(p, x)| p ^ x).collect();
+    bool::from(unmasked.ct_eq(expected.as_bytes()))
+}
+
 /// Hex SHA-256 of a token: what the store keeps.
 pub fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -70,6 +109,23 @@ pub async fn site_secret(db: &Database) -> Result<Arc<[u8]>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_tokens_differ_each_time_and_match_only_their_token() {
+        let token = random_token("");
+        let (a, b) = (mask(&token), mask(&token));
+        assert_ne!(a, b);
+        assert!(!a.contains(&token));
+        assert!(token_matches(&token, &a) && token_matches(&token, &b));
+        assert!(token_matches(&token, &token));
+        let other = random_token("");
+        assert!(!token_matches(&other, &a));
+        assert!(!token_matches("", &a) && !token_matches("", ""));
+        assert!(!token_matches(&token, "m.not base64"));
+        assert!(!token_matches(&token, &a[..a.len() - 2]));
+        // A mask of a prefix of the token is not the token.
+        assert!(!token_matches(&token, &mask(&token[..10])));
+    }
 
     #[test]
     fn tokens_are_unique_and_digests_stable() {

@@ -199,6 +199,8 @@ fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         // Validators on the uncompressed body, so one tag fits every encoding.
         .layer(middleware::from_fn(crate::etag::revalidate))
+        // Pages compress only once their form tokens are masked, after the validator.
+        .layer(middleware::from_fn(crate::csrf::mask_tokens))
         .layer(compression())
         .layer(
             TraceLayer::new_for_http()
@@ -212,11 +214,12 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Responses worth compressing: JSON, style sheets, scripts, SVG, CSV, feeds and plain
-/// text, of 1 KB or more, for clients that ask (gzip or brotli, at a level that costs little
-/// CPU). Not HTML yet: its pages carry the session's form token beside text a visitor can
-/// make them reflect, which compression sizes would leak (BREACH) until the token is masked
-/// per response. Never git's pack streams, archives or binary files.
+/// Responses worth compressing: HTML pages whose form tokens are masked
+/// ([`crate::csrf::Masked`]: compressing a page that holds a stable secret beside text a
+/// visitor can make it reflect would leak the secret through sizes, BREACH), JSON, style
+/// sheets, scripts, SVG, CSV, feeds and plain text, of 1 KB or more, for clients that ask
+/// (gzip or brotli, at a level that costs little CPU). Never git's pack streams, archives or
+/// binary files.
 fn compression() -> tower_http::compression::CompressionLayer<
     tower_http::compression::predicate::And<tower_http::compression::predicate::SizeAbove, Text>,
 > {
@@ -238,6 +241,9 @@ impl tower_http::compression::Predicate for Text {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        if ty.starts_with("text/html") {
+            return response.extensions().get::<crate::csrf::Masked>().is_some();
+        }
         COMPRESSIBLE.iter().any(|t| ty.starts_with(t))
     }
 }

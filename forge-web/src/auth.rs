@@ -15,7 +15,6 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use forge_tools::Viewer;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, urlencode};
 use crate::page::{PageCtx, error_response};
@@ -91,9 +90,12 @@ pub async fn session_layer(
         })
         .and_then(|mut v| v.pop().map(|(_, m)| m));
     let had_flash = flash.is_some();
+    let page_token = crate::csrf::PageToken(form_token.value.clone());
     req.extensions_mut().insert(form_token);
     req.extensions_mut().insert(Flash(flash));
     let mut res = next.run(req).await;
+    // For `csrf::mask_tokens`, outside: the token the page was rendered with.
+    res.extensions_mut().insert(page_token);
     let secure = state.forge.config().secure_cookies();
     let sets_flash = res
         .headers()
@@ -285,7 +287,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let given: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField {
             csrf_token: String::new(),
         });
-        if !bool::from(given.csrf_token.as_bytes().ct_eq(expected.as_bytes())) {
+        if !forge_tools::secret::token_matches(&expected, &given.csrf_token) {
             return Err(refuse());
         }
         serde_urlencoded::from_bytes(&body)

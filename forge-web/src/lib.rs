@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod app;
 pub mod auth;
+pub mod csrf;
 pub mod ctx;
 pub mod discussion;
 pub mod download;

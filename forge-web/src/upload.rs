@@ -8,7 +8,6 @@ use axum::response::Response;
 use forge_tools::attachments::Attachment;
 use forge_tools::{Error, Forge};
 use futures::TryStreamExt;
-use subtle::ConstantTimeEq;
 
 use crate::ctx::ToolReq;
 use crate::download::Download;
@@ -34,9 +33,7 @@ pub async fn receive(
         match field.name() {
             Some("csrf_token") => {
                 let given = field.text().await.map_err(|e| bad(&e.to_string()))?;
-                csrf_ok = csrf.is_some_and(|c| {
-                    !c.is_empty() && bool::from(given.as_bytes().ct_eq(c.as_bytes()))
-                });
+                csrf_ok = csrf.is_some_and(|c| forge_tools::secret::token_matches(c, &given));
             }
             Some("file") => {
                 if !csrf_ok {
@@ -100,8 +97,7 @@ pub fn check_api_csrf(
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let csrf = &page.csrf;
-    if csrf.is_empty() || !bool::from(given.as_bytes().ct_eq(csrf.as_bytes())) {
+    if !forge_tools::secret::token_matches(&page.csrf, given) {
         return Err(Error::Forbidden);
     }
     Ok(())

@@ -1,12 +1,13 @@
-//! Response compression: JSON (and other text that carries no form token) is gzip- or
-//! brotli-compressed for clients that ask; HTML pages and git's streams never are.
+//! Response compression: JSON, other text and HTML pages are gzip- or brotli-compressed for
+//! clients that ask, pages only with their form token masked afresh in every response
+//! (BREACH); git's streams never are.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use common::TestApp;
+use common::{Browser, TestApp, field};
 use tokio::io::AsyncReadExt;
 
 fn get(path: &str, encoding: Option<&str>) -> Request<Body> {
@@ -18,7 +19,7 @@ fn get(path: &str, encoding: Option<&str>) -> Request<Body> {
 }
 
 #[tokio::test]
-async fn json_is_compressed_for_clients_that_ask_and_pages_and_git_are_not() {
+async fn json_and_pages_are_compressed_for_clients_that_ask_and_git_is_not() {
     let app = TestApp::new("compression").await;
     let owner = app.user("cora").await;
     app.project(&owner, "squeeze", false).await;
@@ -49,11 +50,11 @@ async fn json_is_compressed_for_clients_that_ask_and_pages_and_git_are_not() {
     assert_eq!(br.header("content-encoding"), "br");
     assert!(br.bytes.len() < gz.bytes.len() * 2);
 
-    // HTML pages carry the session's form token: not compressed (see `app::compression`).
+    // HTML pages are compressed too (their form tokens masked: see the test below).
     let page = app.send(get("/p/squeeze/", Some("gzip, br")), None).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.header("content-type").starts_with("text/html"));
-    assert_eq!(page.header("content-encoding"), "");
+    assert_eq!(page.header("content-encoding"), "br");
 
     // Nor git's streams (they are packs, and clients do not ask).
     let refs = app
@@ -71,4 +72,68 @@ async fn json_is_compressed_for_clients_that_ask_and_pages_and_git_are_not() {
     // Small answers are not worth it.
     let small = app.send(get("/healthz", Some("gzip")), None).await;
     assert_eq!(small.header("content-encoding"), "");
+}
+
+async fn page(
+    app: &TestApp,
+    path: &str,
+    b: &Browser,
+    tag: Option<&str>,
+) -> (StatusCode, String, String) {
+    let mut req = Request::get(path)
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .header(
+            header::COOKIE,
+            format!(
+                "forge_csrf={}; forge_session={}",
+                b.csrf,
+                b.session.clone().unwrap_or_default()
+            ),
+        );
+    if let Some(t) = tag {
+        req = req.header(header::IF_NONE_MATCH, t);
+    }
+    let r = app.send(req.body(Body::empty()).unwrap(), None).await;
+    if r.status != StatusCode::OK {
+        return (r.status, String::new(), r.header("etag").to_owned());
+    }
+    assert_eq!(r.header("content-encoding"), "gzip");
+    let mut decoded = String::new();
+    async_compression::tokio::bufread::GzipDecoder::new(&r.bytes[..])
+        .read_to_string(&mut decoded)
+        .await
+        .unwrap();
+    (r.status, decoded, r.header("etag").to_owned())
+}
+
+#[tokio::test]
+async fn compressed_pages_never_carry_the_same_form_token_twice_and_their_forms_still_work() {
+    let app = TestApp::new("compression_masked").await;
+    let owner = app.user("dora").await;
+    app.project(&owner, "masked", false).await;
+    let b = app.browser(&owner).await;
+
+    let (_, first, tag) = page(&app, "/p/masked/", &b, None).await;
+    let (_, second, _) = page(&app, "/p/masked/", &b, None).await;
+    // The plain token is nowhere on the page; each response masks it anew.
+    assert!(!first.contains(&b.csrf) && !second.contains(&b.csrf));
+    let (t1, t2) = (field(&first, "csrf_token"), field(&second, "csrf_token"));
+    assert!(t1.starts_with("m."), "{t1}");
+    assert_ne!(t1, t2);
+    // The validator is the page's, not the mask's: an unchanged page still answers 304.
+    let (status, _, _) = page(&app, "/p/masked/", &b, Some(&tag)).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+
+    // A masked token is accepted by the form it came with; a tampered one is not.
+    let mut bad = t1.clone();
+    bad.pop();
+    bad.push(if t1.ends_with('A') { 'B' } else { 'A' });
+    let refused = app
+        .post_raw("/auth/logout", &b, &[("csrf_token", &bad)])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let out = app
+        .post_raw("/auth/logout", &b, &[("csrf_token", &t2)])
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER, "{}", out.body);
 }
