@@ -316,7 +316,21 @@ async fn figures_through_q_rest_page_and_csv() {
         page.body
             .contains("/static/vendor/uplot-1.6.32/uPlot.iife.min.js")
     );
-    assert!(page.body.contains("/static/stats.js?v="));
+    // The page's own files by their digested names.
+    let own: Vec<&str> = page
+        .body
+        .split(['"', '\''])
+        .filter(|u| u.starts_with("/static/") && !u.starts_with("/static/vendor/"))
+        .collect();
+    for name in ["stats", "forge", "highlight"] {
+        assert!(
+            own.iter()
+                .any(|u| u.starts_with(&format!("/static/{name}."))
+                    && u.split('.').nth(1).is_some_and(|d| d.len() == 10)),
+            "{name}: {own:?}"
+        );
+    }
+    let own: Vec<String> = own.into_iter().map(str::to_owned).collect();
     let csv_link = format!(
         "/p/stats1/stats/clones.csv?interval=day&#38;from={}&#38;to={}",
         iso(day(29)),
@@ -417,13 +431,28 @@ async fn figures_through_q_rest_page_and_csv() {
         ),
         ("/static/vendor/uplot-1.6.32/uPlot.min.css", "text/css"),
         ("/static/vendor/uplot-1.6.32/LICENSE", "text/plain"),
-        ("/static/stats.js", "text/javascript"),
-    ] {
+    ]
+    .into_iter()
+    .chain(own.iter().map(|u| {
+        let ty = if u.ends_with(".js") {
+            "text/javascript"
+        } else {
+            "text/css"
+        };
+        (u.as_str(), ty)
+    })) {
         let r = app.get(path, &anon).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         assert!(r.header("content-type").starts_with(ctype), "{path}");
         assert!(r.header("cache-control").contains("immutable"), "{path}");
     }
+    // Plain names still answer, briefly cached (pages cached before a new build ask them);
+    // a digest that is not the file's is not found.
+    let plain = app.get("/static/forge.css", &anon).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(!plain.header("cache-control").contains("immutable"));
+    let stale = app.get("/static/forge.0000000000.css", &anon).await;
+    assert_eq!(stale.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -51,25 +51,3 @@ pub async fn metrics(
     )
         .into_response()
 }
-
-const CSS: &str = include_str!("../../static/forge.css");
-
-pub async fn stylesheet() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        CSS,
-    )
-}
-
-pub async fn highlight_css() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        forge_tools::markdown::highlight::css(),
-    )
-}
