@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::ids::ToolId;
 
 pub const COLLECTION: &str = "attachments";
+/// The read model's memo of each artifact's files.
+pub const MEMO: &str = "attachments";
 /// Records one [`AttachmentStore::list_many`] returns at most.
 pub const MAX_LISTED: i64 = 5_000;
 
@@ -102,6 +104,12 @@ impl AttachmentStore {
             dir: data_dir.join("attachments"),
             max_bytes,
         }
+    }
+
+    /// The folder the files live in: `<data dir>/attachments/<first two hex digits>/<sha256>`
+    /// (a file, once there, never changes: its name is its content's checksum).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn path_of(&self, a: &Attachment) -> PathBuf {
@@ -196,12 +204,21 @@ impl AttachmentStore {
         tool_id: ToolId,
         artifact_id: ObjectId,
     ) -> Result<Vec<Attachment>> {
-        Ok(collection(db)
-            .find(doc! {"tool_id": tool_id, "artifact_id": artifact_id})
-            .sort(doc! {"filename": 1})
-            .await?
-            .try_collect()
-            .await?)
+        crate::readmodel::memo(
+            db,
+            MEMO,
+            format!("{}/{artifact_id}", tool_id.0),
+            |files: &Vec<Attachment>| files.iter().map(|a| a.filename.len() + 256).sum(),
+            || async {
+                Ok(collection(db)
+                    .find(doc! {"tool_id": tool_id, "artifact_id": artifact_id})
+                    .sort(doc! {"filename": 1})
+                    .await?
+                    .try_collect()
+                    .await?)
+            },
+        )
+        .await
     }
 
     /// The files of several artifacts of a tool in one query, by artifact then file name (at

@@ -63,7 +63,29 @@ pub async fn replace(
 }
 
 /// What links to `to_key`.
+/// The read model's memo of links to a key.
+pub const MEMO: &str = "links";
+
+/// The links to `to_key` (the first 200 by title), through the read model's memo.
 pub async fn to(db: &Database, to_key: &str) -> Result<Vec<Link>> {
+    crate::readmodel::memo(
+        db,
+        MEMO,
+        to_key.to_owned(),
+        |links: &Vec<Link>| {
+            links
+                .iter()
+                .map(|l| {
+                    l.from_key.len() + l.from_title.len() + l.from_url.len() + l.to_key.len() + 64
+                })
+                .sum()
+        },
+        || to_stored(db, to_key),
+    )
+    .await
+}
+
+async fn to_stored(db: &Database, to_key: &str) -> Result<Vec<Link>> {
     Ok(collection(db)
         .find(doc! {"to_key": to_key})
         .sort(doc! {"from_title": 1})

@@ -33,7 +33,7 @@ use crate::viewer::Viewer;
 pub const TASK_CHANGE: &str = "notify.change";
 pub const TASK_DIGEST: &str = "notify.digest";
 
-const SUBSCRIPTIONS: &str = "subscriptions";
+pub const SUBSCRIPTIONS: &str = "subscriptions";
 const PREFS: &str = "notify_prefs";
 const SENT: &str = "notify_sent";
 const PENDING: &str = "notify_pending";
@@ -211,11 +211,20 @@ pub async fn is_watching(
     let Some(uid) = viewer.user_id() else {
         return Ok(false);
     };
-    Ok(subs(forge.db())
-        .find_one(target_filter(uid, ctx, &target))
-        .await?
-        .is_some())
+    let db = forge.db();
+    let filter = target_filter(uid, ctx, &target);
+    crate::readmodel::memo(
+        db,
+        MEMO,
+        filter.to_string(),
+        |_: &bool| 0,
+        || async { Ok(subs(db).find_one(filter.clone()).await?.is_some()) },
+    )
+    .await
 }
+
+/// The read model's memo of who watches what.
+pub const MEMO: &str = "subscriptions";
 
 /// Starts or stops watching what a form names: the project (no mount), one of its tools
 /// (mount), or one artifact of a tool (mount and key; the tool vouches for the key and names

@@ -153,8 +153,19 @@ pub async fn existing_thread(
     tool: &ToolInstance,
     artifact: &str,
 ) -> Result<Option<Thread>> {
-    model::thread_by_artifact(forge.db(), tool.id, artifact).await
+    let db = forge.db();
+    crate::readmodel::memo(
+        db,
+        MEMO_THREADS,
+        format!("{}/{artifact}", tool.id.0),
+        |t: &Option<Thread>| t.as_ref().map_or(0, |t| t.title.len() + t.url.len() + 256),
+        || model::thread_by_artifact(db, tool.id, artifact),
+    )
+    .await
 }
+
+/// The read model's memo of threads by artifact.
+pub const MEMO_THREADS: &str = "discussion_threads";
 
 fn check_text(forge: &Forge, text: &str) -> Result<()> {
     if text.trim().is_empty() {

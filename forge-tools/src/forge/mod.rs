@@ -56,17 +56,31 @@ impl Forge {
         }
         let events = EventLog::start(&db).await?;
         // The read model's kinds, with their shares of `FORGE_CACHE_MB`.
+        // Half to what every request reads, a quarter to the platform's memos, a quarter
+        // shared by the tools' own.
         let bytes = config.cache_mb.max(1) * 1024 * 1024;
-        let read_model = crate::readmodel::watch::start(
-            &db,
-            vec![
-                sessions::cached(bytes / 4),
-                tokens::cached(bytes / 10),
-                users::cached(bytes / 5),
-                crate::projects::cached(bytes * 3 / 10),
-                instance::cached(bytes * 3 / 20),
-            ],
-        );
+        let memo = crate::readmodel::memo::kind;
+        let mut kinds = vec![
+            sessions::cached(bytes / 8),
+            tokens::cached(bytes / 20),
+            users::cached(bytes / 10),
+            crate::projects::cached(bytes * 3 / 20),
+            instance::cached(bytes / 10),
+            memo(crate::links::MEMO, crate::links::COLLECTION, bytes / 16),
+            memo(attachments::MEMO, attachments::COLLECTION, bytes / 16),
+            memo(
+                crate::discussion::MEMO_THREADS,
+                crate::discussion::THREADS,
+                bytes / 16,
+            ),
+            memo(notify::MEMO, notify::SUBSCRIPTIONS, bytes / 32),
+            memo(stats::MEMO_FIGURES, stats::FIGURES_COLLECTION, bytes / 32),
+        ];
+        let tool_count = tools.all().count().max(1) as u64;
+        for tool in tools.all() {
+            kinds.extend(tool.kept(bytes / 4 / tool_count));
+        }
+        let read_model = crate::readmodel::watch::start(&db, kinds);
         let attachments = AttachmentStore::new(&config.data_dir, config.max_attachment_bytes);
         let mailer = Mailer::from_config(&config)?;
         let search = SearchIndex::open(&config.data_dir.join("search"), search_writer)?;

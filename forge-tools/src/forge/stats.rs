@@ -15,6 +15,11 @@ use crate::projects::Neighborhood;
 use crate::tool::Forge;
 use crate::viewer::Viewer;
 
+/// The read model's memo of the small figures pages show (views of a tool in 30 days...),
+/// over the daily project output's collection.
+pub const MEMO_FIGURES: &str = "project_figures";
+pub const FIGURES_COLLECTION: &str = "agg_project_day";
+
 /// The step of a series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
@@ -204,6 +209,26 @@ impl Forge {
 
     /// A project figure summed over the last `days` days (small figures on pages).
     pub async fn project_recent(&self, ctx: &ProjectCtx, series: &str, days: u64) -> Result<i64> {
+        // Kept only for series of the output the memo watches.
+        if builtin::project_output(series, false) != Some(builtin::PROJECT_DAY) {
+            return self.project_recent_stored(ctx, series, days).await;
+        }
+        crate::readmodel::memo(
+            self.db(),
+            MEMO_FIGURES,
+            format!("{}/{series}/{days}/{}", ctx.project.id.0, today()),
+            |_: &i64| 0,
+            || self.project_recent_stored(ctx, series, days),
+        )
+        .await
+    }
+
+    async fn project_recent_stored(
+        &self,
+        ctx: &ProjectCtx,
+        series: &str,
+        days: u64,
+    ) -> Result<i64> {
         let to = today();
         let s = self
             .project_series(
@@ -305,6 +330,14 @@ fn project_of_prefix(p: &str) -> Option<(Neighborhood, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_figures_memo_watches_the_daily_project_output() {
+        assert_eq!(
+            analytics::collection(builtin::PROJECT_DAY),
+            FIGURES_COLLECTION
+        );
+    }
 
     #[test]
     fn prefixes_name_their_project() {

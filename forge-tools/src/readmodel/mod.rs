@@ -24,7 +24,10 @@
 //! Without a live model (a command-line process, a test that did not open a forge) every
 //! lookup reads the store.
 
+pub mod memo;
 pub mod watch;
+
+pub use memo::memo;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -242,6 +245,12 @@ impl ReadModel {
     pub fn of(db: &Database) -> Option<Arc<ReadModel>> {
         let models = MODELS.lock().unwrap_or_else(|e| e.into_inner());
         models.get(db.name()).and_then(Weak::upgrade)
+    }
+
+    /// The live model of the database named `name`, if any.
+    pub fn named(name: &str) -> Option<Arc<ReadModel>> {
+        let models = MODELS.lock().unwrap_or_else(|e| e.into_inner());
+        models.get(name).and_then(Weak::upgrade)
     }
 
     /// The model of `db`'s database keeping `kinds` (one per database and process: a second

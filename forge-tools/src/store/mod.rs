@@ -34,6 +34,8 @@ pub async fn connect(uri: &str, db_name: &str, wait: Duration) -> Result<Databas
     let mut opts = ClientOptions::parse(uri).await?;
     opts.app_name = Some("forge".into());
     opts.server_selection_timeout = Some(Duration::from_secs(5));
+    // This process's writes empty the read model's memos they make stale.
+    opts.command_event_handler = Some(crate::readmodel::memo::handler());
     let client = Client::with_options(opts)?;
     let db = client.database(db_name);
     let deadline = tokio::time::Instant::now() + wait;

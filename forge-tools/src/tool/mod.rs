@@ -143,6 +143,12 @@ pub trait Tool: Any + Send + Sync {
         let _ = db;
         Ok(())
     }
+    /// What this tool keeps in the read model (its memos: [`crate::readmodel::memo`]), within
+    /// `max_bytes` in all; the forge registers them when it opens.
+    fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
+        let _ = max_bytes;
+        Vec::new()
+    }
     /// Start-up work once the domain is open, such as setting up per-process state. Called
     /// once per [`Forge`], before it is handed out.
     async fn start(&self, forge: &Forge) -> Result<()> {

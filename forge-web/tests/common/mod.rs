@@ -152,6 +152,8 @@ impl TestApp {
         let name = config.db_name.clone();
         opts.command_event_handler = Some(mongodb::event::EventHandler::callback(
             move |ev: mongodb::event::command::CommandEvent| {
+                // What `store::connect` installs: writes empty the read model's memos.
+                forge_tools::readmodel::memo::note(&ev);
                 if let mongodb::event::command::CommandEvent::Started(s) = ev
                     && s.db == name
                 {

@@ -24,7 +24,7 @@ pub async fn load_page(
     tool: &ToolInstance,
     name: &str,
 ) -> Result<Option<Page>> {
-    let page = pages::get(forge.db(), tool.id, name).await?;
+    let page = pages::current(forge.db(), tool.id, name).await?;
     Ok(page.filter(|p| !p.deleted || ctx.can_tool(tool, DELETE)))
 }
 

@@ -32,6 +32,13 @@ impl Tool for WikiTool {
     fn default_mount(&self) -> &'static str {
         "wiki"
     }
+    fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
+        use crate::readmodel::memo::kind;
+        vec![
+            kind(pages::MEMO_PAGES, pages::PAGES, max_bytes * 4 / 5),
+            kind(pages::MEMO_REDIRECTS, pages::REDIRECTS, max_bytes / 5),
+        ]
+    }
     fn permissions(&self) -> &'static [&'static str] {
         use crate::discussion::perm as discuss;
         &[

@@ -145,6 +145,23 @@ pub async fn get(db: &Database, tool: ToolId, name: &str) -> Result<Option<Page>
         .await?)
 }
 
+/// The page named `name` as pages show it, through the read model's memo of pages (see
+/// [`crate::readmodel::memo`]); writes read the store ([`get`]).
+pub async fn current(db: &Database, tool: ToolId, name: &str) -> Result<Option<Page>> {
+    crate::readmodel::memo(
+        db,
+        MEMO_PAGES,
+        format!("{}/{name}", tool.0),
+        |p: &Option<Page>| p.as_ref().map_or(0, |p| p.text.len() + p.name.len() + 256),
+        || get(db, tool, name),
+    )
+    .await
+}
+
+/// The read model's memos of this tool (registered through `Tool::kept`).
+pub const MEMO_PAGES: &str = "wiki_pages";
+pub const MEMO_REDIRECTS: &str = "wiki_redirects";
+
 pub async fn by_id(db: &Database, id: ObjectId) -> Result<Option<Page>> {
     Ok(pages(db).find_one(doc! {"_id": id}).await?)
 }
@@ -499,9 +516,20 @@ pub async fn delete_tool(db: &Database, tool: ToolId) -> Result<()> {
 
 /// Names this page had before renames (the redirects pointing at it).
 pub async fn former_names(db: &Database, page: &Page) -> Result<Vec<String>> {
+    crate::readmodel::memo(
+        db,
+        MEMO_REDIRECTS,
+        page.id.to_hex(),
+        |names: &Vec<String>| names.iter().map(|n| n.len() + 24).sum(),
+        || former_names_stored(db, page.id),
+    )
+    .await
+}
+
+async fn former_names_stored(db: &Database, page: ObjectId) -> Result<Vec<String>> {
     let docs: Vec<Document> = db
         .collection::<Document>(REDIRECTS)
-        .find(doc! {"page_id": page.id})
+        .find(doc! {"page_id": page})
         .await?
         .try_collect()
         .await?;
