@@ -35,6 +35,14 @@ impl Tool for TrackerTool {
     fn default_mount(&self) -> &'static str {
         "tickets"
     }
+    fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
+        use crate::readmodel::memo::kind;
+        vec![
+            kind(tickets::MEMO_TICKETS, tickets::TICKETS, max_bytes / 2),
+            kind(tickets::MEMO_CHANGES, tickets::CHANGES, max_bytes * 7 / 16),
+            kind(tickets::MEMO_VOTES, tickets::VOTES, max_bytes / 16),
+        ]
+    }
     fn permissions(&self) -> &'static [&'static str] {
         &[
             perm::READ,

@@ -229,14 +229,43 @@ pub async fn insert(db: &Database, t: &Ticket) -> Result<()> {
     }
 }
 
+/// The read model's memos of this tool (registered through `Tool::kept`): tickets by
+/// number and by id, each ticket's changes, votes.
+pub const MEMO_TICKETS: &str = "tracker_tickets";
+pub const MEMO_CHANGES: &str = "tracker_changes";
+pub const MEMO_VOTES: &str = "tracker_votes";
+
+/// The estimated size of a kept ticket.
+fn ticket_weight(t: &Option<Ticket>) -> usize {
+    t.as_ref().map_or(0, |t| {
+        t.summary.len() + t.description.len() + t.comments_text.len() + 1024
+    })
+}
+
 pub async fn by_num(db: &Database, tool: ToolId, num: i64) -> Result<Option<Ticket>> {
-    Ok(tickets(db)
-        .find_one(doc! {"tool_id": tool, "ticket_num": num, "deleted": false})
-        .await?)
+    crate::readmodel::memo(
+        db,
+        MEMO_TICKETS,
+        format!("n/{}/{num}", tool.0),
+        ticket_weight,
+        || async {
+            Ok(tickets(db)
+                .find_one(doc! {"tool_id": tool, "ticket_num": num, "deleted": false})
+                .await?)
+        },
+    )
+    .await
 }
 
 pub async fn by_id(db: &Database, id: ObjectId) -> Result<Option<Ticket>> {
-    Ok(tickets(db).find_one(doc! {"_id": id}).await?)
+    crate::readmodel::memo(
+        db,
+        MEMO_TICKETS,
+        format!("i/{id}"),
+        ticket_weight,
+        || async { Ok(tickets(db).find_one(doc! {"_id": id}).await?) },
+    )
+    .await
 }
 
 pub async fn by_nums(db: &Database, tool: ToolId, nums: &[i64]) -> Result<Vec<Ticket>> {
@@ -277,13 +306,33 @@ pub async fn record_change(db: &Database, c: &Change) -> Result<()> {
 
 /// A ticket's history, oldest first (bounded).
 pub async fn history(db: &Database, ticket: ObjectId) -> Result<Vec<Change>> {
-    Ok(changes(db)
-        .find(doc! {"ticket_id": ticket})
-        .sort(doc! {"version": 1})
-        .limit(5_000)
-        .await?
-        .try_collect()
-        .await?)
+    crate::readmodel::memo(
+        db,
+        MEMO_CHANGES,
+        ticket.to_hex(),
+        |all: &Vec<Change>| {
+            all.iter()
+                .map(|c| {
+                    c.note.len()
+                        + c.changes
+                            .iter()
+                            .map(|f| f.field.len() + f.old.len() + f.new.len() + 48)
+                            .sum::<usize>()
+                        + 128
+                })
+                .sum()
+        },
+        || async {
+            Ok(changes(db)
+                .find(doc! {"ticket_id": ticket})
+                .sort(doc! {"version": 1})
+                .limit(5_000)
+                .await?
+                .try_collect()
+                .await?)
+        },
+    )
+    .await
 }
 
 /// Changes recorded after `version`.
@@ -334,12 +383,21 @@ pub async fn vote(db: &Database, ticket: ObjectId, user: &str, vote: i32) -> Res
 
 pub async fn vote_of(db: &Database, ticket: ObjectId, user: &str) -> Result<i32> {
     let id = format!("{}:{user}", ticket.to_hex());
-    Ok(db
-        .collection::<Document>(VOTES)
-        .find_one(doc! {"_id": id})
-        .await?
-        .and_then(|d| d.get_i32("vote").ok())
-        .unwrap_or(0))
+    crate::readmodel::memo(
+        db,
+        MEMO_VOTES,
+        id.clone(),
+        |_: &i32| 0,
+        || async {
+            Ok(db
+                .collection::<Document>(VOTES)
+                .find_one(doc! {"_id": id})
+                .await?
+                .and_then(|d| d.get_i32("vote").ok())
+                .unwrap_or(0))
+        },
+    )
+    .await
 }
 
 /// Where a moved ticket went (a path).
