@@ -232,6 +232,27 @@ impl AttachmentStore {
         if artifact_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let mut key = format!("m/{}", tool_id.0);
+        for id in artifact_ids {
+            key.push('/');
+            key.push_str(&id.to_hex());
+        }
+        crate::readmodel::memo(
+            db,
+            MEMO,
+            key,
+            |files: &Vec<Attachment>| files.iter().map(|a| a.filename.len() + 256).sum(),
+            || self.list_many_stored(db, tool_id, artifact_ids),
+        )
+        .await
+    }
+
+    async fn list_many_stored(
+        &self,
+        db: &Database,
+        tool_id: ToolId,
+        artifact_ids: &[ObjectId],
+    ) -> Result<Vec<Attachment>> {
         Ok(collection(db)
             .find(doc! {"tool_id": tool_id, "artifact_id": {"$in": artifact_ids}})
             .sort(doc! {"artifact_id": 1, "filename": 1})

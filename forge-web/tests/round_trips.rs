@@ -72,36 +72,23 @@ async fn page_views_stay_within_their_round_trip_budget() {
 
     let member = app.browser(&ann).await;
     let anonymous = Browser::anonymous();
-    // Page, viewer, and the most store round trips it may take once warm: none of them for
-    // the session, the user, the project, its members or its tools any more (they were 4 to
-    // 6 of each page's). What is left is each page's own content (the wiki page, its
-    // backlinks and attachments, the ticket, the thread, the viewer's subscriptions), the
-    // next step of the read model; these budgets only go down.
-    let budget: [(String, &str, &Browser, usize); 8] = [
-        ("/p/proj/".into(), "anonymous", &anonymous, 1),
-        ("/p/proj/".into(), "member", &member, 3),
-        ("/p/proj/wiki/Notes/".into(), "anonymous", &anonymous, 6),
-        ("/p/proj/wiki/Notes/".into(), "member", &member, 8),
-        (
-            format!("/p/proj/tickets/{ticket}/"),
-            "anonymous",
-            &anonymous,
-            6,
-        ),
-        (format!("/p/proj/tickets/{ticket}/"), "member", &member, 9),
-        (
-            format!("/p/proj/discussion/general/thread/{thread}/"),
-            "anonymous",
-            &anonymous,
-            7,
-        ),
-        (
-            format!("/p/proj/discussion/general/thread/{thread}/"),
-            "member",
-            &member,
-            11,
-        ),
-    ];
+    // Page, viewer, and the most store round trips it may take once warm: at most one (the
+    // issue's bound). Everything these pages read is kept in the read model (session, user,
+    // project, tools, and each page's own content: page, ticket, thread, posts, links,
+    // attachments, subscriptions, activity); the one allowed is for a memo a background
+    // write emptied between the two views (the analytics run rewriting the figures).
+    let thread_url = format!("/p/proj/discussion/general/thread/{thread}/");
+    let ticket_url = format!("/p/proj/tickets/{ticket}/");
+    let mut budget: Vec<(String, &str, &Browser, usize)> = Vec::new();
+    for path in [
+        "/p/proj/".to_owned(),
+        "/p/proj/wiki/Notes/".to_owned(),
+        ticket_url,
+        thread_url,
+    ] {
+        budget.push((path.clone(), "anonymous", &anonymous, 1));
+        budget.push((path, "member", &member, 1));
+    }
     let mut report = Vec::new();
     let mut over = Vec::new();
     for (path, who, browser, most) in budget {

@@ -98,8 +98,19 @@ pub async fn unfollow(db: &Database, user: UserId, target: Target) -> Result<()>
     Ok(())
 }
 
+/// The read model's memo of who follows what.
+pub const MEMO: &str = "follows";
+
 pub async fn is_following(db: &Database, user: UserId, target: Target) -> Result<bool> {
-    Ok(coll(db).find_one(filter(user, target)).await?.is_some())
+    let f = filter(user, target);
+    crate::readmodel::memo(
+        db,
+        MEMO,
+        f.to_string(),
+        |_: &bool| 0,
+        || async { Ok(coll(db).find_one(f.clone()).await?.is_some()) },
+    )
+    .await
 }
 
 /// What the user follows, newest first (at most [`MAX_FOLLOWS`]).

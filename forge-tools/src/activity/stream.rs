@@ -153,32 +153,17 @@ pub async fn read(
     let Some(filter) = filter(forge, source).await? else {
         return Ok(ActivityPage::default());
     };
-    let mut cursor = forge
-        .db()
-        .collection::<Document>(ACTIVITY)
-        .find(filter)
-        .sort(doc! {"timestamp": -1, "_id": -1})
-        .limit(SCAN)
-        .batch_size(BATCH)
-        .await?;
+    // The newest batch is what nearly every view needs: kept in the read model. Further
+    // batches (deep pages, much restricted activity) come from a cursor past it.
+    let (mut rows, head_docs) = newest(forge.db(), &filter).await?;
+    let mut end = head_docs < BATCH as usize;
+    let mut cursor = None;
     let mut seen = Visibility::new(forge, viewer);
     let (skip, take) = (paging.offset(), paging.per_page);
     let mut visible = 0usize;
     let mut page = ActivityPage::default();
-    let mut rows = Vec::with_capacity(BATCH as usize);
-    let mut end = false;
-    while !end {
-        // A batch of rows, then the projects they name in one query (not one per project).
-        while rows.len() < BATCH as usize {
-            let Some(doc) = cursor.try_next().await? else {
-                end = true;
-                break;
-            };
-            // Events loaded from elsewhere may be malformed: skipped, not fatal.
-            if let Ok(row) = bson::deserialize_from_document::<Row>(doc) {
-                rows.push(row);
-            }
-        }
+    loop {
+        // The projects a batch names in one query (not one per project).
         seen.load(rows.iter().map(|r| &r.context)).await?;
         for row in rows.drain(..) {
             let Some(activity) = Activity::from_extra(&row.extra) else {
@@ -209,8 +194,66 @@ pub async fn read(
                 activity,
             });
         }
+        if end {
+            break;
+        }
+        let c = match &mut cursor {
+            Some(c) => c,
+            None => cursor.insert(
+                forge
+                    .db()
+                    .collection::<Document>(ACTIVITY)
+                    .find(filter.clone())
+                    .sort(doc! {"timestamp": -1, "_id": -1})
+                    .skip(u64::from(BATCH))
+                    .limit(SCAN - i64::from(BATCH))
+                    .batch_size(BATCH)
+                    .await?,
+            ),
+        };
+        while rows.len() < BATCH as usize {
+            let Some(doc) = c.try_next().await? else {
+                end = true;
+                break;
+            };
+            // Events loaded from elsewhere may be malformed: skipped, not fatal.
+            if let Ok(row) = bson::deserialize_from_document::<Row>(doc) {
+                rows.push(row);
+            }
+        }
     }
     Ok(page)
+}
+
+/// The read model's memo of the newest activity of each source.
+pub const MEMO: &str = "activity";
+
+/// The newest [`BATCH`] rows of a filter (malformed ones left out) and how many documents
+/// they came from, through the read model's memo.
+async fn newest(db: &Database, filter: &Document) -> Result<(Vec<Row>, usize)> {
+    crate::readmodel::memo(
+        db,
+        MEMO,
+        filter.to_string(),
+        |(rows, _): &(Vec<Row>, usize)| rows.len() * 512,
+        || async {
+            let docs: Vec<Document> = db
+                .collection::<Document>(ACTIVITY)
+                .find(filter.clone())
+                .sort(doc! {"timestamp": -1, "_id": -1})
+                .limit(i64::from(BATCH))
+                .await?
+                .try_collect()
+                .await?;
+            let n = docs.len();
+            let rows = docs
+                .into_iter()
+                .filter_map(|d| bson::deserialize_from_document::<Row>(d).ok())
+                .collect();
+            Ok((rows, n))
+        },
+    )
+    .await
 }
 
 /// The latest [`FEED_ENTRIES`] of a source that anyone may read (what feeds show).
@@ -222,7 +265,7 @@ pub async fn public(forge: &Forge, source: Source<'_>) -> Result<ActivityPage> {
     read(forge, &Viewer::default(), source, paging).await
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Row {
     #[serde(rename = "_id")]
     id: EventId,

@@ -164,8 +164,10 @@ pub async fn existing_thread(
     .await
 }
 
-/// The read model's memo of threads by artifact.
+/// The read model's memos: threads by artifact, pages of posts, counts of posts.
 pub const MEMO_THREADS: &str = "discussion_threads";
+pub const MEMO_POSTS: &str = "discussion_posts";
+pub const MEMO_POST_COUNTS: &str = "discussion_post_counts";
 
 fn check_text(forge: &Forge, text: &str) -> Result<()> {
     if text.trim().is_empty() {
@@ -534,18 +536,31 @@ pub async fn posts(
         Order::Threaded => doc! {"path": 1},
         Order::Flat => doc! {"created": 1, "_id": 1},
     };
-    let coll = model::posts(forge.db());
-    let mut find = coll.find(filter).sort(sort);
-    match paging {
-        Some(p) => {
-            find = find.skip(p.offset() as u64).limit(p.per_page as i64);
-        }
-        // A whole thread at once is bounded too: the rest is reached by paging.
-        None => {
-            find = find.limit(5_000);
-        }
-    }
-    let all: Vec<Post> = find.await?.try_collect().await?;
+    // A whole thread at once is bounded too: the rest is reached by paging.
+    let (skip, limit) = paging.map_or((0, 5_000), |p| (p.offset() as u64, p.per_page as i64));
+    let db = forge.db();
+    let key = format!("{filter}/{sort}/{skip}/{limit}");
+    let all: Vec<Post> = crate::readmodel::memo(
+        db,
+        MEMO_POSTS,
+        key,
+        |posts: &Vec<Post>| {
+            posts
+                .iter()
+                .map(|p| p.text.len() + p.path.len() + p.author.len() + 256)
+                .sum()
+        },
+        || async {
+            let found = model::posts(db)
+                .find(filter)
+                .sort(sort)
+                .skip(skip)
+                .limit(limit)
+                .await?;
+            Ok(found.try_collect().await?)
+        },
+    )
+    .await?;
     Ok(all
         .into_iter()
         .filter(|p| visible(p, viewer, moderator))
@@ -560,15 +575,24 @@ pub async fn count_visible(
     tool: &ToolInstance,
     thread: &Thread,
 ) -> Result<u64> {
+    let db = forge.db();
+    let count = |filter: bson::Document| {
+        crate::readmodel::memo(
+            db,
+            MEMO_POST_COUNTS,
+            filter.to_string(),
+            |_: &u64| 0,
+            || async move { Ok(model::posts(db).count_documents(filter).await?) },
+        )
+    };
     if ctx.can_tool(tool, perm::MODERATE) {
-        return Ok(model::posts(forge.db())
-            .count_documents(doc! {"thread_id": thread.id, "deleted": false})
-            .await?);
+        return count(doc! {"thread_id": thread.id, "deleted": false}).await;
     }
     let mine = match viewer.username() {
-        Some(me) => model::posts(forge.db())
-            .count_documents(doc! {"thread_id": thread.id, "deleted": false, "status": {"$ne": "ok"}, "author": me})
-            .await?,
+        Some(me) => count(
+            doc! {"thread_id": thread.id, "deleted": false, "status": {"$ne": "ok"}, "author": me},
+        )
+        .await?,
         None => 0,
     };
     Ok(thread.num_posts.max(0) as u64 + mine)

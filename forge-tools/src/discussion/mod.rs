@@ -24,9 +24,10 @@ mod sign;
 mod spam;
 
 pub use actions::{
-    MEMO_THREADS, Moderation, NewPost, Order, ThreadRef, count_visible, delete_post, edit_post,
-    existing_thread, get_post, joined_texts, live_posts_by_artifact, may_change, moderate,
-    position, post, post_to, posts, queue, retarget, set_closed, texts, thread,
+    MEMO_POST_COUNTS, MEMO_POSTS, MEMO_THREADS, Moderation, NewPost, Order, ThreadRef,
+    count_visible, delete_post, edit_post, existing_thread, get_post, joined_texts,
+    live_posts_by_artifact, may_change, moderate, position, post, post_to, posts, queue, retarget,
+    set_closed, texts, thread,
 };
 pub use attachments::{
     attached, attachment, attachments_of, for_attaching, for_attaching_own, post_in_thread,

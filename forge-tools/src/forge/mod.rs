@@ -56,8 +56,8 @@ impl Forge {
         }
         let events = EventLog::start(&db).await?;
         // The read model's kinds, with their shares of `FORGE_CACHE_MB`.
-        // Half to what every request reads, a quarter to the platform's memos, a quarter
-        // shared by the tools' own.
+        // About half to what every request reads, the rest to the platform's memos and a
+        // quarter shared by the tools' own.
         let bytes = config.cache_mb.max(1) * 1024 * 1024;
         let memo = crate::readmodel::memo::kind;
         let mut kinds = vec![
@@ -71,9 +71,29 @@ impl Forge {
             memo(
                 crate::discussion::MEMO_THREADS,
                 crate::discussion::THREADS,
+                bytes / 32,
+            ),
+            memo(
+                crate::discussion::MEMO_POSTS,
+                crate::discussion::POSTS,
                 bytes / 16,
             ),
+            memo(
+                crate::discussion::MEMO_POST_COUNTS,
+                crate::discussion::POSTS,
+                bytes / 64,
+            ),
             memo(notify::MEMO, notify::SUBSCRIPTIONS, bytes / 32),
+            memo(
+                crate::activity::stream::MEMO,
+                crate::activity::ACTIVITY,
+                bytes / 32,
+            ),
+            memo(
+                crate::activity::follows::MEMO,
+                crate::activity::follows::COLLECTION,
+                bytes / 64,
+            ),
             memo(stats::MEMO_FIGURES, stats::FIGURES_COLLECTION, bytes / 32),
         ];
         let tool_count = tools.all().count().max(1) as u64;

@@ -75,8 +75,7 @@ pub async fn by_id(
     id: ObjectId,
 ) -> Result<Forum> {
     ctx.authorize_tool(tool, perm::READ)?;
-    model::forums(forge.db())
-        .find_one(doc! {"_id": id, "tool_id": tool.id})
+    model::forum_by_id(forge.db(), tool.id, id)
         .await?
         .filter(|f| visible(ctx, tool, f))
         .ok_or(Error::NotFound("forum"))

@@ -38,6 +38,14 @@ impl Tool for ForumTool {
     fn default_mount(&self) -> &'static str {
         "discussion"
     }
+    fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
+        use crate::readmodel::memo::kind;
+        vec![
+            kind(model::MEMO_TOPICS, model::TOPICS, max_bytes / 2),
+            kind(model::MEMO_FORUMS, model::FORUMS, max_bytes / 4),
+            kind(model::MEMO_FORUM_LISTS, model::FORUMS, max_bytes / 4),
+        ]
+    }
     fn permissions(&self) -> &'static [&'static str] {
         &[
             perm::READ,

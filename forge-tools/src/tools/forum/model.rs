@@ -188,13 +188,52 @@ pub async fn ensure_indexes(db: &Database) -> Result<()> {
     Ok(())
 }
 
+/// The read model's memos of this tool (registered through `Tool::kept`): topics and
+/// forums by id, each tool's forums.
+pub const MEMO_TOPICS: &str = "forum_topics";
+pub const MEMO_FORUMS: &str = "forum_forums";
+pub const MEMO_FORUM_LISTS: &str = "forum_lists";
+
+fn forum_weight(f: &Forum) -> usize {
+    f.name.len() + f.shortname.len() + f.description.len() + 512
+}
+
 pub(super) async fn forums_of(db: &Database, tool: ToolId) -> Result<Vec<Forum>> {
-    Ok(forums(db)
-        .find(doc! {"tool_id": tool})
-        .sort(doc! {"order": 1, "created": 1})
-        .await?
-        .try_collect()
-        .await?)
+    crate::readmodel::memo(
+        db,
+        MEMO_FORUM_LISTS,
+        tool.0.to_hex(),
+        |all: &Vec<Forum>| all.iter().map(forum_weight).sum(),
+        || async {
+            Ok(forums(db)
+                .find(doc! {"tool_id": tool})
+                .sort(doc! {"order": 1, "created": 1})
+                .await?
+                .try_collect()
+                .await?)
+        },
+    )
+    .await
+}
+
+/// A forum of `tool` by id, deleted or not.
+pub(super) async fn forum_by_id(
+    db: &Database,
+    tool: ToolId,
+    id: ObjectId,
+) -> Result<Option<Forum>> {
+    crate::readmodel::memo(
+        db,
+        MEMO_FORUMS,
+        format!("{}/{id}", tool.0),
+        |f: &Option<Forum>| f.as_ref().map_or(0, forum_weight),
+        || async {
+            Ok(forums(db)
+                .find_one(doc! {"_id": id, "tool_id": tool})
+                .await?)
+        },
+    )
+    .await
 }
 
 pub(super) async fn forum_by_name(
@@ -208,7 +247,14 @@ pub(super) async fn forum_by_name(
 }
 
 pub(super) async fn topic_by_id(db: &Database, id: ObjectId) -> Result<Option<Topic>> {
-    Ok(topics(db).find_one(doc! {"_id": id}).await?)
+    crate::readmodel::memo(
+        db,
+        MEMO_TOPICS,
+        id.to_hex(),
+        |t: &Option<Topic>| t.as_ref().map_or(0, |t| t.subject.len() + 512),
+        || async { Ok(topics(db).find_one(doc! {"_id": id}).await?) },
+    )
+    .await
 }
 
 /// Sets a forum's last post again from its newest live topic (one indexed query): after a

@@ -3,6 +3,10 @@
 //! (its view count kept off the request's path), replying, and the counters each live post
 //! changes (see [`on_post_change`]).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
 use bson::oid::ObjectId;
 use bson::{DateTime, doc};
 use futures::TryStreamExt;
@@ -228,18 +232,59 @@ pub async fn get(
     Ok((forum, topic))
 }
 
-/// Counts a view of a topic, off the request's path (a lost count is no harm; a slower page
-/// would be).
+/// Views counted but not written yet, by database name, then topic.
+type Unwritten = HashMap<String, (mongodb::Database, HashMap<ObjectId, i64>)>;
+static UNWRITTEN: LazyLock<Mutex<Unwritten>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// How long views are added up in memory before one write per topic.
+const VIEWS_EVERY: Duration = Duration::from_secs(5);
+/// Topics with views waiting, at most (more are not counted until the next write).
+const MAX_UNWRITTEN: usize = 10_000;
+
+/// Counts a view of a topic, off the request's path: views are added up in memory and
+/// written every [`VIEWS_EVERY`], one `$inc` per topic, so reading a topic costs no write
+/// (and does not empty the kept topics at every view). A lost count (a process stopped
+/// meanwhile) is no harm; a slower page would be.
 pub fn count_view(forge: &Forge, topic: ObjectId) {
-    let coll = model::topics(forge.db());
-    tokio::spawn(async move {
+    let db = forge.db();
+    let first = {
+        let mut all = UNWRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, views) = all
+            .entry(db.name().to_owned())
+            .or_insert_with(|| (db.clone(), HashMap::new()));
+        let first = views.is_empty();
+        if views.len() < MAX_UNWRITTEN || views.contains_key(&topic) {
+            *views.entry(topic).or_default() += 1;
+        }
+        first
+    };
+    if first {
+        let name = db.name().to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(VIEWS_EVERY).await;
+            write_views(&name).await;
+        });
+    }
+}
+
+/// Writes the views added up for one database.
+async fn write_views(name: &str) {
+    let taken = UNWRITTEN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(name);
+    let Some((db, views)) = taken else {
+        return;
+    };
+    let coll = model::topics(&db);
+    for (topic, n) in views {
         if let Err(e) = coll
-            .update_one(doc! {"_id": topic}, doc! {"$inc": {"num_views": 1_i64}})
+            .update_one(doc! {"_id": topic}, doc! {"$inc": {"num_views": n}})
             .await
         {
-            tracing::debug!(error = %e, "topic view not counted");
+            tracing::debug!(error = %e, "topic views not counted");
         }
-    });
+    }
 }
 
 /// The topic's discussion thread (every topic has one from its first post).
