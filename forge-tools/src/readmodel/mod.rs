@@ -180,6 +180,29 @@ where
         Ok(found)
     }
 
+    /// The value of `key` for values that never change once computed (keyed by content, as
+    /// a commit's id): computed by `compute` once, however many callers ask at the same time
+    /// (the others wait for that one computation and share its result), then kept until
+    /// evicted. For blocking threads. A failed computation is not kept; every caller waiting
+    /// on it gets the error.
+    pub fn get_immutable<E>(
+        &self,
+        key: K,
+        compute: impl FnOnce() -> std::result::Result<V, E>,
+    ) -> std::result::Result<V, Arc<E>>
+    where
+        E: Send + Sync + 'static,
+    {
+        let mut computed = false;
+        let v = self.cache.try_get_with(key, || {
+            computed = true;
+            compute()
+        });
+        let counter = if computed { &self.misses } else { &self.hits };
+        counter.fetch_add(1, Ordering::Relaxed);
+        v
+    }
+
     pub fn invalidate(&self, key: &K) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(key);
@@ -414,6 +437,31 @@ mod tests {
 
     fn part(m: &ReadModel) -> &Part<String, u64> {
         &m.part::<Plain>().unwrap().by_key
+    }
+
+    #[test]
+    fn immutable_values_are_computed_once_for_concurrent_callers() {
+        let part: Part<u32, u64> = Part::new("once", 1 << 20, |_, _| 64);
+        let runs = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let v = part.get_immutable(7, || {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(50));
+                        Ok::<_, String>(42)
+                    });
+                    assert_eq!(v.ok(), Some(42));
+                });
+            }
+        });
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let stats = part.stats();
+        assert_eq!((stats.hits, stats.misses), (7, 1));
+        // A failure is not kept: the next caller computes again.
+        let failed = part.get_immutable(8, || Err::<u64, _>("no".to_owned()));
+        assert!(failed.is_err());
+        assert_eq!(part.get_immutable(8, || Ok::<_, String>(1)).ok(), Some(1));
     }
 
     #[tokio::test]

@@ -65,6 +65,9 @@ impl Tool for GitTool {
     fn default_mount(&self) -> &'static str {
         "code"
     }
+    fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
+        vec![super::views::kept(max_bytes)]
+    }
     fn permissions(&self) -> &'static [&'static str] {
         // read: clone and browse; write: push; the discussion's, for comments on commits.
         use crate::discussion::perm as discuss;

@@ -4,7 +4,8 @@
 //!
 //! Here: the kind's constants; `kind` is the tool (and holds the git process bound, `slots`),
 //! `paths` where repositories are, `process` running git itself, [`browse`] reading
-//! repositories, [`refresh`] the push refresh, [`pktline`] checking smart-HTTP requests.
+//! repositories (and [`views`] keeping what never changes), [`refresh`] the push refresh,
+//! [`pktline`] checking smart-HTTP requests.
 
 pub mod browse;
 mod kind;
@@ -13,6 +14,7 @@ pub mod pktline;
 mod process;
 pub mod refresh;
 mod slots;
+pub mod views;
 
 pub use kind::{GitTool, slots};
 pub use paths::{clone_url, repo_path};

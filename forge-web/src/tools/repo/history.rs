@@ -74,7 +74,7 @@ pub async fn commit(
     let blob_url = |rev: &str, path: &str| format!("{base}blob/{rev}/{}", enc_path(path));
     let files = d
         .files
-        .into_iter()
+        .iter()
         .map(|f| FileView {
             too_large: f.too_large,
             old_url: parent

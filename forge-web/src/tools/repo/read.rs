@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use forge_tools::Error;
 use forge_tools::paging::Paging;
-use forge_tools::tools::repo::{self, browse};
+use forge_tools::readmodel::ReadModel;
+use forge_tools::tools::repo::{self, browse, views};
 
 use crate::ctx::ToolReq;
 use crate::state::AppState;
@@ -64,14 +65,12 @@ pub async fn tree<P>(
     rest: String,
     last_depth: Option<usize>,
 ) -> Result<(At, Vec<browse::TreeEntry>, LastCommits), Error> {
+    let model = ReadModel::of(st.forge.db());
+    let tool = t.tool.id;
     with_repo(st, t, move |r| {
         let at = at(r, &rest)?;
-        let list = browse::tree(r, at.oid, &at.path)?;
-        let last = match last_depth {
-            Some(depth) => browse::last_commits(r, at.oid, &at.path, depth)?,
-            None => LastCommits::default(),
-        };
-        Ok((at, list, last))
+        let view = views::tree(model.as_deref(), tool, r, at.oid, &at.path, last_depth)?;
+        Ok((at, view.0.clone(), view.1.clone()))
     })
     .await
 }
@@ -114,8 +113,13 @@ pub async fn commit<P>(
     st: &AppState,
     t: &ToolReq<P>,
     sha: String,
-) -> Result<browse::CommitDetail, Error> {
-    with_repo(st, t, move |r| browse::commit(r, &sha)).await
+) -> Result<Arc<browse::CommitDetail>, Error> {
+    let model = ReadModel::of(st.forge.db());
+    let tool = t.tool.id;
+    with_repo(st, t, move |r| {
+        views::commit(model.as_deref(), tool, r, &sha)
+    })
+    .await
 }
 
 /// A number from the query string, or a 400 saying what is allowed.
