@@ -13,6 +13,7 @@ pub mod acl;
 pub mod activity;
 pub mod analytics;
 pub mod attachments;
+pub mod backup;
 pub mod config;
 pub mod diff;
 pub mod discussion;

@@ -17,7 +17,7 @@ mod slots;
 pub mod views;
 
 pub use kind::{GitTool, slots};
-pub use paths::{clone_url, repo_path};
+pub use paths::{clone_url, removed_repos_root, repo_path, repos_root};
 pub use process::{GitOutput, archive, blame, cat_blob};
 pub use slots::{BUSY, GitPermit, GitSlots, SLOT_WAIT};
 

@@ -9,10 +9,17 @@ use crate::tool::ToolInstance;
 
 /// Where a repository lives: `<data dir>/repos/<tool id>.git`.
 pub fn repo_path(config: &Config, tool: &ToolInstance) -> PathBuf {
-    config
-        .data_dir
-        .join("repos")
-        .join(format!("{}.git", tool.id))
+    repos_root(config).join(format!("{}.git", tool.id))
+}
+
+/// The folder of every repository: `<data dir>/repos`.
+pub fn repos_root(config: &Config) -> PathBuf {
+    config.data_dir.join("repos")
+}
+
+/// The folder repositories of removed tools are kept in: `<data dir>/repos-removed`.
+pub fn removed_repos_root(config: &Config) -> PathBuf {
+    config.data_dir.join("repos-removed")
 }
 
 /// The public clone URL of a repository tool.
