@@ -39,6 +39,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_EVENTS_RETENTION_DAYS",
     "FORGE_AGG_INTERVAL",
     "FORGE_CACHE_MB",
+    "FORGE_WEBHOOK_ALLOW_PRIVATE",
     "FORGE_LOG",
     "FORGE_LOG_FORMAT",
 ];
@@ -108,6 +109,10 @@ pub struct Config {
     pub agg_interval: u64,
     /// Memory for the read model (sessions, tokens, users, projects and their tools), in MB.
     pub cache_mb: u64,
+    /// Webhooks may deliver to loopback, private, link-local and unique-local addresses
+    /// (never to cloud metadata addresses); off: such targets are refused after DNS
+    /// resolution and on every redirect.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Config {
@@ -143,6 +148,7 @@ impl Default for Config {
             events_retention_days: 400,
             agg_interval: 10,
             cache_mb: 64,
+            webhook_allow_private: false,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The background tasks of the forge, registered for whichever runner executes them
-//! (in-process, or a worker): the platform's (search indexing, notification mail, analytics)
+//! (in-process, or a worker): the platform's (search indexing, notification mail, webhook
+//! deliveries, analytics)
 //! and every task a tool defines ([`crate::tool::Tool::tasks`]). Handlers are idempotent: a
 //! task may run more than once.
 
@@ -70,6 +71,18 @@ pub fn handlers_for(cell: ForgeCell, tools: &ToolRegistry) -> Registry {
             notify::run_digest(forge, &args).await.map_err(classify)
         }
     });
+    for &name in crate::webhooks::TASKS {
+        let c = cell.clone();
+        r.register(name, move |args: serde_json::Value| {
+            let cell = c.clone();
+            async move {
+                let forge = started(&cell)?;
+                crate::webhooks::run(forge, name, &args)
+                    .await
+                    .map_err(classify)
+            }
+        });
+    }
     let c = cell.clone();
     r.register(
         crate::analytics::TASK_RUN,

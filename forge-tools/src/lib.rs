@@ -5,7 +5,8 @@
 //! store modules and shared components (`store`, `users`, `projects`, `acl`, `events`,
 //! `markdown`, the `activity` convention, ...); the domain handle's parts (`handle`,
 //! `viewer`, `project_ctx`); the tool framework (`tool`, which also names the handle
-//! [`Forge`]); the platform services built on it (`search`, `notify`, `activity::stream`);
+//! [`Forge`]); the platform services built on it (`search`, `notify`, `webhooks`,
+//! `activity::stream`);
 //! the tools (`tools::<kind>`); and on top the actions (`forge`) and the task handlers
 //! (`jobs`).
 
@@ -48,6 +49,7 @@ pub mod tools;
 pub mod users;
 pub mod versioned;
 pub mod viewer;
+pub mod webhooks;
 
 pub use error::{Error, FieldErrors, Result};
 pub use forge::{Interval, ProjectUpdate, Series, ToolUpdate};

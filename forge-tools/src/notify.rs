@@ -477,8 +477,10 @@ pub fn change(
     }
 }
 
-/// Queues mail about a change: one mail (or digest line) per watcher.
+/// Queues mail about a change: one mail (or digest line) per watcher. The project's
+/// webhooks hear of it too (as the tool's change event, see `crate::webhooks`).
 pub async fn queue(forge: &Forge, change: Change) -> Result<()> {
+    crate::webhooks::announce(forge, announcement(&change)).await?;
     forge
         .tasks()
         .enqueue(
@@ -487,6 +489,36 @@ pub async fn queue(forge: &Forge, change: Change) -> Result<()> {
         )
         .await?;
     Ok(())
+}
+
+/// A change as webhooks hear of it: its event is the tool's change event.
+fn announcement(c: &Change) -> crate::webhooks::Announcement {
+    crate::webhooks::Announcement {
+        id: c.id.clone(),
+        project: c.project.clone(),
+        tool: c.tool.clone(),
+        event: None,
+        action: c.action.clone(),
+        actor: c.author.clone(),
+        artifact: (!c.artifact.is_empty() || !c.url.is_empty()).then(|| {
+            crate::webhooks::Artifact {
+                key: c.artifact.clone(),
+                title: c.title.clone(),
+                url: c.url.clone(),
+            }
+        }),
+        comment: c.comment.clone(),
+        readers: c.readers.as_ref().map(|r| crate::webhooks::Readers {
+            permission: r.permission.clone(),
+            usernames: r.usernames.clone(),
+        }),
+        // A bulk edit: the artifacts it changed.
+        data: if c.also.is_empty() {
+            Default::default()
+        } else {
+            std::iter::once(("also".to_owned(), serde_json::json!(c.also))).collect()
+        },
+    }
 }
 
 /// `notify.change`: one mail (or digest entry) per watcher, most specific subscription first.

@@ -18,7 +18,7 @@ use crate::load_shed::InFlight;
 use crate::metrics::Metrics;
 use crate::routes::{
     accounts, activity, admin, assets, health, notify, projects, rest, search, site_admin, stats,
-    stats_live, tools,
+    stats_live, tools, webhooks,
 };
 use crate::state::AppState;
 
@@ -75,6 +75,7 @@ fn project_routes() -> Router<AppState> {
             "/{name}/admin/tools/{mount}/uninstall",
             post(admin::uninstall_tool),
         )
+        .merge(webhooks::page_routes())
         .route("/{name}/{mount}", get(tools::add_slash))
         .route("/{name}/{mount}/", any(tools::dispatch))
         .route("/{name}/{mount}/{*rest}", any(tools::dispatch))
@@ -101,6 +102,7 @@ fn rest_routes() -> Router<AppState> {
             "/p/{name}/admin/members/{username}",
             axum::routing::delete(rest::remove_member),
         )
+        .merge(webhooks::rest_routes())
         .route("/p/{name}/{mount}/", any(rest::tool_dispatch))
         .route("/p/{name}/{mount}/{*rest}", any(rest::tool_dispatch))
         .fallback(rest::not_found)

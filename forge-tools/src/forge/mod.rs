@@ -51,6 +51,7 @@ impl Forge {
         attachments::ensure_indexes(&db).await?;
         ratelimit::ensure_indexes(&db).await?;
         notify::ensure_indexes(&db).await?;
+        crate::webhooks::ensure_indexes(&db).await?;
         for tool in tools.all() {
             tool.ensure_indexes(&db).await?;
         }

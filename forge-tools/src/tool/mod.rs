@@ -167,6 +167,17 @@ pub trait Tool: Any + Send + Sync {
             format!("the {} tool has no task {task:?}", self.kind()),
         ))
     }
+    /// The webhook events this tool announces (`push`, `wiki`...): what a project's webhooks
+    /// may subscribe to (see `crate::webhooks`). None by default.
+    fn webhook_events(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The webhook event (one of [`Tool::webhook_events`]) that a change watchers are told of
+    /// (`crate::notify::Change`: a page edited, a ticket changed, a post...) in one of this
+    /// tool's instances is; `None`: such changes are no webhook event.
+    fn change_event(&self) -> Option<&'static str> {
+        None
+    }
     /// The backlink key of the artifact called `name` in one of this tool's instances, for a
     /// cross-reference (`[mount:Name]`) another tool's artifact makes; `None` when the tool
     /// has no artifacts others link to by name.

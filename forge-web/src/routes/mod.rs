@@ -15,3 +15,4 @@ pub mod site_admin;
 pub mod stats;
 pub mod stats_live;
 pub mod tools;
+pub mod webhooks;

@@ -293,6 +293,7 @@ pub async fn openapi() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::routes::events::EventsDoc::openapi());
     doc.merge(crate::routes::stats::StatsDoc::openapi());
+    doc.merge(crate::routes::webhooks::WebhooksDoc::openapi());
     for tool in crate::tools::openapi_docs() {
         doc.merge(tool);
     }

@@ -38,6 +38,13 @@ impl Tool for ForumTool {
     fn default_mount(&self) -> &'static str {
         "discussion"
     }
+    fn webhook_events(&self) -> &'static [&'static str] {
+        &["forum_post"]
+    }
+    /// A post going live (a new topic or a reply) is a `forum_post` webhook event.
+    fn change_event(&self) -> Option<&'static str> {
+        Some("forum_post")
+    }
     fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
         use crate::readmodel::memo::kind;
         vec![

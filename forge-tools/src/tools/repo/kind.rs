@@ -68,6 +68,11 @@ impl Tool for GitTool {
     fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
         vec![super::views::kept(max_bytes)]
     }
+    /// A push announces `push` (branches) and `tag` (tags) events (see `super::webhook`);
+    /// comments on commits are no webhook event.
+    fn webhook_events(&self) -> &'static [&'static str] {
+        &[super::webhook::PUSH, super::webhook::TAG]
+    }
     fn permissions(&self) -> &'static [&'static str] {
         // read: clone and browse; write: push; the discussion's, for comments on commits.
         use crate::discussion::perm as discuss;

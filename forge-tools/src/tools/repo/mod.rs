@@ -4,7 +4,7 @@
 //!
 //! Here: the kind's constants; `kind` is the tool (and holds the git process bound, `slots`),
 //! `paths` where repositories are, `process` running git itself, [`browse`] reading
-//! repositories (and [`views`] keeping what never changes), [`refresh`] the push refresh,
+//! repositories, [`refresh`] the push refresh, [`webhook`] the push's webhook events,
 //! [`pktline`] checking smart-HTTP requests.
 
 pub mod browse;
@@ -15,6 +15,7 @@ mod process;
 pub mod refresh;
 mod slots;
 pub mod views;
+pub mod webhook;
 
 pub use kind::{GitTool, slots};
 pub use paths::{clone_url, removed_repos_root, repo_path, repos_root};

@@ -5,7 +5,8 @@
 //! cache in `repo_refs`, and records a `repo.push` event and a `repo.commit` per new commit
 //! (`{commit, ref}`: the first ref that newly reaches it, the default branch first, then the
 //! other branches, then tags; at most [`MAX_COMMIT_EVENTS`], the push's `commits_unlogged`
-//! counting the rest). Idempotent: it walks from the current tips, hides the tips it saw last
+//! counting the rest), and announces the moved branches and tags to webhooks
+//! (`super::webhook`). Idempotent: it walks from the current tips, hides the tips it saw last
 //! time, and upserts by commit id (a run that stops before saving the tips tells the tools
 //! again the next time, and logs nothing until then). Pushes made while a refresh waits in
 //! the queue are refreshed (and logged as one push) together.
@@ -171,6 +172,28 @@ pub async fn run(forge: &Forge, args: &serde_json::Value) -> Result<Report> {
     // Before the new tips are saved: should this run stop here, the next one tells again
     // rather than never.
     tell_tools(forge, &ctx, &tool, pusher, &on_default).await;
+    // Webhooks hear of each branch and tag that moved (announced again by a run that stops
+    // before the tips are saved: a delivery per ref move, so nobody is sent it twice).
+    fn tips(list: &[RefInfo]) -> Vec<super::webhook::Tip<'_>> {
+        list.iter()
+            .map(|r| super::webhook::Tip {
+                tag: r.kind == "tag",
+                name: &r.name,
+                target: &r.target,
+            })
+            .collect()
+    }
+    let url = |sha: &str| commit_url(&ctx.project, &tool, sha);
+    super::webhook::announce(
+        forge,
+        &ctx.project,
+        &tool,
+        pusher,
+        &tips(&before),
+        &tips(&refs),
+        &url,
+    )
+    .await?;
     let project = ctx.project;
     let cache = RefCache {
         tool_id,

@@ -35,6 +35,13 @@ impl Tool for TrackerTool {
     fn default_mount(&self) -> &'static str {
         "tickets"
     }
+    fn webhook_events(&self) -> &'static [&'static str] {
+        &["ticket"]
+    }
+    /// A change to a ticket (filed, edited, commented on...) is a `ticket` webhook event.
+    fn change_event(&self) -> Option<&'static str> {
+        Some("ticket")
+    }
     fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
         use crate::readmodel::memo::kind;
         vec![

@@ -32,6 +32,13 @@ impl Tool for WikiTool {
     fn default_mount(&self) -> &'static str {
         "wiki"
     }
+    fn webhook_events(&self) -> &'static [&'static str] {
+        &["wiki"]
+    }
+    /// A page created, edited, renamed or commented on is a `wiki` webhook event.
+    fn change_event(&self) -> Option<&'static str> {
+        Some("wiki")
+    }
     fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
         use crate::readmodel::memo::kind;
         vec![
