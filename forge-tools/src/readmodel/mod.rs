@@ -314,10 +314,19 @@ impl ReadModel {
         DateTime::now().timestamp_millis() < self.fresh_until.load(Ordering::Acquire)
     }
 
-    /// The watcher heard from the store: entries may be served for [`FRESH`] more.
+    /// The watcher heard from the store: entries may be served for [`FRESH`] more. After a
+    /// silence longer than that (a stalled connection, a store restarted under a stream the
+    /// driver resumed by itself) what is kept is dropped first, and the lapse counted as a
+    /// lost stream: a resumed stream need not carry every change made meanwhile.
     fn heard(&self) {
-        let until = DateTime::now().timestamp_millis() + FRESH.as_millis() as i64;
-        self.fresh_until.fetch_max(until, Ordering::AcqRel);
+        let now = DateTime::now().timestamp_millis();
+        let was = self.fresh_until.load(Ordering::Acquire);
+        if was != 0 && now >= was {
+            self.stream_losses.fetch_add(1, Ordering::Relaxed);
+            self.reset();
+        }
+        self.fresh_until
+            .fetch_max(now + FRESH.as_millis() as i64, Ordering::AcqRel);
     }
 
     /// The stream is lost (or not there yet): nothing is served from memory, and what is

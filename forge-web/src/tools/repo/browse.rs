@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect};
 use forge_tools::acl::perm;
 use forge_tools::markdown;
-use forge_tools::tools::repo::{self, browse};
+use forge_tools::tools::repo::{self, browse, views};
 use forge_tools::{Error, heavy};
 
 use super::read::{self, with_repo};
@@ -22,6 +22,8 @@ const LAST_COMMIT_DEPTH: usize = 2000;
 pub async fn summary(State(st): State<AppState>, t: ToolReq) -> PageResult {
     let base = t.base.clone();
     let b2 = base.clone();
+    let model = forge_tools::readmodel::ReadModel::of(st.forge.db());
+    let tool = t.tool.id;
     let (empty, branch, entries, readme, last) = with_repo(&st, &t, move |r| {
         let branch = browse::default_branch(r);
         if browse::is_empty(r) {
@@ -33,10 +35,13 @@ pub async fn summary(State(st): State<AppState>, t: ToolReq) -> PageResult {
                 .map(|b| git2::Oid::from_str(&b.target).map_err(|e| Error::Internal(e.to_string())))
                 .ok_or(Error::NotFound("branch"))?
         })?;
-        let last = browse::last_commits(r, tip, "", LAST_COMMIT_DEPTH)?;
-        let list = entries(&b2, &branch, browse::tree(r, tip, "")?, &last);
+        let m = model.as_deref();
+        let view = views::tree(m, tool, r, tip, "", Some(LAST_COMMIT_DEPTH))?;
+        let list = entries(&b2, &branch, view.0.clone(), &view.1);
         let readme = browse::readme(r, tip);
-        let last = browse::log(r, tip, "", 0, 1)?.first().map(|c| row(&b2, c));
+        let last = views::log(m, tool, r, tip, "", 0, 1)?
+            .first()
+            .map(|c| row(&b2, c));
         Ok((false, branch, list, readme, last))
     })
     .await?;

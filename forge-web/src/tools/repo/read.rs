@@ -97,10 +97,21 @@ pub async fn log<P>(
     rest: String,
     paging: Paging,
 ) -> Result<(At, Vec<browse::CommitInfo>, bool), Error> {
+    let model = ReadModel::of(st.forge.db());
+    let tool = t.tool.id;
     with_repo(st, t, move |r| {
         let at = at(r, &rest)?;
         let per = paging.per_page;
-        let mut list = browse::log(r, at.oid, &at.path, paging.offset(), per)?;
+        let found = views::log(
+            model.as_deref(),
+            tool,
+            r,
+            at.oid,
+            &at.path,
+            paging.offset(),
+            per,
+        )?;
+        let mut list = found.to_vec();
         let more = list.len() > per;
         list.truncate(per);
         Ok((at, list, more))
