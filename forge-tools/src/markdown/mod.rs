@@ -64,27 +64,30 @@ pub fn render(text: &str) -> String {
     render_with_refs(text, &ResolvedRefs::new())
 }
 
-/// [`render_with_refs`] off the async threads when the text is large.
-/// Large texts rendered lately are kept by a digest of what went in (text and references),
-/// so the same large text costs one rendering, however often (or however many at once) it is
-/// asked for: a popular big page, a preview sent again.
+/// [`render_with_refs`], off the async threads when the text is large. Texts rendered lately
+/// are kept by a digest of what went in (text and references), so the same text costs one
+/// rendering however often (or, when large, however many at once) it is asked for: a ticket's
+/// description and comments on every view, a popular big page, a preview sent again. The
+/// digest costs far less than parsing and sanitizing.
 pub async fn render_async(text: String, resolved: ResolvedRefs) -> crate::error::Result<String> {
-    if text.len() < INLINE_BYTES {
-        return Ok(render_with_refs(&text, &resolved));
-    }
     let key = digest(&text, &resolved);
-    if let Some(html) = large_cache().get(&key) {
+    if let Some(html) = rendered_cache().get(&key) {
         return Ok(html.as_ref().clone());
     }
+    if text.len() < INLINE_BYTES {
+        let html = render_with_refs(&text, &resolved);
+        rendered_cache().insert(key, Arc::new(html.clone()));
+        return Ok(html);
+    }
     let html = crate::heavy::run(move || {
-        large_cache().get_with(key, || Arc::new(render_with_refs(&text, &resolved)))
+        rendered_cache().get_with(key, || Arc::new(render_with_refs(&text, &resolved)))
     })
     .await?;
     Ok(html.as_ref().clone())
 }
 
-/// Rendered large texts by [`digest`], weighted by HTML size (about 32 MB per process).
-fn large_cache() -> &'static moka::sync::Cache<[u8; 32], Arc<String>> {
+/// Rendered texts by [`digest`], weighted by HTML size (about 32 MB per process).
+fn rendered_cache() -> &'static moka::sync::Cache<[u8; 32], Arc<String>> {
     static CACHE: OnceLock<moka::sync::Cache<[u8; 32], Arc<String>>> = OnceLock::new();
     CACHE.get_or_init(|| {
         moka::sync::Cache::builder()
@@ -402,7 +405,16 @@ mod tests {
         };
         let html = render_async(text.clone(), link("/a/")).await.unwrap();
         assert_eq!(html, render_with_refs(&text, &link("/a/")));
-        assert!(large_cache().get(&digest(&text, &link("/a/"))).is_some());
+        assert!(rendered_cache().get(&digest(&text, &link("/a/"))).is_some());
+        // Small texts (a comment) are kept too, rendered on the spot.
+        let small = "A *comment* on [Other]".to_owned();
+        let html = render_async(small.clone(), link("/c/")).await.unwrap();
+        assert_eq!(html, render_with_refs(&small, &link("/c/")));
+        assert!(
+            rendered_cache()
+                .get(&digest(&small, &link("/c/")))
+                .is_some()
+        );
         // Other references are another rendering, not the cached one.
         assert_ne!(digest(&text, &link("/a/")), digest(&text, &link("/b/")));
         let other = render_async(text.clone(), link("/b/")).await.unwrap();
