@@ -572,6 +572,11 @@ pub async fn rpc(
         match outcome {
             Some((Ok(_), _, Ok(s))) if s.success() => {
                 if service == Service::ReceivePack && !summary.updates.is_empty() {
+                    // This node reads the new refs at once (others when the refresh records
+                    // them).
+                    if let Some(m) = forge_tools::readmodel::ReadModel::of(forge.db()) {
+                        forge_tools::tools::repo::views::forget_refs(&m, tool_id);
+                    }
                     let args = refresh::args(tool_id, pusher.as_deref(), ip.as_deref());
                     let opts = forge_tasks::TaskOptions {
                         dedup_key: Some(format!("{}:{tool_id}", refresh::TASK)),

@@ -752,8 +752,33 @@ async fn browser_pages_and_archives() {
         "only commits touching the path"
     );
 
+    // The kept refs and views: a push shows at once on the node that took it, without
+    // waiting for its refresh.
+    git.commit(&src, "notes.txt", "late note\n", "late note")
+        .await;
+    git.ok(
+        &src,
+        &[
+            "push",
+            "-q",
+            &with_credentials(&base, "ann", &token, "/git/p/proj/code.git"),
+            "HEAD:main",
+        ],
+    )
+    .await;
+    let after = app.get("/p/proj/code/commits/main", &anon).await;
+    assert!(
+        after.body.contains(">late note</a>"),
+        "the pushed commit is listed"
+    );
+    let tree = app.get("/p/proj/code/tree/main", &anon).await;
+    assert!(
+        tree.body.contains("late note"),
+        "the tree's last commit is the new one"
+    );
+
     let head = git
-        .ok(&src, &["rev-parse", "HEAD~55"])
+        .ok(&src, &["rev-parse", "HEAD~56"])
         .await
         .trim()
         .to_owned();
@@ -798,7 +823,8 @@ async fn browser_pages_and_archives() {
         )
         .await
         .json();
-    assert_eq!(commits["commits"].as_array().unwrap().len(), 7);
+    // 58 commits (the late note included): 8 on the second page.
+    assert_eq!(commits["commits"].as_array().unwrap().len(), 8);
     let blame = app.get("/p/proj/code/blame/main/src/main.rs", &anon).await;
     assert_eq!(blame.status, StatusCode::OK);
     assert!(blame.body.contains("add main"));

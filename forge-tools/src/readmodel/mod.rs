@@ -203,6 +203,16 @@ where
         v
     }
 
+    /// The value of `key` if kept (counted as a hit; a miss is counted by whoever then
+    /// computes it, through [`Part::get_immutable`]). For values that never go stale.
+    pub fn peek(&self, key: &K) -> Option<V> {
+        let v = self.cache.get(key);
+        if v.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        v
+    }
+
     pub fn invalidate(&self, key: &K) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(key);

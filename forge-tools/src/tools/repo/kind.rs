@@ -66,7 +66,10 @@ impl Tool for GitTool {
         "code"
     }
     fn kept(&self, max_bytes: u64) -> Vec<std::sync::Arc<dyn crate::readmodel::Kept>> {
-        vec![super::views::kept(max_bytes)]
+        vec![
+            super::views::kept(max_bytes * 15 / 16),
+            super::views::refs_kept(max_bytes / 16),
+        ]
     }
     /// A push announces `push` (branches) and `tag` (tags) events (see `super::webhook`);
     /// comments on commits are no webhook event.

@@ -5,7 +5,15 @@
 //! never stale and no change empties them (only a lost change stream or memory pressure
 //! does). A view is computed once however many requests ask for it at the same time (the
 //! others wait for that computation): a burst on a new commit's page costs one diff.
+//!
+//! Also each repository's branches and tags ([`GitRefs`]), so that a page whose view is kept
+//! opens no repository at all. They are read from the repository and dropped when this node
+//! takes a push ([`forget_refs`]) and when the push refresh records the new refs
+//! (`repo_refs`, on every node through the change stream): another node may show the old tip
+//! of a branch until the refresh of a push to it is done.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use git2::{Oid, Repository};
@@ -149,5 +157,164 @@ pub fn log(
     match model.and_then(|m| m.part::<GitViews>()) {
         Some(v) => v.logs.get_immutable(key, compute).map_err(shared),
         None => compute(),
+    }
+}
+
+/// A repository's branches and tags (`refs/heads/...`, `refs/tags/...`), peeled to commits.
+pub type Refs = Arc<HashMap<String, Oid>>;
+
+/// The git tool's kind of the read model for refs.
+pub struct GitRefs {
+    refs: Part<ToolId, Refs>,
+}
+
+/// The refs kind, within `max_bytes`.
+pub fn refs_kept(max_bytes: u64) -> Arc<dyn Kept> {
+    Arc::new(GitRefs {
+        refs: Part::new("git_refs", max_bytes, |_, r| {
+            clamp(r.keys().map(|k| k.len() + 64).sum::<usize>() + 64)
+        }),
+    })
+}
+
+impl Kept for GitRefs {
+    fn collection(&self) -> &'static str {
+        super::refresh::REFS
+    }
+    fn changed(&self, _: &Change) {
+        self.refs.invalidate_all();
+    }
+    fn reset(&self) {
+        self.refs.invalidate_all();
+    }
+    fn stats(&self) -> Vec<PartStats> {
+        vec![self.refs.stats()]
+    }
+}
+
+/// The branches and tags of the repository at `path`, kept by the read model of `model`.
+pub async fn refs(model: &ReadModel, tool: ToolId, path: PathBuf) -> Result<Option<Refs>> {
+    let Some(kind) = model.part::<GitRefs>() else {
+        return Ok(None);
+    };
+    kind.refs
+        .get(model, tool, || async move {
+            let read = tokio::task::spawn_blocking(move || read_refs(&path))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            Ok(Some(Arc::new(read)))
+        })
+        .await
+}
+
+fn read_refs(path: &std::path::Path) -> Result<HashMap<String, Oid>> {
+    let repo = browse::open(path)?;
+    let mut out = HashMap::new();
+    let all = repo
+        .references_glob("refs/*")
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    for r in all.flatten() {
+        let Ok(name) = r.name() else { continue };
+        if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
+            continue;
+        }
+        if let Ok(c) = r.peel_to_commit() {
+            out.insert(name.to_owned(), c.id());
+        }
+    }
+    Ok(out)
+}
+
+/// This node took a push to `tool`'s repository: its refs are read again.
+pub fn forget_refs(model: &ReadModel, tool: ToolId) {
+    if let Some(kind) = model.part::<GitRefs>() {
+        kind.refs.invalidate(&tool);
+    }
+}
+
+/// `<ref>/<path>` resolved as [`browse::split_ref_path`] does, from kept refs: `None` when
+/// only the repository can tell (a commit id, or nothing the refs name).
+pub fn split_ref_path(refs: &Refs, rest: &str) -> Option<Result<(String, Oid, String)>> {
+    let parts: Vec<&str> = rest.split('/').collect();
+    for n in (1..=parts.len()).rev() {
+        let rev = parts[..n].join("/");
+        if browse::check_rev(&rev).is_err() {
+            continue;
+        }
+        let found = refs
+            .get(&format!("refs/heads/{rev}"))
+            .or_else(|| refs.get(&format!("refs/tags/{rev}")));
+        if let Some(oid) = found {
+            let path = parts[n..].join("/");
+            return Some(browse::check_path(&path).map(|()| (rev, *oid, path)));
+        }
+        // A (short) commit id: resolving it needs the repository.
+        if rev.len() >= 4 && rev.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+    }
+    None
+}
+
+/// A kept directory view, without computing one.
+pub fn kept_tree(
+    model: &ReadModel,
+    tool: ToolId,
+    oid: Oid,
+    path: &str,
+    last_depth: Option<usize>,
+) -> Option<TreeView> {
+    let kind = model.part::<GitViews>()?;
+    kind.trees
+        .peek(&(tool, oid, path.to_owned(), last_depth.unwrap_or(0)))
+}
+
+/// A kept page of history, without computing one.
+pub fn kept_log(
+    model: &ReadModel,
+    tool: ToolId,
+    oid: Oid,
+    path: &str,
+    skip: usize,
+    limit: usize,
+) -> Option<Arc<Vec<CommitInfo>>> {
+    let kind = model.part::<GitViews>()?;
+    kind.logs.peek(&(tool, oid, path.to_owned(), skip, limit))
+}
+
+/// A kept commit page by full commit id, without computing one.
+pub fn kept_commit(model: &ReadModel, tool: ToolId, rev: &str) -> Option<Arc<CommitDetail>> {
+    if rev.len() != 40 {
+        return None;
+    }
+    let oid = Oid::from_str(rev).ok()?;
+    model.part::<GitViews>()?.commits.peek(&(tool, oid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_refs_resolve_like_the_repository_or_defer_to_it() {
+        let a = Oid::from_str("1111111111111111111111111111111111111111").unwrap();
+        let b = Oid::from_str("2222222222222222222222222222222222222222").unwrap();
+        let refs: Refs = Arc::new(HashMap::from([
+            ("refs/heads/main".to_owned(), a),
+            ("refs/heads/feature/x".to_owned(), b),
+            ("refs/tags/v1".to_owned(), b),
+        ]));
+        let ok = |rest: &str| split_ref_path(&refs, rest).unwrap().unwrap();
+        assert_eq!(ok("main/src/web"), ("main".into(), a, "src/web".into()));
+        assert_eq!(
+            ok("feature/x/README"),
+            ("feature/x".into(), b, "README".into())
+        );
+        assert_eq!(ok("v1"), ("v1".into(), b, String::new()));
+        // Commit ids and unknown names: the repository decides.
+        assert!(split_ref_path(&refs, "abcdef12/src").is_none());
+        assert!(split_ref_path(&refs, "nothing/here").is_none());
+        // A bad path after a known ref is refused as the repository would.
+        assert!(split_ref_path(&refs, "main/../etc").unwrap().is_err());
     }
 }

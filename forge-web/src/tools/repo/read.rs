@@ -67,6 +67,14 @@ pub async fn tree<P>(
 ) -> Result<(At, Vec<browse::TreeEntry>, LastCommits), Error> {
     let model = ReadModel::of(st.forge.db());
     let tool = t.tool.id;
+    // Kept refs and a kept view: no repository opened.
+    if let Some(m) = model.as_deref()
+        && let Some((rev, oid, path)) = kept_at(st, t, m, &rest).await?
+        && let Some(view) = views::kept_tree(m, tool, oid, &path, last_depth)
+    {
+        let at = At { rev, oid, path };
+        return Ok((at, view.0.clone(), view.1.clone()));
+    }
     with_repo(st, t, move |r| {
         let at = at(r, &rest)?;
         let view = views::tree(model.as_deref(), tool, r, at.oid, &at.path, last_depth)?;
@@ -99,9 +107,18 @@ pub async fn log<P>(
 ) -> Result<(At, Vec<browse::CommitInfo>, bool), Error> {
     let model = ReadModel::of(st.forge.db());
     let tool = t.tool.id;
+    let per = paging.per_page;
+    if let Some(m) = model.as_deref()
+        && let Some((rev, oid, path)) = kept_at(st, t, m, &rest).await?
+        && let Some(found) = views::kept_log(m, tool, oid, &path, paging.offset(), per)
+    {
+        let mut list = found.to_vec();
+        let more = list.len() > per;
+        list.truncate(per);
+        return Ok((At { rev, oid, path }, list, more));
+    }
     with_repo(st, t, move |r| {
         let at = at(r, &rest)?;
-        let per = paging.per_page;
         let found = views::log(
             model.as_deref(),
             tool,
@@ -127,10 +144,31 @@ pub async fn commit<P>(
 ) -> Result<Arc<browse::CommitDetail>, Error> {
     let model = ReadModel::of(st.forge.db());
     let tool = t.tool.id;
+    if let Some(d) = model
+        .as_deref()
+        .and_then(|m| views::kept_commit(m, tool, &sha))
+    {
+        return Ok(d);
+    }
     with_repo(st, t, move |r| {
         views::commit(model.as_deref(), tool, r, &sha)
     })
     .await
+}
+
+/// Where `<ref>/<path>` points by the kept refs, when they can tell.
+async fn kept_at<P>(
+    st: &AppState,
+    t: &ToolReq<P>,
+    model: &ReadModel,
+    rest: &str,
+) -> Result<Option<(String, git2::Oid, String)>, Error> {
+    let path = repo::repo_path(st.forge.config(), &t.tool);
+    // Whatever goes wrong here, the repository itself answers below, and says it.
+    let Ok(Some(refs)) = views::refs(model, t.tool.id, path).await else {
+        return Ok(None);
+    };
+    views::split_ref_path(&refs, rest).transpose()
 }
 
 /// A number from the query string, or a 400 saying what is allowed.
