@@ -97,8 +97,8 @@ pub fn cached(bytes: u64) -> Arc<dyn readmodel::Kept> {
 }
 
 impl readmodel::Kept for Cached {
-    fn collection(&self) -> &'static str {
-        COLLECTION
+    fn collection(&self) -> Option<&'static str> {
+        Some(COLLECTION)
     }
 
     fn changed(&self, _: &Change) {

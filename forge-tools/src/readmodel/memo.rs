@@ -52,8 +52,8 @@ impl Memo {
 }
 
 impl Kept for Memo {
-    fn collection(&self) -> &'static str {
-        self.collection
+    fn collection(&self) -> Option<&'static str> {
+        Some(self.collection)
     }
     fn changed(&self, _: &Change) {
         self.part.invalidate_all();

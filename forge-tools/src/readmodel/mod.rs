@@ -68,8 +68,9 @@ pub enum ChangeKind {
 
 /// One kind of thing the model keeps, by the collection it comes from.
 pub trait Kept: Any + Send + Sync {
-    /// The collection whose changes make its entries stale.
-    fn collection(&self) -> &'static str;
+    /// The collection whose changes make its entries stale; `None` for entries no change
+    /// makes stale (keyed by content), which the change stream need not carry.
+    fn collection(&self) -> Option<&'static str>;
     /// Drops what a change made stale.
     fn changed(&self, change: &Change);
     /// Drops everything.
@@ -309,12 +310,16 @@ impl ReadModel {
 
     /// The collections of the kinds kept.
     pub fn collections(&self) -> Vec<&'static str> {
-        self.kinds.iter().map(|k| k.collection()).collect()
+        self.kinds.iter().filter_map(|k| k.collection()).collect()
     }
 
     /// Hands a change of `collection` to the kinds it concerns.
     pub fn changed(&self, collection: &str, change: &Change) {
-        for k in self.kinds.iter().filter(|k| k.collection() == collection) {
+        for k in self
+            .kinds
+            .iter()
+            .filter(|k| k.collection() == Some(collection))
+        {
             k.changed(change);
         }
     }
@@ -429,8 +434,8 @@ mod tests {
     }
 
     impl Kept for Plain {
-        fn collection(&self) -> &'static str {
-            "plain"
+        fn collection(&self) -> Option<&'static str> {
+            Some("plain")
         }
         fn changed(&self, c: &Change) {
             match &c.id {

@@ -71,9 +71,9 @@ fn clamp(n: usize) -> u32 {
 }
 
 impl Kept for GitViews {
-    /// Registered under the commits the refresh records, but no change makes a view stale.
-    fn collection(&self) -> &'static str {
-        super::refresh::COMMITS
+    /// Keyed by commit id: no change makes a view stale.
+    fn collection(&self) -> Option<&'static str> {
+        None
     }
     fn changed(&self, _: &Change) {}
     fn reset(&self) {
@@ -178,8 +178,8 @@ pub fn refs_kept(max_bytes: u64) -> Arc<dyn Kept> {
 }
 
 impl Kept for GitRefs {
-    fn collection(&self) -> &'static str {
-        super::refresh::REFS
+    fn collection(&self) -> Option<&'static str> {
+        Some(super::refresh::REFS)
     }
     fn changed(&self, _: &Change) {
         self.refs.invalidate_all();
