@@ -113,31 +113,27 @@ where
 impl ReadModel {
     /// The memo named `name`, if this model keeps one.
     pub fn memo(&self, name: &str) -> Option<&Memo> {
-        self.kinds.iter().find_map(|k| {
-            (k.as_ref() as &dyn Any)
-                .downcast_ref::<Memo>()
-                .filter(|m| m.name == name)
-        })
+        self.memos().find(|m| m.name == name)
     }
 
     /// This process wrote to `collection`: its memos are emptied.
     pub fn wrote(&self, collection: &str) {
-        for k in &self.kinds {
-            if let Some(m) = (k.as_ref() as &dyn Any).downcast_ref::<Memo>()
-                && m.collection == collection
-            {
-                m.part.invalidate_all();
-            }
+        for m in self.memos().filter(|m| m.collection == collection) {
+            m.part.invalidate_all();
         }
     }
 
     /// This process wrote to everything (a dropped database, a committed transaction).
     fn wrote_all(&self) {
-        for k in &self.kinds {
-            if let Some(m) = (k.as_ref() as &dyn Any).downcast_ref::<Memo>() {
-                m.part.invalidate_all();
-            }
+        for m in self.memos() {
+            m.part.invalidate_all();
         }
+    }
+
+    fn memos(&self) -> impl Iterator<Item = &Memo> {
+        self.kinds
+            .iter()
+            .filter_map(|k| (k.as_ref() as &dyn Any).downcast_ref::<Memo>())
     }
 }
 

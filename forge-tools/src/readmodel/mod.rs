@@ -277,8 +277,7 @@ impl ReadModel {
 
     /// The live model of `db`'s database, if a forge of this process opened one.
     pub fn of(db: &Database) -> Option<Arc<ReadModel>> {
-        let models = MODELS.lock().unwrap_or_else(|e| e.into_inner());
-        models.get(db.name()).and_then(Weak::upgrade)
+        Self::named(db.name())
     }
 
     /// The live model of the database named `name`, if any.

@@ -97,6 +97,24 @@ fn shared(e: Arc<Error>) -> Error {
     }
 }
 
+/// `compute`'s value kept in the part `pick` chooses, when `model` keeps the git views (once
+/// per key, however many ask at once); else computed.
+fn through<K, V>(
+    model: Option<&ReadModel>,
+    pick: fn(&GitViews) -> &Part<K, V>,
+    key: K,
+    compute: impl FnOnce() -> Result<V>,
+) -> Result<V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    match model.and_then(|m| m.part::<GitViews>()) {
+        Some(v) => pick(v).get_immutable(key, compute).map_err(shared),
+        None => compute(),
+    }
+}
+
 /// The commit `rev` names (resolved each time: a branch moves) with its diff (see
 /// [`browse::commit`]), through `model` when given.
 pub fn commit(
@@ -107,13 +125,7 @@ pub fn commit(
 ) -> Result<Arc<CommitDetail>> {
     let oid = browse::resolve(repo, rev)?;
     let compute = || browse::commit(repo, &oid.to_string()).map(Arc::new);
-    match model.and_then(|m| m.part::<GitViews>()) {
-        Some(v) => v
-            .commits
-            .get_immutable((tool, oid), compute)
-            .map_err(shared),
-        None => compute(),
-    }
+    through(model, |v| &v.commits, (tool, oid), compute)
 }
 
 /// The directory `path` at commit `oid` and, with `last_depth`, the newest commit that changed
@@ -135,10 +147,7 @@ pub fn tree(
         Ok(Arc::new((list, last)))
     };
     let key = (tool, oid, path.to_owned(), last_depth.unwrap_or(0));
-    match model.and_then(|m| m.part::<GitViews>()) {
-        Some(v) => v.trees.get_immutable(key, compute).map_err(shared),
-        None => compute(),
-    }
+    through(model, |v| &v.trees, key, compute)
 }
 
 /// `limit` commits of the history of `path` from commit `oid`, after `skip` (see
@@ -154,10 +163,7 @@ pub fn log(
 ) -> Result<Arc<Vec<CommitInfo>>> {
     let compute = || browse::log(repo, oid, path, skip, limit).map(Arc::new);
     let key = (tool, oid, path.to_owned(), skip, limit);
-    match model.and_then(|m| m.part::<GitViews>()) {
-        Some(v) => v.logs.get_immutable(key, compute).map_err(shared),
-        None => compute(),
-    }
+    through(model, |v| &v.logs, key, compute)
 }
 
 /// A repository's branches and tags (`refs/heads/...`, `refs/tags/...`), peeled to commits.
