@@ -16,6 +16,9 @@
 //! (requests by kind, answers by status, slowest `/healthz`, peak RSS) is printed either way.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::free_port;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -496,14 +499,6 @@ struct Server {
     env: Vec<(String, String)>,
     log: PathBuf,
     _data: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn forge_command(env: &[(String, String)]) -> Command {

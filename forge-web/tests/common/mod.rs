@@ -26,13 +26,28 @@ pub fn store_uri() -> String {
     )
 }
 
-/// A loopback port free right now (for a server the test starts).
+/// A loopback port free right now, for a server process the test starts.
+///
+/// Not one the kernel hands out for `:0`: those come from the ephemeral range, which every
+/// outgoing connection of the parallel tests (store and broker clients) also draws from, so
+/// one could take the port between this check and the server's bind (it did in CI). Ports
+/// below that range are only ever taken by a listener that asks for one by number.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Below Linux's default ephemeral range (32768..60999); spread by process id so test
+    // binaries running at once start in different places.
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + start.wrapping_add(n.wrapping_mul(13)) % SPAN;
+        let port = u16::try_from(port).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN);
 }
 
 /// A database name unique to this test run.
