@@ -7,13 +7,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::{Method, StatusCode};
+use common::git::{Git, with_credentials};
 use common::{Browser, TestApp};
 use serde_json::{Value, json};
 
@@ -58,60 +58,6 @@ fn assert_refused(out: &Output, reason: &str) {
     );
 }
 
-/// The app served on a loopback port, for git.
-async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
-}
-
-/// git without prompts or user configuration; (success, output).
-async fn git(home: &Path, cwd: &Path, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new("git");
-    cmd.args([
-        "-c",
-        "user.name=Tester",
-        "-c",
-        "user.email=tester@example.org",
-        "-c",
-        "init.defaultBranch=main",
-    ])
-    .args(args)
-    .current_dir(cwd)
-    .env("HOME", home)
-    .env("GIT_TERMINAL_PROMPT", "0")
-    .env("GIT_CONFIG_NOSYSTEM", "1")
-    .env_remove("GIT_ASKPASS");
-    let out = run(cmd).await;
-    let (o, e) = text(&out);
-    (out.status.success(), format!("{o}{e}"))
-}
-
-async fn git_ok(home: &Path, cwd: &Path, args: &[&str]) -> String {
-    let (ok, out) = git(home, cwd, args).await;
-    assert!(ok, "git {args:?}: {out}");
-    out
-}
-
-async fn commit(home: &Path, work: &Path, file: &str, content: &str, message: &str) {
-    std::fs::write(work.join(file), content).unwrap();
-    git_ok(home, work, &["add", "-A"]).await;
-    git_ok(home, work, &["commit", "-q", "-m", message]).await;
-}
-
-fn with_token(base: &str, token: &str, path: &str) -> String {
-    format!("http://ann:{token}@{}{path}", &base[7..])
-}
-
 async fn api(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> Value {
     let res = app.api(method, path, Some(token), body).await;
     assert!(
@@ -136,8 +82,8 @@ async fn download(app: &TestApp, path: &str, token: &str) -> Vec<u8> {
 }
 
 /// Refs of the repository at `url`, as `git ls-remote` lists them.
-async fn refs(home: &Path, url: &str) -> String {
-    let out = git_ok(home, home, &["ls-remote", url]).await;
+async fn refs(git: &Git, url: &str) -> String {
+    let out = git.ok(git.home(), &["ls-remote", url]).await;
     let mut lines: Vec<&str> = out.lines().collect();
     lines.sort_unstable();
     lines.join("\n")
@@ -150,7 +96,7 @@ struct Source {
     topic: String,
     wiki_file: Vec<u8>,
     ticket_file: Vec<u8>,
-    git_home: tempfile::TempDir,
+    git: Git,
 }
 
 /// A forge with a project and something in each of its tools.
@@ -261,18 +207,21 @@ async fn populated() -> Source {
     }
 
     // A repository with two commits, a branch and a tag.
-    let base_url = serve(&app).await;
-    let git_home = tempfile::tempdir().unwrap();
-    let home = git_home.path();
+    let base_url = app.base_url().await;
+    let git = Git::new();
+    let home = git.home();
     let work = home.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    git_ok(home, &work, &["init", "-q"]).await;
-    commit(home, &work, "README.md", "# Proj\n", "first commit").await;
-    commit(home, &work, "lib.rs", "pub fn x() {}\n", "second commit").await;
-    git_ok(home, &work, &["tag", "v1"]).await;
-    git_ok(home, &work, &["branch", "feature"]).await;
-    let push = with_token(&base_url, &token, "/git/p/proj/code.git");
-    git_ok(home, &work, &["push", "-q", &push, "main", "feature", "v1"]).await;
+    git.ok(&work, &["init", "-q"]).await;
+    git.commit(&work, "README.md", "# Proj\n", "first commit")
+        .await;
+    git.commit(&work, "lib.rs", "pub fn x() {}\n", "second commit")
+        .await;
+    git.ok(&work, &["tag", "v1"]).await;
+    git.ok(&work, &["branch", "feature"]).await;
+    let push = with_credentials(&base_url, "ann", &token, "/git/p/proj/code.git");
+    git.ok(&work, &["push", "-q", &push, "main", "feature", "v1"])
+        .await;
     app.tasks_done("repo.refresh").await;
 
     Source {
@@ -282,7 +231,7 @@ async fn populated() -> Source {
         topic,
         wiki_file,
         ticket_file,
-        git_home,
+        git,
     }
 }
 
@@ -320,18 +269,19 @@ async fn backup_while_running_then_restore_and_compare() {
     // And commits keep being pushed to a branch (the first one before the backup starts).
     let (first_tx, first_rx) = tokio::sync::oneshot::channel();
     let pusher = {
-        let home = src.git_home.path().to_owned();
-        let url = with_token(&src.base_url, &token, "/git/p/proj/code.git");
+        let git = src.git.clone();
+        let url = with_credentials(&src.base_url, "ann", &token, "/git/p/proj/code.git");
         let stop = stop.clone();
         tokio::spawn(async move {
-            let work = home.join("work");
-            git_ok(&home, &work, &["checkout", "-q", "-b", "busy"]).await;
+            let work = git.dir("work");
+            git.ok(&work, &["checkout", "-q", "-b", "busy"]).await;
             let mut first = Some(first_tx);
             let mut pushed = 0;
             while !stop.load(Ordering::Relaxed) {
                 let n = format!("{pushed}\n");
-                commit(&home, &work, "busy.txt", &n, &format!("busy {pushed}")).await;
-                git_ok(&home, &work, &["push", "-q", &url, "busy"]).await;
+                git.commit(&work, "busy.txt", &n, &format!("busy {pushed}"))
+                    .await;
+                git.ok(&work, &["push", "-q", &url, "busy"]).await;
                 pushed += 1;
                 if let Some(tx) = first.take() {
                     tx.send(()).unwrap();
@@ -517,12 +467,13 @@ async fn backup_while_running_then_restore_and_compare() {
     }
 
     // The repository: same refs and commits, and it takes pushes.
-    let home = src.git_home.path();
+    let git = &src.git;
+    let home = git.home();
     let (src_url, dst_url) = (
-        format!("{}/git/p/proj/code.git", serve(&app).await),
-        format!("{}/git/p/proj/code.git", serve(&dst).await),
+        format!("{}/git/p/proj/code.git", app.base_url().await),
+        format!("{}/git/p/proj/code.git", dst.base_url().await),
     );
-    let (src_refs, dst_refs) = (refs(home, &src_url).await, refs(home, &dst_url).await);
+    let (src_refs, dst_refs) = (refs(git, &src_url).await, refs(git, &dst_url).await);
     let settled = |r: &str| {
         r.lines()
             .filter(|l| !l.ends_with("refs/heads/busy"))
@@ -539,14 +490,9 @@ async fn backup_while_running_then_restore_and_compare() {
             .unwrap()
     };
     let (src_busy, dst_busy) = (busy(&src_refs), busy(&dst_refs));
-    git_ok(
-        home,
-        home,
-        &["clone", "-q", "--mirror", &src_url, "source.git"],
-    )
-    .await;
-    git_ok(
-        home,
+    git.ok(home, &["clone", "-q", "--mirror", &src_url, "source.git"])
+        .await;
+    git.ok(
         &home.join("source.git"),
         &["merge-base", "--is-ancestor", &dst_busy, &src_busy],
     )
@@ -554,27 +500,28 @@ async fn backup_while_running_then_restore_and_compare() {
     // Every restored repository is whole.
     for repo in std::fs::read_dir(dst_data.join("repos")).unwrap() {
         let repo = repo.unwrap().path();
-        git_ok(
-            home,
+        git.ok(
             home,
             &["--git-dir", repo.to_str().unwrap(), "fsck", "--no-progress"],
         )
         .await;
     }
-    git_ok(home, home, &["clone", "-q", &dst_url, "restored"]).await;
+    git.ok(home, &["clone", "-q", &dst_url, "restored"]).await;
     let clone = home.join("restored");
-    let log = git_ok(home, &clone, &["log", "--format=%s"]).await;
+    let log = git.ok(&clone, &["log", "--format=%s"]).await;
     assert_eq!(
         log.lines().collect::<Vec<_>>(),
         ["second commit", "first commit"]
     );
-    commit(home, &clone, "after.txt", "after\n", "after the restore").await;
-    let push = with_token(
+    git.commit(&clone, "after.txt", "after\n", "after the restore")
+        .await;
+    let push = with_credentials(
         &dst_url.replace("/git/p/proj/code.git", ""),
+        "ann",
         &token,
         "/git/p/proj/code.git",
     );
-    git_ok(home, &clone, &["push", "-q", &push, "main"]).await;
+    git.ok(&clone, &["push", "-q", &push, "main"]).await;
     dst.tasks_done("repo.refresh").await;
 
     // The search index was rebuilt.

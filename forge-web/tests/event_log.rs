@@ -9,13 +9,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use bson::{Bson, Document, doc};
+use common::git::Git;
 use common::{Browser, TestApp};
 use forge_tools::acl::Role;
 use futures::TryStreamExt;
@@ -583,74 +581,6 @@ async fn searches_are_counted_without_their_words() {
     assert_no_addresses(&app).await;
 }
 
-/// The app served on a loopback port, for the git client.
-async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
-}
-
-struct Git {
-    home: tempfile::TempDir,
-}
-
-impl Git {
-    fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    /// Runs git without prompts or user config; fails the test if git fails.
-    async fn ok(&self, cwd: &Path, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.args([
-            "-c",
-            "user.name=Tester",
-            "-c",
-            "user.email=tester@example.org",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(cwd)
-        .env("HOME", self.home.path())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("GIT_ASKPASS");
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "git {args:?} failed: {text}");
-        text
-    }
-
-    async fn commit(&self, cwd: &Path, file: &str, content: &str, message: &str) -> String {
-        std::fs::write(cwd.join(file), content).unwrap();
-        self.ok(cwd, &["add", "-A"]).await;
-        self.ok(cwd, &["commit", "-q", "-m", message]).await;
-        self.ok(cwd, &["rev-parse", "HEAD"]).await.trim().to_owned()
-    }
-}
-
 /// Waits for the refresh of a push to log it: the events since the mark, once a `repo.push`
 /// is among them.
 async fn push_logged(app: &TestApp, mark: &mut Mark) -> Vec<Document> {
@@ -673,7 +603,7 @@ async fn clones_fetches_pushes_commits_and_downloads() {
     let ann = first_user(&app, "ann").await;
     app.project(&ann, "proj", false).await;
     let token = app.token(&ann).await;
-    let base = serve(&app).await;
+    let base = app.base_url().await;
     let url = format!("{base}/git/p/proj/code.git");
     let push_url = format!(
         "{}//ann:{token}@{}/git/p/proj/code.git",
@@ -681,7 +611,7 @@ async fn clones_fetches_pushes_commits_and_downloads() {
         &base[7..]
     );
     let git = Git::new();
-    let home = git.home.path();
+    let home = git.home();
     git.ok(home, &["init", "-q", "src"]).await;
     let src = git.dir("src");
     git.commit(&src, "a.txt", "a\n", "first").await;

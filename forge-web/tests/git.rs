@@ -6,92 +6,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use common::TestApp;
+use common::git::{Git, with_credentials};
 use forge_tools::acl::Role;
-
-/// The app served on a loopback port, for the git client.
-async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    format!("http://{addr}")
-}
-
-struct Git {
-    home: tempfile::TempDir,
-}
-
-impl Git {
-    fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    /// Runs git without prompts or user config; returns (success, stdout+stderr).
-    async fn run(&self, cwd: &Path, args: &[&str]) -> (bool, String) {
-        let mut cmd = Command::new("git");
-        cmd.args([
-            "-c",
-            "user.name=Tester",
-            "-c",
-            "user.email=tester@example.org",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(cwd)
-        .env("HOME", self.home.path())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("GIT_ASKPASS");
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
-    }
-
-    async fn ok(&self, cwd: &Path, args: &[&str]) -> String {
-        let (ok, text) = self.run(cwd, args).await;
-        assert!(ok, "git {args:?} failed: {text}");
-        text
-    }
-
-    async fn commit(&self, cwd: &Path, file: &str, content: &str, message: &str) {
-        if let Some(parent) = Path::new(file).parent() {
-            std::fs::create_dir_all(cwd.join(parent)).unwrap();
-        }
-        std::fs::write(cwd.join(file), content).unwrap();
-        self.ok(cwd, &["add", "-A"]).await;
-        self.ok(cwd, &["commit", "-q", "-m", message]).await;
-    }
-}
-
-fn with_credentials(base: &str, user: &str, secret: &str, path: &str) -> String {
-    format!("{}//{user}:{secret}@{}{path}", &base[..5], &base[7..])
-}
 
 async fn wait_refreshed(
     app: &TestApp,
@@ -150,11 +72,11 @@ async fn clone_push_with_password_and_token_then_clone_again() {
             .await;
         assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
     }
-    let base = serve(&app).await;
+    let base = app.base_url().await;
     let git = Git::new();
     let url = format!("{base}/git/p/proj/code.git");
 
-    let (ok, out) = git.run(git.home.path(), &["clone", &url, "work"]).await;
+    let (ok, out) = git.run(git.home(), &["clone", &url, "work"]).await;
     assert!(ok, "{out}");
     assert!(out.contains("empty repository"));
     let work = git.dir("work");
@@ -175,8 +97,7 @@ async fn clone_push_with_password_and_token_then_clone_again() {
     git.ok(&work, &["push", "-q", &with_token, "HEAD:main"])
         .await;
 
-    git.ok(git.home.path(), &["clone", "-q", &url, "again"])
-        .await;
+    git.ok(git.home(), &["clone", "-q", &url, "again"]).await;
     let a = git.ok(&work, &["log", "--format=%H %s"]).await;
     let b = git.ok(&git.dir("again"), &["log", "--format=%H %s"]).await;
     assert_eq!(a, b, "identical history");
@@ -293,9 +214,9 @@ async fn push_and_clone_permissions() {
     let public = app.project(&ann, "open", false).await;
     app.project(&ann, "closed", true).await;
     app.add_member(&public, &mem, Role::Member).await;
-    let base = serve(&app).await;
+    let base = app.base_url().await;
     let git = Git::new();
-    git.ok(git.home.path(), &["init", "-q", "local"]).await;
+    git.ok(git.home(), &["init", "-q", "local"]).await;
     let local = git.dir("local");
     git.commit(&local, "a.txt", "a", "a").await;
 
@@ -350,7 +271,7 @@ async fn push_and_clone_permissions() {
     // Private: anonymous clone refused, token clone allowed; outsiders see nothing.
     let (ok, out) = git
         .run(
-            git.home.path(),
+            git.home(),
             &["clone", &format!("{base}/git/p/closed/code.git"), "x"],
         )
         .await;
@@ -391,7 +312,7 @@ async fn push_and_clone_permissions() {
     )
     .await;
     git.ok(
-        git.home.path(),
+        git.home(),
         &[
             "clone",
             "-q",
@@ -408,9 +329,9 @@ async fn protocol_v2_shallow_and_partial() {
     let app = TestApp::new("gitv2").await;
     let ann = app.user("ann").await;
     app.project(&ann, "proj", false).await;
-    let base = serve(&app).await;
+    let base = app.base_url().await;
     let git = Git::new();
-    git.ok(git.home.path(), &["init", "-q", "src"]).await;
+    git.ok(git.home(), &["init", "-q", "src"]).await;
     let src = git.dir("src");
     for i in 0..5 {
         git.commit(
@@ -434,7 +355,7 @@ async fn protocol_v2_shallow_and_partial() {
     .await;
     let url = format!("{base}/git/p/proj/code.git");
 
-    git.ok(git.home.path(), &["init", "-q", "v2"]).await;
+    git.ok(git.home(), &["init", "-q", "v2"]).await;
     let v2 = git.dir("v2");
     let out = git
         .ok(&v2, &["-c", "protocol.version=2", "fetch", &url, "main"])
@@ -445,7 +366,7 @@ async fn protocol_v2_shallow_and_partial() {
     assert_eq!(head, want);
 
     git.ok(
-        git.home.path(),
+        git.home(),
         &["clone", "-q", "--depth", "1", &url, "shallow"],
     )
     .await;
@@ -456,7 +377,7 @@ async fn protocol_v2_shallow_and_partial() {
         "1"
     );
     git.ok(
-        git.home.path(),
+        git.home(),
         &[
             "clone",
             "-q",
@@ -484,9 +405,9 @@ async fn branches_tags_and_refresh() {
     let app = TestApp::new("gitrefs").await;
     let ann = app.user("ann").await;
     app.project(&ann, "proj", false).await;
-    let base = serve(&app).await;
+    let base = app.base_url().await;
     let git = Git::new();
-    git.ok(git.home.path(), &["init", "-q", "src"]).await;
+    git.ok(git.home(), &["init", "-q", "src"]).await;
     let src = git.dir("src");
     git.commit(&src, "a.txt", "a", "on main").await;
     git.ok(&src, &["tag", "v1.0"]).await;
@@ -651,7 +572,7 @@ async fn browser_pages_and_archives() {
     let app = TestApp::new("gitbrowse").await;
     let ann = app.user("ann").await;
     app.project(&ann, "proj", false).await;
-    let base = serve(&app).await;
+    let base = app.base_url().await;
     let anon = common::Browser::anonymous();
     let empty = app.get("/p/proj/code/", &anon).await;
     assert!(
@@ -662,7 +583,7 @@ async fn browser_pages_and_archives() {
     );
 
     let git = Git::new();
-    git.ok(git.home.path(), &["init", "-q", "src"]).await;
+    git.ok(git.home(), &["init", "-q", "src"]).await;
     let src = git.dir("src");
     git.commit(
         &src,
@@ -911,8 +832,8 @@ async fn slots_free(app: &TestApp, total: usize) {
 async fn pushed(app: &TestApp, git: &Git) -> (String, String, String) {
     let ann = app.user("ann").await;
     app.project(&ann, "proj", false).await;
-    let base = serve(app).await;
-    git.ok(git.home.path(), &["init", "-q", "src"]).await;
+    let base = app.base_url().await;
+    git.ok(git.home(), &["init", "-q", "src"]).await;
     let src = git.dir("src");
     git.commit(&src, "a.txt", "a\n", "first").await;
     let token = app.token(&ann).await;
@@ -1120,7 +1041,7 @@ async fn bad_git_requests_are_refused_before_git_runs() {
     // Nothing was pushed by the refused requests.
     let out = git
         .ok(
-            git.home.path(),
+            git.home(),
             &["ls-remote", &format!("{base}/git/p/proj/code.git")],
         )
         .await;

@@ -14,9 +14,20 @@ use axum::http::{Method, StatusCode};
 use common::{Browser, TestApp};
 use serde_json::json;
 
-fn start_store(port: u16, storage: &std::path::Path) -> Child {
+/// The test's own store server, killed when dropped, so a failing test leaves no server
+/// behind (SIGKILL ends a frozen process too).
+struct OwnStore(Child);
+
+impl Drop for OwnStore {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_store(port: u16, storage: &std::path::Path) -> OwnStore {
     let bin = forge_tools::store::embedded::find_binary().expect("secantusd-rs installed");
-    Command::new(bin)
+    let child = Command::new(bin)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .arg("--storage-path")
         .arg(storage)
@@ -24,7 +35,8 @@ fn start_store(port: u16, storage: &std::path::Path) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("store started")
+        .expect("store started");
+    OwnStore(child)
 }
 
 async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
@@ -40,7 +52,7 @@ async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Dur
 async fn a_lost_stream_stops_serving_from_memory_and_a_new_one_serves_what_changed_meanwhile() {
     let port = common::free_port();
     let storage = tempfile::tempdir().unwrap();
-    let mut store = start_store(port, storage.path());
+    let store = start_store(port, storage.path());
     let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
     let app = TestApp::with_config("stream-loss", |c| c.mongodb_uri = Some(uri.clone())).await;
     let model = app.forge.read_model();
@@ -132,13 +144,12 @@ async fn a_lost_stream_stops_serving_from_memory_and_a_new_one_serves_what_chang
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    store.kill().unwrap();
-    store.wait().unwrap();
+    drop(store);
 }
 
-fn signal(store: &Child, sig: &str) {
+fn signal(store: &OwnStore, sig: &str) {
     let ok = Command::new("kill")
-        .args([sig, &store.id().to_string()])
+        .args([sig, &store.0.id().to_string()])
         .status()
         .unwrap()
         .success();

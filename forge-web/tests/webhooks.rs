@@ -9,14 +9,13 @@
 mod common;
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::response::IntoResponse;
+use common::git::Git;
 use common::{Browser, TestApp};
 use forge_tools::acl::Role;
 use hmac::{Hmac, Mac};
@@ -198,54 +197,6 @@ async fn edit_page(app: &TestApp, token: &str, project: &str, page: &str) {
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
 }
 
-/// The git client, without prompts or user config.
-struct Git {
-    home: tempfile::TempDir,
-}
-
-impl Git {
-    fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    async fn ok(&self, cwd: &Path, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.args([
-            "-c",
-            "user.name=Tester",
-            "-c",
-            "user.email=tester@example.org",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(cwd)
-        .env("HOME", self.home.path())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env_remove("GIT_ASKPASS");
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "git {args:?}: {text}");
-        text
-    }
-
-    async fn commit(&self, cwd: &Path, file: &str, message: &str) -> String {
-        std::fs::write(cwd.join(file), message).unwrap();
-        self.ok(cwd, &["add", "-A"]).await;
-        self.ok(cwd, &["commit", "-q", "-m", message]).await;
-        self.ok(cwd, &["rev-parse", "HEAD"]).await.trim().to_owned()
-    }
-}
-
 #[tokio::test]
 async fn every_event_arrives_signed_with_its_payload() {
     let app = TestApp::with_config("hookevents", |c| c.webhook_allow_private = true).await;
@@ -342,10 +293,12 @@ async fn every_event_arrives_signed_with_its_payload() {
     // Pushes: a new branch, then one more commit, then a tag.
     let addr = app.serve().await;
     let git = Git::new();
-    let work = git.home.path().join("work");
+    let work = git.home().join("work");
     std::fs::create_dir_all(&work).unwrap();
     git.ok(&work, &["init", "-q"]).await;
-    let first = git.commit(&work, "README.md", "first commit").await;
+    let first = git
+        .commit(&work, "README.md", "first commit", "first commit")
+        .await;
     let remote = format!("http://ann:ann-password@{addr}/git/p/hooks/code.git");
     git.ok(&work, &["push", "-q", &remote, "HEAD:main"]).await;
     let push = rx.wait_event("push").await;
@@ -384,7 +337,9 @@ async fn every_event_arrives_signed_with_its_payload() {
     assert_eq!(v["sender"]["username"], "ann");
 
     let pushes_before = rx.all().iter().filter(|g| g.event() == "push").count();
-    let second = git.commit(&work, "README.md", "second commit").await;
+    let second = git
+        .commit(&work, "README.md", "second commit", "second commit")
+        .await;
     git.ok(&work, &["push", "-q", &remote, "HEAD:main"]).await;
     for _ in 0..600 {
         if rx.all().iter().filter(|g| g.event() == "push").count() > pushes_before {

@@ -7,12 +7,12 @@
 mod common;
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::git::Git;
 use common::{Browser, TestApp};
 use forge_tools::acl::{Ace, Principal, perm};
 use forge_tools::ids::ToolId;
@@ -20,66 +20,6 @@ use forge_tools::projects::Neighborhood;
 use forge_tools::tool::{Forge, PushedCommit, Tool, ToolInstance, ToolRegistry};
 use forge_tools::tools::repo::{self, refresh};
 use forge_tools::{ProjectCtx, Viewer};
-
-/// The git client, without user configuration.
-struct Git {
-    home: tempfile::TempDir,
-}
-
-impl Git {
-    fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    async fn ok(&self, cwd: &Path, args: &[&str]) -> String {
-        let mut cmd = Command::new("git");
-        cmd.args([
-            "-c",
-            "user.name=Tester",
-            "-c",
-            "user.email=tester@example.org",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(cwd)
-        .env("HOME", self.home.path())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1");
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "git {args:?} failed: {text}");
-        text
-    }
-
-    /// A work tree with git initialised.
-    async fn work(&self, name: &str) -> PathBuf {
-        let dir = self.dir(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        self.ok(&dir, &["init", "-q"]).await;
-        dir
-    }
-
-    /// Commits a change; returns the new commit's id.
-    async fn commit(&self, cwd: &Path, file: &str, content: &str, message: &str) -> String {
-        std::fs::write(cwd.join(file), content).unwrap();
-        self.ok(cwd, &["add", "-A"]).await;
-        self.ok(cwd, &["commit", "-q", "-m", message]).await;
-        self.ok(cwd, &["rev-parse", "HEAD"]).await.trim().to_owned()
-    }
-}
 
 async fn ctx(app: &TestApp, user: Option<&forge_tools::users::User>, project: &str) -> ProjectCtx {
     let viewer = Viewer {

@@ -2,6 +2,8 @@
 //! `scripts/test` starts), one fresh database per test, and the router driven with `oneshot`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod git;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -248,6 +250,11 @@ impl TestApp {
             .unwrap();
         });
         addr
+    }
+
+    /// [`TestApp::serve`] as a base URL, `http://127.0.0.1:<port>`.
+    pub async fn base_url(&self) -> String {
+        format!("http://{}", self.serve().await)
     }
 
     pub async fn get(&self, path: &str, b: &Browser) -> Res {
