@@ -40,6 +40,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_AGG_INTERVAL",
     "FORGE_CACHE_MB",
     "FORGE_WEBHOOK_ALLOW_PRIVATE",
+    "FORGE_TRUSTED_PROXIES",
     "FORGE_LOG",
     "FORGE_LOG_FORMAT",
 ];
@@ -113,6 +114,9 @@ pub struct Config {
     /// (never to cloud metadata addresses); off: such targets are refused after DNS
     /// resolution and on every redirect.
     pub webhook_allow_private: bool,
+    /// Proxies (comma-separated addresses or CIDR networks) whose `X-Forwarded-For` names
+    /// the client; requests from anywhere else are the address that connected.
+    pub trusted_proxies: String,
 }
 
 impl Default for Config {
@@ -149,6 +153,7 @@ impl Default for Config {
             agg_interval: 10,
             cache_mb: 64,
             webhook_allow_private: false,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -245,7 +250,28 @@ impl Config {
                 self.metrics_allow
             )));
         }
+        if let Err(bad) = self.trusted_proxy_nets() {
+            return Err(ConfigError(format!(
+                "FORGE_TRUSTED_PROXIES must be comma-separated IP addresses or networks \
+                 (10.0.0.0/8), got {bad:?}"
+            )));
+        }
         Ok(())
+    }
+
+    /// The networks of [`Config::trusted_proxies`] (a bare address is a network of one);
+    /// the first entry that is neither, as the error.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| s.to_owned())
+            })
+            .collect()
     }
 
     /// Addresses that may read `/metrics` without the token.

@@ -11,9 +11,9 @@ use forge_tools::projects::Neighborhood;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::client_ip::Proxies;
 use crate::ctx::Nbhd;
 use crate::error::PageError;
-use crate::limits::Limits;
 use crate::load_shed::InFlight;
 use crate::metrics::Metrics;
 use crate::routes::{
@@ -26,7 +26,10 @@ use crate::state::AppState;
 pub fn build(forge: Forge) -> Result<Router, prometheus::Error> {
     let mut state = AppState {
         forge: forge.clone(),
-        limits: Arc::new(Limits::default()),
+        // Checked when the configuration was read.
+        proxies: Arc::new(Proxies::new(
+            forge.config().trusted_proxy_nets().unwrap_or_default(),
+        )),
         metrics: Arc::new(Metrics::new()?),
         in_flight: InFlight::new(forge.config().max_requests),
         health: Arc::default(),

@@ -2,10 +2,8 @@
 //! forms (a per-browser token in an HttpOnly, SameSite=Strict cookie that each form echoes),
 //! and one-shot flash messages.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::header::{AUTHORIZATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -134,22 +132,6 @@ pub fn redirect_with_flash(state: &AppState, to: &str, message: &str) -> Respons
     res
 }
 
-/// The peer's address: set by the listener, or by `MockConnectInfo` where tests drive the
-/// router directly.
-fn client_ip(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0)
-        .or_else(|| {
-            parts
-                .extensions
-                .get::<axum::extract::connect_info::MockConnectInfo<SocketAddr>>()
-                .map(|m| m.0)
-        })
-        .map(|addr| addr.ip().to_string())
-}
-
 /// Marks a request authenticated by a valid access token (cookies were not looked at): the
 /// only kind of request that needs no CSRF token.
 #[derive(Clone, Copy, Debug)]
@@ -170,7 +152,10 @@ impl FromRequestParts<AppState> for Auth {
         if let Some(cached) = parts.extensions.get::<Auth>() {
             return Ok(cached.clone());
         }
-        let ip = client_ip(parts);
+        let ip = state
+            .proxies
+            .of(&parts.extensions, &parts.headers)
+            .map(|ip| ip.to_string());
         let forge = &state.forge;
         let bearer = parts
             .headers

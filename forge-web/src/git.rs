@@ -31,13 +31,13 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use forge_tools::acl::perm;
 use forge_tools::projects::Neighborhood;
+use forge_tools::ratelimit::accounts::{self, Gate};
 use forge_tools::tools::repo::{self, pktline, refresh};
 use forge_tools::{Error, Forge, ProjectCtx, Viewer};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::limits::Gate;
 use crate::state::AppState;
 
 /// The longest a single git request may run.
@@ -136,7 +136,15 @@ async fn credentials(
                 .filter(|u| u.username == name)
         } else {
             let addr = ip.as_deref().unwrap_or("");
-            match st.limits.login_gate(addr, name) {
+            let db = forge.db();
+            let unavailable = |e: Error| {
+                tracing::error!(error = %e, "checking git credentials failed");
+                plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The forge cannot check credentials right now",
+                )
+            };
+            match accounts::gate(db, addr, name).await.map_err(unavailable)? {
                 Gate::Closed => {
                     return Err(plain(
                         StatusCode::TOO_MANY_REQUESTS,
@@ -151,9 +159,13 @@ async fn credentials(
                 .await
                 .map_err(|_| denied())?;
             if found.is_some() {
-                st.limits.login_succeeded(addr, name);
+                accounts::succeeded(db, addr, name)
+                    .await
+                    .map_err(unavailable)?;
             } else {
-                st.limits.login_failed(addr, name);
+                accounts::failed(db, addr, name)
+                    .await
+                    .map_err(unavailable)?;
             }
             found
         }
@@ -223,10 +235,10 @@ fn git_protocol(headers: &HeaderMap) -> Option<String> {
     ok.then(|| v.to_owned())
 }
 
-fn client_ip(req: &Request) -> Option<String> {
-    req.extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+fn client_ip(st: &AppState, req: &Request) -> Option<String> {
+    st.proxies
+        .of(req.extensions(), req.headers())
+        .map(|ip| ip.to_string())
 }
 
 fn command(
@@ -267,7 +279,7 @@ pub async fn info_refs(
             "Only the smart HTTP protocol is supported; upgrade git",
         );
     };
-    let viewer = match credentials(&st, req.headers(), client_ip(&req)).await {
+    let viewer = match credentials(&st, req.headers(), client_ip(&st, &req)).await {
         Ok(v) => v,
         Err(res) => return res,
     };
@@ -441,7 +453,7 @@ pub async fn rpc(
     let Some(service) = Service::parse(&service) else {
         return plain(StatusCode::NOT_FOUND, "Not found");
     };
-    let viewer = match credentials(&st, req.headers(), client_ip(&req)).await {
+    let viewer = match credentials(&st, req.headers(), client_ip(&st, &req)).await {
         Ok(v) => v,
         Err(res) => return res,
     };

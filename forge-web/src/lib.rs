@@ -2,13 +2,14 @@
 //! command's services. Domain logic lives in `forge-tools`.
 //!
 //! Layers, each using only those before it: `page` (page context, layout, error page),
-//! `error`, `extract`; `limits`, `metrics`, `load_shed`, `store_health`, then `state`; `auth`;
+//! `error`, `extract`; `client_ip`, `metrics`, `load_shed`, `store_health`, then `state`; `auth`;
 //! `ctx` (the request contexts every handler extracts); `views`; `tools` and `routes`;
 //! `app`; `analytics` and `server` (processes and commands).
 
 pub mod analytics;
 pub mod app;
 pub mod auth;
+pub mod client_ip;
 pub mod csrf;
 pub mod ctx;
 pub mod discussion;
@@ -18,7 +19,6 @@ pub mod etag;
 pub mod extract;
 pub mod git;
 pub mod guard;
-pub mod limits;
 pub mod listen;
 pub mod load_shed;
 pub mod metrics;

@@ -1,4 +1,4 @@
-//! Shared state of the web app. It holds only types from modules below it (limits, metrics,
+//! Shared state of the web app. It holds only types from modules below it (client addresses, metrics,
 //! load shedding, store health), so anything may depend on it without a cycle.
 
 use std::collections::HashMap;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use forge_tools::Forge;
 
-use crate::limits::Limits;
+use crate::client_ip::Proxies;
 use crate::load_shed::InFlight;
 use crate::metrics::Metrics;
 use crate::store_health::Health;
@@ -15,7 +15,8 @@ use crate::store_health::Health;
 #[derive(Clone)]
 pub struct AppState {
     pub forge: Forge,
-    pub limits: Arc<Limits>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub proxies: Arc<Proxies>,
     pub metrics: Arc<Metrics>,
     /// The store's health as `/healthz` last saw it.
     pub health: Arc<Health>,

@@ -479,3 +479,138 @@ async fn open_redirects_after_login_are_refused() {
     assert_eq!(res.status, StatusCode::SEE_OTHER);
     assert_eq!(res.location(), "/");
 }
+
+/// A second web node over the same store (its own router and memory).
+async fn second_node(app: &TestApp, label: &str) -> TestApp {
+    let db = app.forge.db().name().to_owned();
+    TestApp::with_config(label, |c| c.db_name = db).await
+}
+
+#[tokio::test]
+async fn log_in_and_sign_up_limits_are_shared_by_every_node() {
+    let a = TestApp::new("sharedlimits").await;
+    let b = second_node(&a, "sharedlimits-b").await;
+    a.user("carol").await;
+    let from = Browser {
+        ip: Some(SocketAddr::from(([10, 4, 4, 4], 5000))),
+        ..Browser::anonymous()
+    };
+    let wrong = [("username", "carol"), ("password", "bad-password")];
+    // Five failures from one address, spread over both nodes: the sixth is refused on
+    // either, as it would be on one.
+    for node in [&a, &b, &a, &b, &a] {
+        let res = node.post_form("/auth/login", &from, &wrong).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    }
+    for node in [&a, &b] {
+        let res = node.post_form("/auth/login", &from, &wrong).await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS, "{}", res.body);
+    }
+
+    // Sign-ups from one address: five at once across both nodes, then refused on both.
+    let signer = Browser {
+        ip: Some(SocketAddr::from(([10, 5, 5, 5], 5000))),
+        ..Browser::anonymous()
+    };
+    for (i, node) in [&a, &b, &b, &a, &b].into_iter().enumerate() {
+        let (name, email) = (format!("shared{i}"), format!("shared{i}@example.org"));
+        let fields = signup_fields(&name, &email, "long-password");
+        let res = node.post_form("/auth/signup", &signer, &fields).await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    }
+    for node in [&a, &b] {
+        let fields = signup_fields("shared9", "shared9@example.org", "long-password");
+        let res = node.post_form("/auth/signup", &signer, &fields).await;
+        assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+}
+
+#[tokio::test]
+async fn a_bucket_never_gives_more_than_it_holds_to_concurrent_takers() {
+    let app = TestApp::new("bucketrace").await;
+    let db = app.forge.db().clone();
+    let period = std::time::Duration::from_secs(60);
+    let takers = (0..24).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            forge_tools::ratelimit::bucket(&db, "race", "one-key", 5, period).await
+        })
+    });
+    let mut taken = 0;
+    for t in takers {
+        taken += usize::from(t.await.unwrap().unwrap());
+    }
+    assert_eq!(taken, 5);
+    // Another key has its own bucket.
+    assert!(
+        forge_tools::ratelimit::bucket(&db, "race", "other-key", 5, period)
+            .await
+            .unwrap()
+    );
+}
+
+/// A log-in form posted through a proxy at `peer` that says the client is `forwarded`.
+async fn login_via(
+    app: &TestApp,
+    b: &Browser,
+    peer: [u8; 4],
+    forwarded: &str,
+    password: &str,
+) -> StatusCode {
+    let body = serde_urlencoded::to_string([
+        ("csrf_token", b.csrf.as_str()),
+        ("username", "dora"),
+        ("password", password),
+    ])
+    .unwrap();
+    let req = axum::http::Request::post("/auth/login")
+        .header(axum::http::header::COOKIE, b.cookie_header())
+        .header(
+            axum::http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header("x-forwarded-for", forwarded)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    app.send(req, Some(SocketAddr::from((peer, 4000))))
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_limits_count_the_client_not_the_proxy() {
+    let app = TestApp::with_config("trustedproxy", |c| {
+        c.trusted_proxies = "10.9.0.0/16".into();
+    })
+    .await;
+    app.user("dora").await;
+    let b = Browser::anonymous();
+    let proxy = [10, 9, 0, 1];
+    // One client guessing through the proxy is closed after five failures...
+    for _ in 0..5 {
+        let s = login_via(&app, &b, proxy, "203.0.113.5", "bad-password").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let s = login_via(&app, &b, proxy, "203.0.113.5", "dora-password").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // ...another client through the same proxy is not: it gets in.
+    let s = login_via(&app, &b, proxy, "203.0.113.6", "dora-password").await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    // A client that writes its own header does not escape: the proxy appends what it saw.
+    let s = login_via(
+        &app,
+        &b,
+        proxy,
+        "198.51.100.1, 203.0.113.5",
+        "dora-password",
+    )
+    .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // A peer that is not a trusted proxy is the client, whatever it claims.
+    for _ in 0..5 {
+        let s = login_via(&app, &b, [192, 0, 2, 8], "203.0.113.77", "bad-password").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let s = login_via(&app, &b, [192, 0, 2, 8], "203.0.113.78", "dora-password").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -446,6 +446,30 @@ async fn metrics_are_bounded_and_private() {
     assert_eq!(app.send(req, outside.ip).await.status, StatusCode::OK);
 }
 
+/// With a proxy on the same host, every request arrives from loopback: `/metrics` must judge
+/// the client the proxy names, or it would answer the whole internet.
+#[tokio::test]
+async fn metrics_behind_a_local_proxy_answer_only_local_clients() {
+    let app = TestApp::with_config("hardmetricsproxy", |c| {
+        c.trusted_proxies = "127.0.0.1".into();
+    })
+    .await;
+    let via_proxy = |client: Option<&str>| {
+        let mut req = Request::get("/metrics");
+        if let Some(c) = client {
+            req = req.header("x-forwarded-for", c);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    let proxy = Some(SocketAddr::from(([127, 0, 0, 1], 4000)));
+    let outside = app.send(via_proxy(Some("203.0.113.9")), proxy).await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+    let local = app.send(via_proxy(Some("127.0.0.1")), proxy).await;
+    assert_eq!(local.status, StatusCode::OK);
+    let direct = app.send(via_proxy(None), proxy).await;
+    assert_eq!(direct.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn pages_cannot_be_framed_and_rest_put_creates_once() {
     let app = TestApp::new("hardframe").await;

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{CookieJar, SameSite};
+use forge_tools::ratelimit::accounts::{self as limits, Gate};
 use forge_tools::users::NewUser;
 use forge_tools::{Error, tokens};
 use serde::Deserialize;
@@ -13,7 +14,6 @@ use crate::auth::{CsrfForm, Empty, SESSION_COOKIE, cookie, redirect_with_flash};
 use crate::ctx::SignedIn;
 use crate::error::{PageError, PageResult};
 use crate::extract::Query;
-use crate::limits::Gate;
 use crate::page::{Page, PageCtx, render, render_status};
 use crate::state::AppState;
 use crate::views::{FormState, LoginTpl, SignupTpl, TokenRow, TokensTpl, date};
@@ -48,7 +48,7 @@ pub async fn signup(
         ("email", &f.email),
     ]);
     let ip = page.viewer.ip.clone().unwrap_or_default();
-    if !st.limits.signup(&ip) {
+    if !limits::signup(st.forge.db(), &ip).await? {
         let tpl = SignupTpl {
             page: Page::new(&page, "Sign up"),
             form: form
@@ -184,7 +184,7 @@ pub async fn login(
         };
         render_status(status, &tpl)
     };
-    match st.limits.login_gate(&ip, &username) {
+    match limits::gate(st.forge.db(), &ip, &username).await? {
         Gate::Closed => {
             return Ok(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -197,7 +197,7 @@ pub async fn login(
     }
     match st.forge.authenticate(&username, &f.password).await? {
         Some(user) => {
-            st.limits.login_succeeded(&ip, &username);
+            limits::succeeded(st.forge.db(), &ip, &username).await?;
             let token = st.forge.log_in(&page.viewer, &user).await?;
             let mut res =
                 redirect_with_flash(&st, &next, &format!("Logged in as {}.", user.username));
@@ -206,7 +206,7 @@ pub async fn login(
             Ok(res)
         }
         None => {
-            st.limits.login_failed(&ip, &username);
+            limits::failed(st.forge.db(), &ip, &username).await?;
             Ok(refuse(
                 StatusCode::UNAUTHORIZED,
                 "Wrong username or password.".into(),

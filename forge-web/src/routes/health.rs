@@ -32,7 +32,7 @@ pub async fn metrics(
     let cfg = st.forge.config();
     let by_address = cfg
         .metrics_allow_ips()
-        .is_ok_and(|ips| ips.contains(&peer.ip()));
+        .is_ok_and(|ips| ips.contains(&st.proxies.client(peer.ip(), &headers)));
     let by_token = cfg.metrics_token.as_deref().is_some_and(|token| {
         headers
             .get(header::AUTHORIZATION)

@@ -92,7 +92,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         let mut c = format!("forge_csrf={}", self.csrf);
         if let Some(s) = &self.session {
             c.push_str(&format!("; forge_session={s}"));
