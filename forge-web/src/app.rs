@@ -24,7 +24,14 @@ use crate::state::AppState;
 
 /// Builds the web app over an opened domain.
 pub fn build(forge: Forge) -> Result<Router, prometheus::Error> {
+    build_with(forge, None)
+}
+
+/// [`build`], with clones packed through `pack_hook` (an `uploadpack.packObjectsHook`
+/// setting that runs the `forge` binary's hook).
+pub fn build_with(forge: Forge, pack_hook: Option<String>) -> Result<Router, prometheus::Error> {
     let mut state = AppState {
+        pack_hook: pack_hook.map(Arc::from),
         forge: forge.clone(),
         // Checked when the configuration was read.
         proxies: Arc::new(Proxies::new(

@@ -242,11 +242,16 @@ fn client_ip(st: &AppState, req: &Request) -> Option<String> {
 }
 
 fn command(
+    st: &AppState,
     service: Service,
     path: &std::path::Path,
     protocol: Option<&str>,
 ) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new("git");
+    if let (Service::UploadPack, Some(hook)) = (service, &st.pack_hook) {
+        // Git takes this setting only from the command line or the system and user files.
+        cmd.arg("-c").arg(&**hook);
+    }
     cmd.arg(service.subcommand()).arg("--stateless-rpc");
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -294,7 +299,7 @@ pub async fn info_refs(
         Ok(slot) => slot,
         Err(e) => return refused(&e),
     };
-    let mut cmd = command(service, &path, protocol.as_deref());
+    let mut cmd = command(&st, service, &path, protocol.as_deref());
     cmd.arg("--advertise-refs").arg(&path);
     let out = match tokio::time::timeout(Duration::from_secs(60), cmd.output()).await {
         Ok(Ok(o)) if o.status.success() => o,
@@ -503,7 +508,7 @@ pub async fn rpc(
         Err(e) => return refused(&e),
     };
     let path = repo::repo_path(st.forge.config(), &tool);
-    let mut cmd = command(service, &path, protocol.as_deref());
+    let mut cmd = command(&st, service, &path, protocol.as_deref());
     cmd.arg(&path);
     let mut child = match cmd.spawn() {
         Ok(c) => c,

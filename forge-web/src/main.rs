@@ -78,6 +78,14 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Run by `git upload-pack` in place of `git pack-objects` (the pack cache of clones);
+    /// not for people.
+    #[command(hide = true, name = "pack-objects-hook")]
+    PackObjectsHook {
+        /// `git pack-objects` and its options, as git appends them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +135,13 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::PackObjectsHook { args } = &cli.command {
+        // Standard output is the pack: nothing else may be written there.
+        return forge_tools::tools::repo::pack_cache::run_hook(args).unwrap_or_else(|e| {
+            eprintln!("forge pack-objects-hook: {e}");
+            ExitCode::FAILURE
+        });
+    }
     if matches!(cli.command, Command::MailIn) {
         // The MTA turns standard error into the bounce: only warnings and the reason.
         init_logging("warn");
@@ -309,6 +324,7 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::PackObjectsHook { .. } => Err("pack-objects-hook is run by git".into()),
         Command::Migrate { status } => {
             let services = Services::open(config, Role::Command)
                 .await

@@ -297,8 +297,12 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied at start");
     }
-    let app =
-        crate::app::build(services.forge.clone()).map_err(|e| StartError::Other(e.to_string()))?;
+    // This process is the `forge` binary: git can run its pack cache hook.
+    let pack_hook = std::env::current_exe()
+        .ok()
+        .map(|exe| forge_tools::tools::repo::pack_cache::hook_config(&exe));
+    let app = crate::app::build_with(services.forge.clone(), pack_hook)
+        .map_err(|e| StartError::Other(e.to_string()))?;
     crate::listen::raise_fd_limit();
     let listener = crate::listen::bind(bind).map_err(|e| StartError::Bind(bind, e))?;
     tracing::info!(%bind, base_url = %services.forge.config().base_url(), "forge listening");

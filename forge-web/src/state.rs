@@ -15,6 +15,9 @@ use crate::store_health::Health;
 #[derive(Clone)]
 pub struct AppState {
     pub forge: Forge,
+    /// `uploadpack.packObjectsHook` for clones, when this process is the `forge` binary
+    /// (see `forge_tools::tools::repo::pack_cache`); unset, clones run pack-objects.
+    pub pack_hook: Option<Arc<str>>,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub proxies: Arc<Proxies>,
     pub metrics: Arc<Metrics>,

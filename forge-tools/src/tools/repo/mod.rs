@@ -9,6 +9,7 @@
 
 pub mod browse;
 mod kind;
+pub mod pack_cache;
 mod paths;
 pub mod pktline;
 mod process;
