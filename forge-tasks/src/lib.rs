@@ -17,7 +17,7 @@ mod registry;
 mod runner;
 mod tasks;
 
-pub use amqp::{Amqp, AmqpOptions, Fanout, WorkerOptions, run_worker};
+pub use amqp::{Amqp, AmqpOptions, Fanout, Takeover, WorkerOptions, run_worker};
 pub use error::{Error, TaskError};
 pub use options::TaskOptions;
 pub use record::{TaskId, TaskRecord, TaskState};

@@ -11,6 +11,9 @@ use crate::options::TaskOptions;
 use crate::record::{self, TaskId, TaskRecord, TaskState};
 use crate::runner::Transport;
 
+/// How long a queued record with a dedup key stands for later tasks with that key.
+const DEDUP_WINDOW_MS: i64 = 60_000;
+
 /// The handle domain code uses to enqueue work and operators use to inspect it.
 #[derive(Clone)]
 pub struct Tasks {
@@ -42,9 +45,19 @@ impl Tasks {
         opts: TaskOptions,
     ) -> Result<TaskId, Error> {
         if let Some(key) = &opts.dedup_key {
+            // Only a recent record stands for this one: an old one still queued may be one
+            // whose publish never happened (until a worker's sweep), and must not swallow
+            // every later task with its key.
+            let recent = bson::DateTime::from_millis(
+                bson::DateTime::now().timestamp_millis() - DEDUP_WINDOW_MS,
+            );
             let existing = self
                 .coll
-                .find_one(doc! {"dedup_key": key, "state": TaskState::Queued.as_str()})
+                .find_one(doc! {
+                    "dedup_key": key,
+                    "state": TaskState::Queued.as_str(),
+                    "created": {"$gte": recent},
+                })
                 .await?;
             if let Some(existing) = existing {
                 return Ok(existing.id);

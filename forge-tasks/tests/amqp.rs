@@ -392,3 +392,112 @@ async fn exclusive_tasks_run_only_on_the_worker_that_holds_the_resource() {
     holder.stop().await;
     transport.delete_queues(5).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_plain_worker_takes_over_exclusive_tasks_when_the_resource_is_free() {
+    let db = db("amqp").await;
+    let amqp = amqp_options("takeover");
+    let runs = Arc::new(AtomicU32::new(0));
+    let mut reg = Registry::new();
+    {
+        let runs = runs.clone();
+        reg.register_exclusive("index", move |_| {
+            let runs = runs.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+    }
+    let (tasks, transport) = tasks(&db, &amqp).await;
+    // The resource is held elsewhere (by a holder that will die) until `free` is set.
+    let free = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let takeover = {
+        let free = free.clone();
+        forge_tasks::Takeover(Arc::new(move || free.load(Ordering::SeqCst)))
+    };
+    let worker = TestWorker::start(
+        &db,
+        reg,
+        amqp.clone(),
+        WorkerOptions {
+            takeover: Some(takeover),
+            ..WorkerOptions::default()
+        },
+    );
+    let ids = tasks
+        .enqueue_many(
+            "index",
+            (0..10).map(|i| serde_json::json!({"i": i})),
+            TaskOptions::default(),
+        )
+        .await
+        .unwrap();
+    // Forwarded to the exclusive queue, where nobody runs them...
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    // ...until the worker can take the resource: then it consumes that queue too.
+    free.store(true, Ordering::SeqCst);
+    for id in ids {
+        let rec = tasks.wait(id, WAIT).await.unwrap().unwrap();
+        assert_eq!(rec.state, TaskState::Complete);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 10);
+    worker.stop().await;
+    transport.delete_queues(5).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_record_stored_but_never_published_is_swept_and_run_once() {
+    let db = db("amqp").await;
+    let amqp = amqp_options("sweep");
+    let mut reg = Registry::new();
+    let runs = counter(&mut reg, "lost");
+    let (tasks, transport) = tasks(&db, &amqp).await;
+    // What a web node that died between storing and publishing leaves: a queued record the
+    // broker never saw; and one that did run (complete), which must not run again.
+    let record = |state: &str| {
+        bson::doc! {
+            "_id": bson::oid::ObjectId::new(),
+            "name": "lost",
+            "args": "{}",
+            "state": state,
+            "priority": 5_i32,
+            "attempts": 0_i32,
+            "max_attempts": 3_i32,
+            "created": bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 5_000),
+        }
+    };
+    let stranded = record("queued");
+    let done = record("complete");
+    let coll = db.collection::<bson::Document>("tasks");
+    coll.insert_many([&stranded, &done]).await.unwrap();
+    let worker = TestWorker::start(
+        &db,
+        reg,
+        amqp.clone(),
+        WorkerOptions {
+            sweep_after: Duration::from_secs(1),
+            ..WorkerOptions::default()
+        },
+    );
+    let id = forge_tasks::TaskId(stranded.get_object_id("_id").unwrap());
+    let rec = tasks.wait(id, WAIT).await.unwrap().unwrap();
+    assert_eq!(rec.state, TaskState::Complete, "{rec:?}");
+    assert_eq!(rec.attempts, 1);
+    // Swept once: a later sweep (the next worker start) finds nothing to publish.
+    let again = TestWorker::start(
+        &db,
+        Registry::new(),
+        amqp.clone(),
+        WorkerOptions {
+            sweep_after: Duration::from_secs(1),
+            ..WorkerOptions::default()
+        },
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    worker.stop().await;
+    again.stop().await;
+    transport.delete_queues(5).await.unwrap();
+}

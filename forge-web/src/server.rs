@@ -199,8 +199,19 @@ pub async fn worker(config: Config) -> Result<(), StartError> {
         // Enough messages on hand to keep every handler busy between acks.
         prefetch: u16::try_from((concurrency * 64).clamp(64, 1000)).unwrap_or(1000),
         grace: Duration::from_secs(30),
-        // The worker holding the search index writer runs the indexing tasks.
+        // The worker holding the search index writer runs the indexing tasks; the others
+        // try to take it over, in case its holder died.
         exclusive: services.forge.search().is_writer(),
+        takeover: Some({
+            let search = services.forge.search().clone();
+            forge_tasks::Takeover(Arc::new(move || {
+                search.try_take_writer().unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not try the search index writer");
+                    false
+                })
+            }))
+        }),
+        ..WorkerOptions::default()
     };
     tracing::info!(prefix = %opts.prefix, concurrency, "forge worker starting");
     let result = forge_tasks::run_worker(

@@ -72,6 +72,10 @@ pub(super) struct Message {
     pub(super) attempts: u32,
     pub(super) max_attempts: u32,
     pub(super) priority: u8,
+    /// Published again by a sweep (its first publish may never have happened): run only
+    /// after claiming the record, like a redelivery.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) swept: bool,
 }
 
 impl Message {
@@ -83,6 +87,7 @@ impl Message {
             attempts: rec.attempts,
             max_attempts: rec.max_attempts,
             priority: rec.priority,
+            swept: false,
         }
     }
 
@@ -122,6 +127,21 @@ async fn declare(ch: &Channel, name: &str, args: FieldTable) -> Result<u32, lapi
                 ..QueueDeclareOptions::default()
             },
             args,
+        )
+        .await?;
+    Ok(q.message_count())
+}
+
+/// Messages ready (not handed to a consumer) in an existing queue.
+pub(super) async fn ready_count(ch: &Channel, name: &str) -> Result<u32, lapin::Error> {
+    let q = ch
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
         )
         .await?;
     Ok(q.message_count())

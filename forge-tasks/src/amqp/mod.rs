@@ -23,4 +23,4 @@ mod worker;
 pub use broker::AmqpOptions;
 pub use fanout::Fanout;
 pub use publisher::Amqp;
-pub use worker::{WorkerOptions, run_worker};
+pub use worker::{Takeover, WorkerOptions, run_worker};

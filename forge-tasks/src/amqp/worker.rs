@@ -4,10 +4,11 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bson::doc;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use lapin::Channel;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
@@ -19,7 +20,7 @@ use mongodb::{Collection, Database};
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 
-use super::broker::{AmqpOptions, Message, declare_retry, open, publish_confirmed};
+use super::broker::{AmqpOptions, Message, declare_retry, open, publish_confirmed, ready_count};
 use crate::error::{Error, TaskError};
 use crate::ledger::{Ledger, Mark};
 use crate::record::{self, TaskRecord, TaskState};
@@ -28,6 +29,21 @@ use crate::runner::backoff;
 
 /// A task still running after this long is marked `running` in its record.
 const RUNNING_MARK_AFTER: Duration = Duration::from_millis(200);
+/// How often a worker that is not exclusive tries to take the exclusive resource.
+const TAKEOVER_EVERY: Duration = Duration::from_secs(5);
+/// How often a worker looks for task records that never reached the broker.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Takes the exclusive resource when nobody holds it (the search index writer: its holder
+/// may have died); `true` when this process holds it now.
+#[derive(Clone)]
+pub struct Takeover(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Takeover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Takeover")
+    }
+}
 
 /// How a worker consumes.
 #[derive(Debug, Clone)]
@@ -41,6 +57,14 @@ pub struct WorkerOptions {
     /// This worker runs the registry's exclusive tasks (it holds their resource) and consumes
     /// the exclusive queue too; other workers forward such tasks there.
     pub exclusive: bool,
+    /// Tried every few seconds while not exclusive: on success the worker reconnects
+    /// consuming the exclusive queue too, so exclusive tasks do not wait for a dead holder.
+    pub takeover: Option<Takeover>,
+    /// A task record still `queued`, never attempted, this long after it was stored, while
+    /// the broker holds no ready message, is published again (once): the process that
+    /// stored it died before publishing it. Its delivery claims the record first, so a task
+    /// that did run meanwhile is not run again.
+    pub sweep_after: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -50,6 +74,8 @@ impl Default for WorkerOptions {
             prefetch: 256,
             grace: Duration::from_secs(30),
             exclusive: false,
+            takeover: None,
+            sweep_after: Duration::from_secs(600),
         }
     }
 }
@@ -57,7 +83,7 @@ impl Default for WorkerOptions {
 /// Shared by every delivery a worker handles.
 struct Ctx {
     opts: AmqpOptions,
-    exclusive: bool,
+    exclusive: AtomicBool,
     registry: Registry,
     coll: Collection<TaskRecord>,
     ledger: Ledger,
@@ -66,6 +92,8 @@ struct Ctx {
 
 enum SessionEnd {
     Shutdown,
+    /// This worker took the exclusive resource: consume again, the exclusive queue too.
+    Exclusive,
 }
 
 /// Runs tasks from the broker until `shutdown` resolves, reconnecting (with backoff) whenever
@@ -81,7 +109,7 @@ pub async fn run_worker(
     let coll = record::collection(db);
     let ctx = Arc::new(Ctx {
         opts: amqp,
-        exclusive: opts.exclusive,
+        exclusive: AtomicBool::new(opts.exclusive),
         registry,
         ledger: Ledger::start(coll.clone()),
         coll,
@@ -92,6 +120,7 @@ pub async fn run_worker(
     loop {
         match session(&ctx, &opts, &mut shutdown, &mut wait).await {
             Ok(SessionEnd::Shutdown) => return Ok(()),
+            Ok(SessionEnd::Exclusive) => {}
             Err(e) => {
                 tracing::warn!(error = %e, ?wait, "broker connection lost; reconnecting");
                 tokio::select! {
@@ -116,7 +145,8 @@ async fn session(
         .await?;
     let tag = format!("forge-worker-{}", std::process::id());
     let mut queues = vec![ctx.opts.main_queue()];
-    if opts.exclusive {
+    let exclusive = ctx.exclusive.load(Ordering::Relaxed);
+    if exclusive {
         queues.push(ctx.opts.exclusive_queue());
     }
     let mut consumers = Vec::new();
@@ -141,21 +171,33 @@ async fn session(
     *wait = Duration::from_millis(200);
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut inflight = JoinSet::new();
+    let mut takeover = tokio::time::interval(TAKEOVER_EVERY);
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut sweeping: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        tokio::select! {
-            () = shutdown.as_mut() => {
-                for i in 0..queues.len() {
-                    let _ = ch.basic_cancel(format!("{tag}-{i}").as_str().into(), BasicCancelOptions::default()).await;
+        let end = tokio::select! {
+            () = shutdown.as_mut() => SessionEnd::Shutdown,
+            _ = takeover.tick(), if !exclusive && opts.takeover.is_some() => {
+                let took = opts.takeover.as_ref().is_some_and(|t| (t.0)());
+                if !took {
+                    continue;
                 }
-                tracing::info!(in_flight = inflight.len(), "worker stopping; finishing in-flight tasks");
-                let drained = tokio::time::timeout(opts.grace, async {
-                    while inflight.join_next().await.is_some() {}
-                }).await;
-                if drained.is_err() {
-                    tracing::warn!(left = inflight.len(), "grace period over; unfinished tasks go back to the queue");
+                tracing::info!("took over the exclusive resource; consuming its queue too");
+                ctx.exclusive.store(true, Ordering::Relaxed);
+                SessionEnd::Exclusive
+            }
+            _ = sweep.tick() => {
+                if sweeping.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                    let (ctx, ch, after) = (ctx.clone(), ch.clone(), opts.sweep_after);
+                    sweeping = Some(tokio::spawn(async move {
+                        match sweep_stranded(&ctx, &ch, after).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::warn!(tasks = n, "published again task records that never reached the broker"),
+                            Err(e) => tracing::warn!(error = %e, "sweep for stranded task records failed"),
+                        }
+                    }));
                 }
-                let _ = conn.close(200, "worker shutdown".into()).await;
-                return Ok(SessionEnd::Shutdown);
+                continue;
             }
             delivery = consumer.next() => {
                 let delivery = match delivery {
@@ -175,10 +217,84 @@ async fn session(
                 inflight.spawn(async move {
                     handle(&ctx, &ch, delivery, permit).await;
                 });
+                continue;
             }
-            Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+            Some(_) = inflight.join_next(), if !inflight.is_empty() => continue,
+        };
+        for i in 0..queues.len() {
+            let _ = ch
+                .basic_cancel(
+                    format!("{tag}-{i}").as_str().into(),
+                    BasicCancelOptions::default(),
+                )
+                .await;
+        }
+        tracing::info!(
+            in_flight = inflight.len(),
+            "worker stopping consuming; finishing in-flight tasks"
+        );
+        let drained = tokio::time::timeout(opts.grace, async {
+            while inflight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                left = inflight.len(),
+                "grace period over; unfinished tasks go back to the queue"
+            );
+        }
+        let _ = conn.close(200, "worker shutdown".into()).await;
+        return Ok(end);
+    }
+}
+
+/// Publishes again, once, the task records a process stored but never published (it died
+/// between the two): still `queued`, never attempted, older than `after`, looked for only
+/// while the broker holds no ready message (a backlog may hold them). The copies are marked
+/// swept, so their delivery claims the record before running.
+async fn sweep_stranded(ctx: &Ctx, ch: &Channel, after: Duration) -> Result<usize, Error> {
+    for q in [ctx.opts.main_queue(), ctx.opts.exclusive_queue()] {
+        if ready_count(ch, &q).await.map_err(super::broker::broker)? > 0 {
+            return Ok(0);
         }
     }
+    let cutoff = bson::DateTime::from_millis(
+        bson::DateTime::now().timestamp_millis()
+            - i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2),
+    );
+    let stale: Vec<TaskRecord> = ctx
+        .coll
+        .find(doc! {
+            "state": TaskState::Queued.as_str(),
+            "attempts": 0,
+            "created": {"$lt": cutoff},
+            "swept": {"$exists": false},
+        })
+        .limit(1000)
+        .await?
+        .try_collect()
+        .await?;
+    let mut msgs = Vec::new();
+    for rec in stale {
+        // One sweeper per record, whichever worker gets there first.
+        let marked = ctx
+            .coll
+            .update_one(
+                doc! {"_id": rec.id.0, "state": TaskState::Queued.as_str(), "swept": {"$exists": false}},
+                doc! {"$set": {"swept": bson::DateTime::now()}},
+            )
+            .await?;
+        if marked.modified_count == 1 {
+            msgs.push(Message {
+                swept: true,
+                ..Message::of(&rec)
+            });
+        }
+    }
+    publish_confirmed(ch, &ctx.opts.main_queue(), &msgs)
+        .await
+        .map_err(super::broker::broker)?;
+    Ok(msgs.len())
 }
 
 /// Runs one delivery and settles it: ack after success (record written first), a delay queue
@@ -198,7 +314,7 @@ async fn handle(
         }
     };
     let id = msg.id;
-    if !ctx.exclusive && ctx.registry.is_exclusive(&msg.name) {
+    if !ctx.exclusive.load(Ordering::Relaxed) && ctx.registry.is_exclusive(&msg.name) {
         // Not ours to run: hand it to the worker that holds the resource, unchanged.
         drop(permit);
         let forwarded = async {
@@ -210,7 +326,7 @@ async fn handle(
         }
         return;
     }
-    let attempt = if delivery.redelivered {
+    let attempt = if delivery.redelivered || msg.swept {
         // Delivered before without an ack (a worker died or the broker restarted): the record
         // knows whether it finished meanwhile, and counts the attempt a crash may have eaten.
         let claimed = ctx

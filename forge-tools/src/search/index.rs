@@ -31,7 +31,9 @@ struct Inner {
     fields: Fields,
     active: RwLock<Arc<Active>>,
     checked: Mutex<Instant>,
-    writer: Option<mpsc::UnboundedSender<Batch>>,
+    /// Set once this process holds the writer (at start, or when it takes over from a
+    /// writer that stopped).
+    writer: std::sync::OnceLock<mpsc::UnboundedSender<Batch>>,
 }
 
 /// The search index: readers everywhere, the writer only where tasks run.
@@ -81,39 +83,49 @@ impl SearchIndex {
             }
         };
         let active = activate(root, &name, &fields)?;
-        // Take the writer lock now, so a process knows at start whether it is the writer.
-        let writer = if writable {
-            match active.index.writer_with_num_threads(1, WRITER_HEAP) {
-                Ok(w) => {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    spawn_writer(root.to_owned(), rx, Some((name.clone(), w)));
-                    Some(tx)
-                }
-                Err(tantivy::TantivyError::LockFailure(..)) => {
-                    tracing::info!(
-                        "another process writes the search index; search tasks go to it"
-                    );
-                    None
-                }
-                Err(e) => return Err(internal(e)),
-            }
-        } else {
-            None
-        };
-        Ok(Self {
+        let index = Self {
             inner: Arc::new(Inner {
                 root: root.to_owned(),
                 fields,
                 active: RwLock::new(Arc::new(active)),
                 checked: Mutex::new(Instant::now()),
-                writer,
+                writer: std::sync::OnceLock::new(),
             }),
-        })
+        };
+        // Take the writer lock now, so a process knows at start whether it is the writer.
+        if writable && !index.try_take_writer()? {
+            tracing::info!("another process writes the search index; search tasks go to it");
+        }
+        Ok(index)
     }
 
     /// Whether this process holds the index writer (and so runs the indexing tasks).
     pub fn is_writer(&self) -> bool {
-        self.inner.writer.is_some()
+        self.inner.writer.get().is_some()
+    }
+
+    /// Takes the index writer when nobody holds it (its lock is a file lock, released when
+    /// the holder's process ends, however it ends); `true` when this process holds it now.
+    pub fn try_take_writer(&self) -> Result<bool> {
+        if self.is_writer() {
+            return Ok(true);
+        }
+        let active = self.active()?;
+        match active.index.writer_with_num_threads(1, WRITER_HEAP) {
+            Ok(w) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                spawn_writer(self.inner.root.clone(), rx, Some((active.name.clone(), w)));
+                if self.inner.writer.set(tx).is_err() {
+                    // Another thread of this process took it first; this writer's channel is
+                    // dropped, which ends its task and releases nothing twice.
+                    return Ok(true);
+                }
+                tracing::info!("this process now writes the search index");
+                Ok(true)
+            }
+            Err(tantivy::TantivyError::LockFailure(..)) => Ok(false),
+            Err(e) => Err(internal(e)),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -145,7 +157,7 @@ impl SearchIndex {
 
     /// Applies changes and returns once they are committed (searchable within a second).
     pub async fn apply(&self, changes: Vec<Change>) -> Result<()> {
-        let Some(writer) = &self.inner.writer else {
+        let Some(writer) = self.inner.writer.get() else {
             return Err(Error::Internal(
                 "this process does not write the search index".into(),
             ));
