@@ -2,7 +2,7 @@
 //! × {view home, view admin, change members, install tool}, through pages and REST.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Browser, TestApp};

@@ -4,7 +4,7 @@
 //! once they are a member; paging; escaping of hostile titles.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Browser, Res, TestApp};

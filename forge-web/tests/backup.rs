@@ -5,7 +5,7 @@
 //! and `git clone`. Restores into a non-empty target and from a damaged backup are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! owner is adopted or replaced. Runs the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::free_port;
 use std::io::{Read, Write};

@@ -1,7 +1,7 @@
 //! Events from outside: `POST /rest/events` (site admins) and `forge events load` (JSON lines
 //! on standard input). Good events are kept, bad ones are reported by position.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! anonymous posts held for a moderator, private projects hidden, search and notifications.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApp, viewer};

@@ -5,7 +5,7 @@
 //! waiting for a moderator, and hostile text that never comes back unescaped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

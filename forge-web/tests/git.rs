@@ -3,7 +3,7 @@
 //! refs and the push refresh, and injection attempts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! labels and access, framing headers. Real store, the router as users run it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

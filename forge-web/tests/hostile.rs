@@ -16,7 +16,7 @@
 //! (requests by kind, answers by status, slowest `/healthz`, peak RSS) is printed either way.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::free_port;
 use std::collections::BTreeMap;

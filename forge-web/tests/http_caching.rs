@@ -2,7 +2,7 @@
 //! `304 Not Modified` without the body, until the content changes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};

@@ -3,7 +3,7 @@
 //! over the in-flight cap shed with 503 + Retry-After while `/healthz` still answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

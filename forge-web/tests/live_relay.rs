@@ -1,7 +1,7 @@
 //! Live statistics across nodes: with a broker, the updates of an aggregation run in one
 //! process reach the live subscribers of every process (a fanout exchange), not only its own.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! exit code, and nothing is half-written. The message files are under `tests/mail/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

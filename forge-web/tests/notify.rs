@@ -3,7 +3,7 @@
 //! without logging in; after it, no more mail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! Then the first administrator those lines create logs in and opens the site admin pages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

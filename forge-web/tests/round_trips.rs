@@ -4,7 +4,7 @@
 //! `common::Commands`), not those of background work running meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Browser, TestApp};

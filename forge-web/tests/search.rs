@@ -3,7 +3,7 @@
 //! for outsiders, and the query syntax (phrases, fields, prefixes, filters) works.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! its CSV files, the small figures on other pages, and the live WebSocket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

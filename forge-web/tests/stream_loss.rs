@@ -5,7 +5,7 @@
 //! store here is a server of the test's own, frozen and thawed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //! unescaped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Browser, Res, TestApp, viewer};

@@ -6,7 +6,7 @@
 //! who lost access to a private project delivers nothing, and only admins manage webhooks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

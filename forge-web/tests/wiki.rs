@@ -2,7 +2,7 @@
 //! conflicts, concurrency, rename, references, sanitizing, attachments and permissions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Browser, TestApp};

@@ -2,7 +2,7 @@
 //! web node published, and exits cleanly on SIGTERM. Runs the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

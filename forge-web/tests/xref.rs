@@ -4,7 +4,7 @@
 //! newly on the default branch (`Tool::on_commits`), and one tool's failure does not stop it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::path::Path;
