@@ -228,6 +228,14 @@ pub async fn read(
 /// The read model's memo of the newest activity of each source.
 pub const MEMO: &str = "activity";
 
+/// Where [`newest`] looks, in turn: the last hour, day, 30 days, then everywhere.
+const NEWEST_WINDOWS: [Option<std::time::Duration>; 4] = [
+    Some(std::time::Duration::from_secs(3_600)),
+    Some(std::time::Duration::from_secs(86_400)),
+    Some(std::time::Duration::from_secs(30 * 86_400)),
+    None,
+];
+
 /// The newest [`BATCH`] rows of a filter (malformed ones left out) and how many documents
 /// they came from, through the read model's memo.
 async fn newest(db: &Database, filter: &Document) -> Result<(Vec<Row>, usize)> {
@@ -237,14 +245,32 @@ async fn newest(db: &Database, filter: &Document) -> Result<(Vec<Row>, usize)> {
         filter.to_string(),
         |(rows, _): &(Vec<Row>, usize)| rows.len() * 512,
         || async {
-            let docs: Vec<Document> = db
-                .collection::<Document>(ACTIVITY)
-                .find(filter.clone())
-                .sort(doc! {"timestamp": -1, "_id": -1})
-                .limit(i64::from(BATCH))
-                .await?
-                .try_collect()
-                .await?;
+            // The newest rows are looked for in the last hour first, then the last day,
+            // month, and only then everywhere: a batch that fills from a window is the newest
+            // overall (everything outside is older), and a store whose planner reads a whole
+            // index range before it sorts and limits (the embedded one does) then reads one
+            // window of rows, not the whole history, on every miss.
+            let mut docs: Vec<Document> = Vec::new();
+            for window in NEWEST_WINDOWS {
+                let mut f = filter.clone();
+                if let Some(w) = window {
+                    let since = DateTime::from_millis(
+                        DateTime::now().timestamp_millis() - w.as_millis() as i64,
+                    );
+                    f.insert("timestamp", doc! {"$gte": since});
+                }
+                docs = db
+                    .collection::<Document>(ACTIVITY)
+                    .find(f)
+                    .sort(doc! {"timestamp": -1, "_id": -1})
+                    .limit(i64::from(BATCH))
+                    .await?
+                    .try_collect()
+                    .await?;
+                if docs.len() == BATCH as usize {
+                    break;
+                }
+            }
             let n = docs.len();
             let rows = docs
                 .into_iter()

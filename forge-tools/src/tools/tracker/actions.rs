@@ -930,6 +930,7 @@ pub async fn list(
     let filter = doc! {"$and": [visibility_filter(viewer, ctx, tool), parsed.filter()]};
     tickets::find(
         forge.db(),
+        tool.id,
         filter,
         sort,
         paging.offset() as u64,
@@ -1138,6 +1139,7 @@ pub async fn pending(
     ctx.authorize_tool(tool, perm::MODERATE)?;
     tickets::find(
         forge.db(),
+        tool.id,
         doc! {"tool_id": tool.id, "deleted": false, "moderation": tickets::PENDING},
         doc! {"ticket_num": -1},
         paging.offset() as u64,

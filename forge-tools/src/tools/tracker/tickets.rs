@@ -423,13 +423,45 @@ pub async fn record_move(db: &Database, tool: ToolId, num: i64, to: &str) -> Res
 /// A page of tickets matching `filter`, sorted, and how many match in all.
 pub async fn find(
     db: &Database,
+    tool: ToolId,
     filter: Document,
     sort: Document,
     skip: u64,
     limit: i64,
 ) -> Result<(Vec<Ticket>, u64)> {
-    let total = tickets(db).count_documents(filter.clone()).await?;
-    let list = tickets(db)
+    let total = count(db, filter.clone()).await?;
+    let want = skip.saturating_add(u64::try_from(limit).unwrap_or(0));
+    // Newest first (the default order) starts among the newest numbers: a page that fills
+    // from them is the page overall (every other ticket has a lower number), and a store
+    // whose planner reads a whole index range before it sorts and limits (the embedded one
+    // does) then reads a few hundred tickets, not the whole tracker, per list.
+    if sort == doc! {"ticket_num": -1} && want < total {
+        let highest = db
+            .collection::<Document>(COUNTERS)
+            .find_one(doc! {"_id": tool})
+            .await?
+            .and_then(|d| d.get_i64("seq").ok())
+            .unwrap_or(0);
+        let span = i64::try_from(want.saturating_mul(4).saturating_add(200)).unwrap_or(i64::MAX);
+        if highest > span {
+            let windowed = doc! {"$and": [filter.clone(), {"ticket_num": {"$gt": highest - span}}]};
+            let list = page(db, windowed, sort.clone(), skip, limit).await?;
+            if list.len() as u64 == want - skip {
+                return Ok((list, total));
+            }
+        }
+    }
+    Ok((page(db, filter, sort, skip, limit).await?, total))
+}
+
+async fn page(
+    db: &Database,
+    filter: Document,
+    sort: Document,
+    skip: u64,
+    limit: i64,
+) -> Result<Vec<Ticket>> {
+    Ok(tickets(db)
         .find(filter)
         .sort(sort)
         .skip(skip)
@@ -437,12 +469,20 @@ pub async fn find(
         .projection(doc! {"comments_text": 0})
         .await?
         .try_collect()
-        .await?;
-    Ok((list, total))
+        .await?)
 }
 
+/// How many tickets match `filter`: kept in the read model until the tickets change (a
+/// count reads every matching ticket), so lists between two changes share one.
 pub async fn count(db: &Database, filter: Document) -> Result<u64> {
-    Ok(tickets(db).count_documents(filter).await?)
+    crate::readmodel::memo(
+        db,
+        MEMO_TICKETS,
+        format!("c/{filter}"),
+        |_: &u64| 64,
+        || async { Ok(tickets(db).count_documents(filter.clone()).await?) },
+    )
+    .await
 }
 
 /// Tickets matching `filter` counted per milestone and open/closed:
