@@ -63,7 +63,8 @@ pub struct WorkerOptions {
     /// A task record still `queued`, never attempted, this long after it was stored, while
     /// the broker holds no ready message, is published again (once): the process that
     /// stored it died before publishing it. Its delivery claims the record first, so a task
-    /// that did run meanwhile is not run again.
+    /// that did run meanwhile is not run again, so a short bound only costs a lookup: it is
+    /// the longest a task whose publish was lost (a broker restart) waits.
     pub sweep_after: Duration,
 }
 
@@ -75,7 +76,7 @@ impl Default for WorkerOptions {
             grace: Duration::from_secs(30),
             exclusive: false,
             takeover: None,
-            sweep_after: Duration::from_secs(600),
+            sweep_after: Duration::from_secs(120),
         }
     }
 }
