@@ -435,14 +435,17 @@ pub async fn find(
     // from them is the page overall (every other ticket has a lower number), and a store
     // whose planner reads a whole index range before it sorts and limits (the embedded one
     // does) then reads a few hundred tickets, not the whole tracker, per list.
-    if sort == doc! {"ticket_num": -1} && want < total {
+    // Only where more tickets match than the window spans: a small tracker (or a sparse
+    // filter, whose window would not fill) is read whole at once, without the counter.
+    let span = want.saturating_mul(4).saturating_add(200);
+    if sort == doc! {"ticket_num": -1} && total > span {
         let highest = db
             .collection::<Document>(COUNTERS)
             .find_one(doc! {"_id": tool})
             .await?
             .and_then(|d| d.get_i64("seq").ok())
             .unwrap_or(0);
-        let span = i64::try_from(want.saturating_mul(4).saturating_add(200)).unwrap_or(i64::MAX);
+        let span = i64::try_from(span).unwrap_or(i64::MAX);
         if highest > span {
             let windowed = doc! {"$and": [filter.clone(), {"ticket_num": {"$gt": highest - span}}]};
             let list = page(db, windowed, sort.clone(), skip, limit).await?;
