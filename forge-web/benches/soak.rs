@@ -269,8 +269,16 @@ fn status_kind(status: u16, body: &[u8]) -> String {
     }
 }
 
-async fn get_ok(conn: &mut Conn, env: &Env, path: &str) -> Result<(), String> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(env, "GET", path, None)).await {
+/// One request with [`REQUEST_TIMEOUT`]; a timeout or a broken connection drops the
+/// connection (the next request opens another) and is reported by its kind.
+async fn send_timed(
+    conn: &mut Conn,
+    env: &Env,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Bytes), String> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(env, method, path, body)).await {
         Err(_) => {
             conn.sender = None;
             Err("timeout".into())
@@ -279,8 +287,14 @@ async fn get_ok(conn: &mut Conn, env: &Env, path: &str) -> Result<(), String> {
             conn.sender = None;
             Err(kind_of(&e))
         }
-        Ok(Ok((200, _))) => Ok(()),
-        Ok(Ok((s, body))) => Err(status_kind(s, &body)),
+        Ok(Ok(answer)) => Ok(answer),
+    }
+}
+
+async fn get_ok(conn: &mut Conn, env: &Env, path: &str) -> Result<(), String> {
+    match send_timed(conn, env, "GET", path, None).await? {
+        (200, _) => Ok(()),
+        (s, body) => Err(status_kind(s, &body)),
     }
 }
 
@@ -291,21 +305,12 @@ async fn send_json(
     path: &str,
     body: &Value,
 ) -> Result<(u16, Value, Bytes), String> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, conn.send(env, method, path, Some(body))).await {
-        Err(_) => {
-            conn.sender = None;
-            Err("timeout".into())
-        }
-        Ok(Err(e)) => {
-            conn.sender = None;
-            Err(kind_of(&e))
-        }
-        Ok(Ok((s, bytes))) => Ok((
-            s,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            bytes,
-        )),
-    }
+    let (s, bytes) = send_timed(conn, env, method, path, Some(body)).await?;
+    Ok((
+        s,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        bytes,
+    ))
 }
 
 /// The next edit of this connection's own page (edits of one page never race, so a 409 can
