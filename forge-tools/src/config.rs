@@ -23,6 +23,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_MAIL_AUTHSERV_ID",
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
+    "FORGE_TASK_SWEEP_SECS",
     "FORGE_MAX_ATTACHMENT_BYTES",
     "FORGE_MAX_TEXT_BYTES",
     "FORGE_MAX_FORM_BYTES",
@@ -75,6 +76,9 @@ pub struct Config {
     /// Mark cookies `Secure`; defaults to on when `base_url` is https.
     pub secure_cookies: Option<bool>,
     pub task_concurrency: usize,
+    /// Seconds after which a task record stored but never published (its process died
+    /// between the two) is published again by a worker; the longest such a task waits.
+    pub task_sweep_secs: u64,
     /// Largest attachment accepted, in bytes.
     pub max_attachment_bytes: u64,
     /// Largest text a person may save in one field (page text, descriptions), in bytes.
@@ -136,6 +140,7 @@ impl Default for Config {
             mail_authserv_id: None,
             secure_cookies: None,
             task_concurrency: 4,
+            task_sweep_secs: 120,
             max_attachment_bytes: 10_000_000,
             max_text_bytes: 1_000_000,
             max_form_bytes: 4_000_000,

@@ -192,6 +192,7 @@ pub async fn worker(config: Config) -> Result<(), StartError> {
     };
     let opts = amqp_options(&url, &config);
     let concurrency = config.task_concurrency.max(1);
+    let sweep_after = Duration::from_secs(config.task_sweep_secs.max(1));
     let mut services = Services::open(config, Role::Worker).await?;
     let registry = services.registry.take().unwrap_or_default();
     let worker = WorkerOptions {
@@ -211,7 +212,7 @@ pub async fn worker(config: Config) -> Result<(), StartError> {
                 })
             }))
         }),
-        ..WorkerOptions::default()
+        sweep_after,
     };
     tracing::info!(prefix = %opts.prefix, concurrency, "forge worker starting");
     let result = forge_tasks::run_worker(

@@ -10,11 +10,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// Variables the script sets on the forge's processes that compose rightly leaves alone.
-const LOCAL_ONLY: &[(&str, &str)] = &[(
-    "FORGE_AMQP_PREFIX",
-    "each run of the script takes queues of its own on a broker that tests share; compose's \
-     RabbitMQ serves one forge",
-)];
+const LOCAL_ONLY: &[(&str, &str)] = &[
+    (
+        "FORGE_AMQP_PREFIX",
+        "each run of the script takes queues of its own on a broker that tests share; compose's \
+         RabbitMQ serves one forge",
+    ),
+    (
+        "FORGE_TASK_SWEEP_SECS",
+        "the script's check waits for a stranded task record to be republished, so it shortens \
+         the wait; compose keeps the default (120 s)",
+    ),
+];
 
 fn deploy_file(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

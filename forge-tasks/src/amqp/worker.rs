@@ -31,7 +31,8 @@ use crate::runner::backoff;
 const RUNNING_MARK_AFTER: Duration = Duration::from_millis(200);
 /// How often a worker that is not exclusive tries to take the exclusive resource.
 const TAKEOVER_EVERY: Duration = Duration::from_secs(5);
-/// How often a worker looks for task records that never reached the broker.
+/// How often, at most, a worker looks for task records that never reached the broker (more
+/// often when `sweep_after` is shorter).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Takes the exclusive resource when nobody holds it (the search index writer: its holder
@@ -173,7 +174,8 @@ async fn session(
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut inflight = JoinSet::new();
     let mut takeover = tokio::time::interval(TAKEOVER_EVERY);
-    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut sweep =
+        tokio::time::interval(SWEEP_EVERY.min((opts.sweep_after / 2).max(Duration::from_secs(1))));
     let mut sweeping: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let end = tokio::select! {
