@@ -34,7 +34,9 @@ pub fn spawn_ticker(forge: Forge) {
                 _ = tick.tick() => {
                     let opts = TaskOptions {
                         priority: 7,
-                        max_attempts: 1,
+                        // A run cut short (the store away) loses nothing, and its retry
+                        // resumes from the watermark.
+                        max_attempts: 3,
                         dedup_key: Some(TASK_RUN.into()),
                     };
                     if let Err(e) = forge

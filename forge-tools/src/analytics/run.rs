@@ -113,6 +113,13 @@ pub fn owner() -> String {
 /// Runs the aggregations over every event logged since their watermarks.
 pub async fn run(db: &Database, aggs: &[AggDef], opts: &RunOptions) -> Result<RunReport> {
     let mut report = RunReport::default();
+    // The lease is held by an owner (a process): a second run of the same owner would take
+    // it too and race the first, so it asks the running one for another round instead.
+    let Some(_local) = LocalRun::start(db, &opts.owner) else {
+        Lease::ask_again(db).await?;
+        report.busy = true;
+        return Ok(report);
+    };
     let Some(mut lease) = Lease::acquire(db, &opts.owner).await? else {
         report.busy = true;
         return Ok(report);
@@ -123,7 +130,17 @@ pub async fn run(db: &Database, aggs: &[AggDef], opts: &RunOptions) -> Result<Ru
     };
     let result = run_held(db, aggs, opts, &mut lease, &live, &mut report, &mut |_| {}).await;
     let released = lease.release().await;
-    result?;
+    match result {
+        // Another runner took over (this one was too slow to keep its lease): it counts
+        // from the watermark this one left, so nothing is lost or counted twice.
+        Err(Error::Conflict { code, .. })
+            if code == "analytics_moved_on" || code == "analytics_lease_lost" =>
+        {
+            tracing::info!(code, "analytics run handed over to another runner");
+            report.busy = true;
+        }
+        other => other?,
+    }
     released?;
     Ok(report)
 }
@@ -811,6 +828,7 @@ pub async fn rebuild(
     opts: &RunOptions,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<RunReport> {
+    let _local = LocalRun::wait(db, &opts.owner).await?;
     let mut lease = Lease::wait(db, &opts.owner).await?;
     let mut report = RunReport::default();
     let result = rebuild_held(db, aggs, opts, &mut lease, &mut report, progress).await;
@@ -882,6 +900,49 @@ async fn rebuild_held(
             .await?;
     }
     Ok(())
+}
+
+/// The owners running in this process now, by database: one run per owner at a time.
+static LOCAL_RUNS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// This process's claim on running as an owner; released on drop.
+struct LocalRun(String);
+
+impl LocalRun {
+    fn start(db: &Database, owner: &str) -> Option<Self> {
+        let key = format!("{}/{owner}", db.name());
+        let mut runs = LOCAL_RUNS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if runs.contains(&key) {
+            return None;
+        }
+        runs.push(key.clone());
+        Some(Self(key))
+    }
+
+    /// Waits for a run of the same owner to end, as long as the lease would.
+    async fn wait(db: &Database, owner: &str) -> Result<Self> {
+        let deadline = tokio::time::Instant::now() + 2 * LEASE;
+        loop {
+            if let Some(l) = Self::start(db, owner) {
+                return Ok(l);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Busy("another analytics run holds the lease".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for LocalRun {
+    fn drop(&mut self) {
+        let mut runs = LOCAL_RUNS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        runs.retain(|o| *o != self.0);
+    }
 }
 
 /// The runner's lease.
@@ -974,6 +1035,14 @@ impl Lease {
                 message: "the analytics lease was lost".into(),
             });
         }
+        Ok(())
+    }
+
+    /// Asks whoever holds the lease for one more round (events came while it ran).
+    async fn ask_again(db: &Database) -> Result<()> {
+        db.collection::<Document>(STATE)
+            .update_one(doc! {"_id": LEASE_ID}, doc! {"$set": {"again": true}})
+            .await?;
         Ok(())
     }
 
