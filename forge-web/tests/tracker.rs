@@ -1109,7 +1109,7 @@ async fn long_trackers_list_every_page_in_order_for_every_viewer() {
     let ta = app.token(&alice).await;
     let first = file(&app, Some(&ta), "long", json!({"summary": "ticket 1"})).await;
     assert_eq!(first["ticket_num"], 1);
-    // 999 more, written to the store directly (filing them one by one takes minutes):
+    // 1,999 more, written to the store directly (filing them one by one takes minutes):
     // private past 300, but for every 50th, so an anonymous list matches more tickets than
     // a window spans yet is sparse among the newest (its window does not fill).
     let db = app.forge.db();
@@ -1119,7 +1119,7 @@ async fn long_trackers_list_every_page_in_order_for_every_viewer() {
         .await
         .unwrap()
         .unwrap();
-    let docs: Vec<bson::Document> = (2..=1000_i64)
+    let docs: Vec<bson::Document> = (2..=2000_i64)
         .map(|n| {
             let mut d = model.clone();
             d.insert("_id", bson::oid::ObjectId::new());
@@ -1133,12 +1133,12 @@ async fn long_trackers_list_every_page_in_order_for_every_viewer() {
     db.collection::<bson::Document>("tracker_counters")
         .update_one(
             bson::doc! {"_id": model.get_object_id("tool_id").unwrap()},
-            bson::doc! {"$set": {"seq": 1000_i64}},
+            bson::doc! {"$set": {"seq": 2000_i64}},
         )
         .await
         .unwrap();
 
-    let everyone: Vec<i64> = (1..=1000).rev().collect();
+    let everyone: Vec<i64> = (1..=2000).rev().collect();
     let public: Vec<i64> = everyone
         .iter()
         .copied()
@@ -1164,10 +1164,26 @@ async fn long_trackers_list_every_page_in_order_for_every_viewer() {
             }
         }
     }
-    // A new ticket is counted and listed at once (the kept count is dropped with the change).
-    let new = file(&app, Some(&ta), "long", json!({"summary": "ticket 1001"})).await;
-    assert_eq!(new["ticket_num"], 1001);
+    // A new ticket is counted and listed at once (the kept count is dropped with the change;
+    // the count of the older numbers, kept apart, stays right: the new one is above them).
+    let new = file(&app, Some(&ta), "long", json!({"summary": "ticket 2001"})).await;
+    assert_eq!(new["ticket_num"], 2001);
     let got = list(&app, None, "long", "limit=10").await;
     assert_eq!(got["total"].as_u64(), Some(public.len() as u64 + 1));
-    assert_eq!(nums(&got)[0], 1001);
+    assert_eq!(nums(&got)[0], 2001);
+    // An old ticket made private leaves the anonymous count at once (that count of older
+    // numbers is dropped by the change), and so does a deleted one for its admin.
+    let hide = app
+        .api(
+            Method::PATCH,
+            "/rest/p/long/tickets/7",
+            Some(&ta),
+            Some(json!({"private": true})),
+        )
+        .await;
+    assert_eq!(hide.status, StatusCode::OK, "{}", hide.body);
+    let got = list(&app, None, "long", "limit=10").await;
+    assert_eq!(got["total"].as_u64(), Some(public.len() as u64));
+    let got = list(&app, Some(&ta), "long", "limit=10").await;
+    assert_eq!(got["total"].as_u64(), Some(everyone.len() as u64 + 1));
 }

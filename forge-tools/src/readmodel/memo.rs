@@ -20,11 +20,14 @@ use mongodb::event::command::CommandEvent;
 use super::{Change, Kept, Part, PartStats, ReadModel};
 use crate::error::Result;
 
-/// One memo: answers by key, all dropped by any change of `collection`.
+/// One memo: answers by key, all dropped by any change of `collection` (but inserts, for
+/// one made with [`kind_past`]).
 pub struct Memo {
     name: &'static str,
     collection: &'static str,
     part: Part<String, Entry>,
+    /// Whether an insert empties it.
+    inserts: bool,
 }
 
 /// An answer, of whichever type its memo keeps, with its estimated size.
@@ -36,12 +39,29 @@ struct Entry {
 
 /// A memo named `name` over `collection`, of at most `max_bytes`.
 pub fn kind(name: &'static str, collection: &'static str, max_bytes: u64) -> Arc<dyn Kept> {
+    memo_kind(name, collection, max_bytes, true)
+}
+
+/// A memo that inserts into `collection` leave alone: for answers about the documents there
+/// already (a count of tickets below a number that new tickets never get). Any other change
+/// empties it; so must a writer that inserts documents such answers are about.
+pub fn kind_past(name: &'static str, collection: &'static str, max_bytes: u64) -> Arc<dyn Kept> {
+    memo_kind(name, collection, max_bytes, false)
+}
+
+fn memo_kind(
+    name: &'static str,
+    collection: &'static str,
+    max_bytes: u64,
+    inserts: bool,
+) -> Arc<dyn Kept> {
     Arc::new(Memo {
         name,
         collection,
         part: Part::new(name, max_bytes, |k, e: &Entry| {
             super::len(k).saturating_add(e.weight).saturating_add(64)
         }),
+        inserts,
     })
 }
 
@@ -55,8 +75,10 @@ impl Kept for Memo {
     fn collection(&self) -> Option<&'static str> {
         Some(self.collection)
     }
-    fn changed(&self, _: &Change) {
-        self.part.invalidate_all();
+    fn changed(&self, change: &Change) {
+        if self.inserts || change.kind != super::ChangeKind::Insert {
+            self.part.invalidate_all();
+        }
     }
     fn reset(&self) {
         self.part.invalidate_all();
@@ -116,9 +138,13 @@ impl ReadModel {
         self.memos().find(|m| m.name == name)
     }
 
-    /// This process wrote to `collection`: its memos are emptied.
-    pub fn wrote(&self, collection: &str) {
-        for m in self.memos().filter(|m| m.collection == collection) {
+    /// This process wrote to `collection` (only inserted into it: `insert`): its memos are
+    /// emptied.
+    pub fn wrote(&self, collection: &str, insert: bool) {
+        for m in self
+            .memos()
+            .filter(|m| m.collection == collection && (m.inserts || !insert))
+        {
             m.part.invalidate_all();
         }
     }
@@ -137,8 +163,8 @@ impl ReadModel {
     }
 }
 
-/// A write under way: its database and collections.
-type Write = (String, Vec<String>);
+/// A write under way: its database and collections, and whether it only inserts.
+type Write = (String, Vec<String>, bool);
 
 /// Writes under way, by request id.
 static PENDING: LazyLock<Mutex<HashMap<i32, Write>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -152,11 +178,12 @@ pub fn note(event: &CommandEvent) {
             let Some(colls) = written(&s.command_name, &s.command) else {
                 return;
             };
-            wrote(&s.db, &colls);
+            let insert = s.command_name == "insert";
+            wrote(&s.db, &colls, insert);
             PENDING
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(s.request_id, (s.db.clone(), colls));
+                .insert(s.request_id, (s.db.clone(), colls, insert));
         }
         CommandEvent::Succeeded(s) => done(s.request_id),
         CommandEvent::Failed(f) => done(f.request_id),
@@ -169,8 +196,8 @@ fn done(request_id: i32) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&request_id);
-    if let Some((db, colls)) = pending {
-        wrote(&db, &colls);
+    if let Some((db, colls, insert)) = pending {
+        wrote(&db, &colls, insert);
     }
 }
 
@@ -193,7 +220,7 @@ fn written(name: &str, command: &bson::Document) -> Option<Vec<String>> {
     }
 }
 
-fn wrote(db: &str, colls: &[String]) {
+fn wrote(db: &str, colls: &[String], insert: bool) {
     let Some(model) = ReadModel::named(db) else {
         return;
     };
@@ -201,7 +228,7 @@ fn wrote(db: &str, colls: &[String]) {
         if c == "*" {
             model.wrote_all();
         } else {
-            model.wrote(c);
+            model.wrote(c, insert);
         }
     }
 }

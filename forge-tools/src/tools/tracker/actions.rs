@@ -951,6 +951,7 @@ pub async fn count(
     let parsed = query::parse(q, &config, viewer.username())?;
     tickets::count(
         forge.db(),
+        tool.id,
         doc! {"$and": [visibility_filter(viewer, ctx, tool), parsed.filter()]},
     )
     .await

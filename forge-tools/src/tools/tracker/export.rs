@@ -651,6 +651,18 @@ async fn write(
             Err(err) => return Err(err.into()),
         }
     }
+    // Imported tickets keep their old numbers, below those counted once and kept
+    // (`tickets::MEMO_PAST_COUNTS`, which inserts leave alone): touching them is a change
+    // every node's read model hears, and drops those counts.
+    let ids: Vec<ObjectId> = docs.iter().map(|t| t.id).collect();
+    for chunk in ids.chunks(1_000) {
+        db.collection::<Document>(tickets::TICKETS)
+            .update_many(
+                doc! {"_id": {"$in": chunk}},
+                doc! {"$currentDate": {"imported": true}},
+            )
+            .await?;
+    }
     let mut comments = 0;
     for (id, num, list) in posts.iter().filter(|(_, _, l)| !l.is_empty()) {
         let Some(t) = docs.iter().find(|t| t.id == *id) else {

@@ -46,7 +46,12 @@ impl Tool for TrackerTool {
         use crate::readmodel::memo::kind;
         vec![
             kind(tickets::MEMO_TICKETS, tickets::TICKETS, max_bytes / 2),
-            kind(tickets::MEMO_CHANGES, tickets::CHANGES, max_bytes * 7 / 16),
+            crate::readmodel::memo::kind_past(
+                tickets::MEMO_PAST_COUNTS,
+                tickets::TICKETS,
+                max_bytes / 64,
+            ),
+            kind(tickets::MEMO_CHANGES, tickets::CHANGES, max_bytes * 27 / 64),
             kind(tickets::MEMO_VOTES, tickets::VOTES, max_bytes / 16),
         ]
     }

@@ -234,6 +234,12 @@ pub async fn insert(db: &Database, t: &Ticket) -> Result<()> {
 pub const MEMO_TICKETS: &str = "tracker_tickets";
 pub const MEMO_CHANGES: &str = "tracker_changes";
 pub const MEMO_VOTES: &str = "tracker_votes";
+/// Counts of the tickets numbered up to a block boundary: filing a ticket (an insert, with
+/// a higher number) leaves them alone; any other change of the tickets drops them.
+pub const MEMO_PAST_COUNTS: &str = "tracker_past_counts";
+/// Numbers are counted in blocks of this many: a count reads at most two blocks' worth of
+/// the newest tickets, the rest comes from [`MEMO_PAST_COUNTS`].
+const COUNT_BLOCK: i64 = 512;
 
 /// The estimated size of a kept ticket.
 fn ticket_weight(t: &Option<Ticket>) -> usize {
@@ -429,7 +435,7 @@ pub async fn find(
     skip: u64,
     limit: i64,
 ) -> Result<(Vec<Ticket>, u64)> {
-    let total = count(db, filter.clone()).await?;
+    let total = count(db, tool, filter.clone()).await?;
     let want = skip.saturating_add(u64::try_from(limit).unwrap_or(0));
     // Newest first (the default order) starts among the newest numbers: a page that fills
     // from them is the page overall (every other ticket has a lower number), and a store
@@ -439,12 +445,7 @@ pub async fn find(
     // filter, whose window would not fill) is read whole at once, without the counter.
     let span = want.saturating_mul(4).saturating_add(200);
     if sort == doc! {"ticket_num": -1} && total > span {
-        let highest = db
-            .collection::<Document>(COUNTERS)
-            .find_one(doc! {"_id": tool})
-            .await?
-            .and_then(|d| d.get_i64("seq").ok())
-            .unwrap_or(0);
+        let highest = highest(db, tool).await?;
         let span = i64::try_from(span).unwrap_or(i64::MAX);
         if highest > span {
             let windowed = doc! {"$and": [filter.clone(), {"ticket_num": {"$gt": highest - span}}]};
@@ -475,15 +476,45 @@ async fn page(
         .await?)
 }
 
-/// How many tickets match `filter`: kept in the read model until the tickets change (a
-/// count reads every matching ticket), so lists between two changes share one.
-pub async fn count(db: &Database, filter: Document) -> Result<u64> {
+/// The highest ticket number given out in `tool` (0 before the first).
+async fn highest(db: &Database, tool: ToolId) -> Result<i64> {
+    Ok(db
+        .collection::<Document>(COUNTERS)
+        .find_one(doc! {"_id": tool})
+        .await?
+        .and_then(|d| d.get_i64("seq").ok())
+        .unwrap_or(0))
+}
+
+/// How many tickets of `tool` match `filter` (which names the tool): kept in the read model
+/// until the tickets change, so lists between two changes share one. A count reads every
+/// matching ticket, and tickets are filed all the time on a busy tracker, so the count is
+/// split at a block boundary below the newest numbers: the tickets up to it are counted once
+/// until one of them changes (filing adds higher numbers only), the newest each time.
+pub async fn count(db: &Database, tool: ToolId, filter: Document) -> Result<u64> {
     crate::readmodel::memo(
         db,
         MEMO_TICKETS,
         format!("c/{filter}"),
         |_: &u64| 64,
-        || async { Ok(tickets(db).count_documents(filter.clone()).await?) },
+        || async {
+            let below = (highest(db, tool).await? / COUNT_BLOCK - 1) * COUNT_BLOCK;
+            if below <= 0 {
+                return Ok(tickets(db).count_documents(filter.clone()).await?);
+            }
+            let past_filter = doc! {"$and": [filter.clone(), {"ticket_num": {"$lte": below}}]};
+            let past = crate::readmodel::memo(
+                db,
+                MEMO_PAST_COUNTS,
+                format!("{below}/{filter}"),
+                |_: &u64| 64,
+                || async { Ok(tickets(db).count_documents(past_filter).await?) },
+            );
+            let recent_filter = doc! {"$and": [filter.clone(), {"ticket_num": {"$gt": below}}]};
+            let recent = async { Ok(tickets(db).count_documents(recent_filter).await?) };
+            let (past, recent) = futures::try_join!(past, recent)?;
+            Ok(past + recent)
+        },
     )
     .await
 }
