@@ -228,9 +228,10 @@ pub async fn read(
 /// The read model's memo of the newest activity of each source.
 pub const MEMO: &str = "activity";
 
-/// Where [`newest`] looks, in turn: the last minute (a busy project fills a batch in it),
-/// hour, day, 30 days, then everywhere.
-const NEWEST_WINDOWS: [Option<std::time::Duration>; 5] = [
+/// Where [`newest`] looks, in turn: the last 10 s and minute (a busy project fills a batch
+/// in them), hour, day, 30 days, then everywhere.
+const NEWEST_WINDOWS: [Option<std::time::Duration>; 6] = [
+    Some(std::time::Duration::from_secs(10)),
     Some(std::time::Duration::from_secs(60)),
     Some(std::time::Duration::from_secs(3_600)),
     Some(std::time::Duration::from_secs(86_400)),

@@ -239,7 +239,7 @@ pub const MEMO_VOTES: &str = "tracker_votes";
 pub const MEMO_PAST_COUNTS: &str = "tracker_past_counts";
 /// Numbers are counted in blocks of this many: a count reads at most two blocks' worth of
 /// the newest tickets, the rest comes from [`MEMO_PAST_COUNTS`].
-const COUNT_BLOCK: i64 = 512;
+const COUNT_BLOCK: i64 = 256;
 
 /// The estimated size of a kept ticket.
 fn ticket_weight(t: &Option<Ticket>) -> usize {
