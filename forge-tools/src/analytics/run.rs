@@ -133,9 +133,7 @@ pub async fn run(db: &Database, aggs: &[AggDef], opts: &RunOptions) -> Result<Ru
     match result {
         // Another runner took over (this one was too slow to keep its lease): it counts
         // from the watermark this one left, so nothing is lost or counted twice.
-        Err(Error::Conflict { code, .. })
-            if code == "analytics_moved_on" || code == "analytics_lease_lost" =>
-        {
+        Err(Error::Conflict { code, .. }) if code == MOVED_ON || code == LEASE_LOST => {
             tracing::info!(code, "analytics run handed over to another runner");
             report.busy = true;
         }
@@ -554,7 +552,7 @@ async fn set_pending(
         .await?;
     if r.matched_count == 0 {
         return Err(Error::Conflict {
-            code: "analytics_moved_on",
+            code: MOVED_ON,
             message: format!("analytics {}: another runner moved on", agg.name),
         });
     }
@@ -581,7 +579,7 @@ async fn commit(
         .await?;
     if r.matched_count == 0 {
         return Err(Error::Conflict {
-            code: "analytics_moved_on",
+            code: MOVED_ON,
             message: format!("analytics {}: another runner moved on", agg.name),
         });
     }
@@ -902,6 +900,10 @@ async fn rebuild_held(
     Ok(())
 }
 
+/// Conflict codes of a run another runner overtook: it hands over, loses nothing.
+const MOVED_ON: &str = "analytics_moved_on";
+const LEASE_LOST: &str = "analytics_lease_lost";
+
 /// The owners running in this process now, by database: one run per owner at a time.
 static LOCAL_RUNS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
@@ -992,8 +994,7 @@ impl Lease {
                     }
                 }
                 // Held: ask the holder for one more round.
-                coll.update_one(doc! {"_id": LEASE_ID}, doc! {"$set": {"again": true}})
-                    .await?;
+                Self::ask_again(db).await?;
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
@@ -1031,7 +1032,7 @@ impl Lease {
             .await?;
         if r.matched_count == 0 {
             return Err(Error::Conflict {
-                code: "analytics_lease_lost",
+                code: LEASE_LOST,
                 message: "the analytics lease was lost".into(),
             });
         }
