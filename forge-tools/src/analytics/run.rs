@@ -925,16 +925,26 @@ impl LocalRun {
 
     /// Waits for a run of the same owner to end, as long as the lease would.
     async fn wait(db: &Database, owner: &str) -> Result<Self> {
-        let deadline = tokio::time::Instant::now() + 2 * LEASE;
-        loop {
-            if let Some(l) = Self::start(db, owner) {
-                return Ok(l);
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Error::Busy("another analytics run holds the lease".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        wait_for(|| async { Ok(Self::start(db, owner)) }).await
+    }
+}
+
+/// Polls `take` until it gives something, for as long as a lease lasts (twice), then
+/// answers busy.
+async fn wait_for<T, F, Fut>(mut take: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + 2 * LEASE;
+    loop {
+        if let Some(t) = take().await? {
+            return Ok(t);
         }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::Busy("another analytics run holds the lease".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -1007,16 +1017,7 @@ impl Lease {
 
     /// Waits for the lease (a rebuild), up to twice its length.
     async fn wait(db: &Database, owner: &str) -> Result<Self> {
-        let deadline = tokio::time::Instant::now() + 2 * LEASE;
-        loop {
-            if let Some(l) = Self::acquire(db, owner).await? {
-                return Ok(l);
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(Error::Busy("another analytics run holds the lease".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_for(|| Self::acquire(db, owner)).await
     }
 
     async fn renew(&self) -> Result<()> {
