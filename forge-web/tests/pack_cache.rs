@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use common::TestApp;
 use common::git::{Git, with_credentials};
-use forge_tools::tools::repo::pack_cache;
+use forge_tools::tools::repo::{self, pack_cache};
+use forge_tools::users::User;
 
 /// The app with the hook, served on a loopback port; returns its base URL.
 async fn serve_with_hook(app: &TestApp) -> String {
@@ -31,23 +32,13 @@ async fn serve_with_hook(app: &TestApp) -> String {
     format!("http://{addr}")
 }
 
-/// The cache folder of the only repository under `data`.
-fn cache_dir(data: &Path) -> PathBuf {
-    fn find(dir: &Path) -> Option<PathBuf> {
-        for e in std::fs::read_dir(dir).ok()?.flatten() {
-            let p = e.path();
-            if p.join("HEAD").is_file() && p.join("objects").is_dir() {
-                return Some(p.join(pack_cache::DIR));
-            }
-            if p.is_dir()
-                && let Some(found) = find(&p)
-            {
-                return Some(found);
-            }
-        }
-        None
-    }
-    find(&data.join("repos")).expect("a repository")
+/// The cache folder of `project`'s repository (`code`). Not "the repository under the data
+/// folder": the owner's personal project has one too, and which one a directory listing
+/// names first depends on their ids.
+async fn cache_dir(app: &TestApp, owner: &User, project: &str) -> PathBuf {
+    let ctx = app.ctx_of(owner, project).await;
+    let tool = ctx.tool("code").expect("the code tool");
+    repo::repo_path(app.forge.config(), tool).join(pack_cache::DIR)
 }
 
 fn packs(dir: &Path) -> Vec<PathBuf> {
@@ -84,7 +75,7 @@ async fn full_clones_are_packed_once_and_fetches_every_time() {
     }
     git.ok(&work, &["push", "-q", &url, "main"]).await;
     app.tasks_done("repo.refresh").await;
-    let cache = cache_dir(app.data.path());
+    let cache = cache_dir(&app, &ann, "proj").await;
 
     // The first clone is packed and kept.
     git.ok(git.home(), &["clone", "-q", "--bare", &url, "one.git"])
