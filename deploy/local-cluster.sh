@@ -213,6 +213,7 @@ forge_env() { # $1: the web node's port; none for workers and commands
     "FORGE_BASE_URL=$PROXY_URL"
     "FORGE_TRUSTED_PROXIES=127.0.0.1"
     "FORGE_TASK_SWEEP_SECS=$TASK_SWEEP_SECS"
+    "FORGE_SHUTDOWN_DRAIN_SECS=3"
   )
   if [ -n "${1:-}" ]; then FORGE_ENV+=("FORGE_BIND=127.0.0.1:$1"); fi
 }

@@ -24,6 +24,7 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_SECURE_COOKIES",
     "FORGE_TASK_CONCURRENCY",
     "FORGE_TASK_SWEEP_SECS",
+    "FORGE_SHUTDOWN_DRAIN_SECS",
     "FORGE_MAX_ATTACHMENT_BYTES",
     "FORGE_MAX_TEXT_BYTES",
     "FORGE_MAX_FORM_BYTES",
@@ -79,6 +80,10 @@ pub struct Config {
     /// Seconds after which a task record stored but never published (its process died
     /// between the two) is published again by a worker; the longest such a task waits.
     pub task_sweep_secs: u64,
+    /// Seconds a web node keeps serving after SIGTERM/SIGINT with `/healthz` answering 503,
+    /// so that a proxy checking it sends it nothing new before its connections close (0: it
+    /// stops at once, for a node nobody balances).
+    pub shutdown_drain_secs: u64,
     /// Largest attachment accepted, in bytes.
     pub max_attachment_bytes: u64,
     /// Largest text a person may save in one field (page text, descriptions), in bytes.
@@ -141,6 +146,7 @@ impl Default for Config {
             secure_cookies: None,
             task_concurrency: 4,
             task_sweep_secs: 120,
+            shutdown_drain_secs: 0,
             max_attachment_bytes: 10_000_000,
             max_text_bytes: 1_000_000,
             max_form_bytes: 4_000_000,

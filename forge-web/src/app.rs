@@ -30,6 +30,16 @@ pub fn build(forge: Forge) -> Result<Router, prometheus::Error> {
 /// [`build`], with clones packed through `pack_hook` (an `uploadpack.packObjectsHook`
 /// setting that runs the `forge` binary's hook).
 pub fn build_with(forge: Forge, pack_hook: Option<String>) -> Result<Router, prometheus::Error> {
+    build_served(forge, pack_hook, Arc::default())
+}
+
+/// [`build_with`], reporting its health through `health`, which the server tells when it
+/// starts draining.
+pub fn build_served(
+    forge: Forge,
+    pack_hook: Option<String>,
+    health: Arc<crate::store_health::Health>,
+) -> Result<Router, prometheus::Error> {
     let mut state = AppState {
         pack_hook: pack_hook.map(Arc::from),
         forge: forge.clone(),
@@ -39,7 +49,7 @@ pub fn build_with(forge: Forge, pack_hook: Option<String>) -> Result<Router, pro
         )),
         metrics: Arc::new(Metrics::new()?),
         in_flight: InFlight::new(forge.config().max_requests),
-        health: Arc::default(),
+        health,
         tool_routers: Arc::new(HashMap::new()),
         tool_api_routers: Arc::new(HashMap::new()),
     };

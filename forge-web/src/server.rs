@@ -313,13 +313,33 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let pack_hook = std::env::current_exe()
         .ok()
         .map(|exe| forge_tools::tools::repo::pack_cache::hook_config(&exe));
-    let app = crate::app::build_with(services.forge.clone(), pack_hook)
+    let health = Arc::new(crate::store_health::Health::default());
+    let app = crate::app::build_served(services.forge.clone(), pack_hook, Arc::clone(&health))
         .map_err(|e| StartError::Other(e.to_string()))?;
+    let drain = Duration::from_secs(services.forge.config().shutdown_drain_secs);
     crate::listen::raise_fd_limit();
     let listener = crate::listen::bind(bind).map_err(|e| StartError::Bind(bind, e))?;
     tracing::info!(%bind, base_url = %services.forge.config().base_url(), "forge listening");
     let limits = crate::listen::ConnLimits::from_config(services.forge.config());
-    crate::listen::serve(listener, app, limits, shutdown_signal()).await;
+    let stopping = async move {
+        shutdown_signal().await;
+        if !drain.is_zero() {
+            // A proxy that sends a request on a kept-alive connection as the node closes it
+            // gets no answer, and cannot tell whether a POST was done: first let its health
+            // checks take the node out, serving whatever still comes meanwhile.
+            health.drain();
+            tracing::info!(
+                secs = drain.as_secs(),
+                "draining: /healthz fails, serving on"
+            );
+            // A second signal stops it at once.
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {},
+                () = shutdown_signal() => {},
+            }
+        }
+    };
+    crate::listen::serve(listener, app, limits, stopping).await;
     services.close().await;
     Ok(())
 }

@@ -12,6 +12,8 @@ pub struct Health {
     /// When the store last answered a ping, and whether it did.
     last: Mutex<Option<(Instant, bool)>>,
     checking: AtomicBool,
+    /// The node is stopping: it still serves, but tells the load balancer to move away.
+    draining: AtomicBool,
 }
 
 /// A result newer than this is served as it is.
@@ -20,6 +22,15 @@ const FRESH: Duration = Duration::from_secs(1);
 const STALE: Duration = Duration::from_secs(10);
 
 impl Health {
+    /// From now on `/healthz` fails, whatever the store's health.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
     fn last(&self) -> Option<(Instant, bool)> {
         self.last.lock().ok().and_then(|l| *l)
     }

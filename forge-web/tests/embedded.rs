@@ -444,3 +444,57 @@ fn a_store_orphaned_by_sigkill_is_adopted_or_replaced() {
         logs(logs_dir.path())
     );
 }
+
+/// With `FORGE_SHUTDOWN_DRAIN_SECS`, SIGTERM first turns `/healthz` to 503 while the node
+/// keeps serving pages (a load balancer takes it out before its connections close), then it
+/// exits cleanly once the drain is over.
+#[test]
+fn a_draining_node_fails_its_health_check_but_serves_until_it_stops() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = common::fresh_db_name("drain");
+    let mut cmd = forge(data.path(), port);
+    cmd.env("FORGE_MONGODB_URI", common::store_uri())
+        .env("FORGE_DB_NAME", &db)
+        .env("FORGE_SHUTDOWN_DRAIN_SECS", "2");
+    let mut child = cmd.spawn().unwrap();
+    wait_for(port, 200, Duration::from_secs(60));
+    assert_eq!(http_status(port, "/"), Some(200));
+
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let signalled = Instant::now();
+    wait_for(port, 503, Duration::from_secs(1));
+    assert_eq!(
+        http_status(port, "/"),
+        Some(200),
+        "pages are still served while draining"
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(30),
+            "forge did not stop after draining"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        took >= Duration::from_millis(1900),
+        "stopped {took:?} after SIGTERM, before the 2 s drain was over"
+    );
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = mongodb::Client::with_uri_str(common::store_uri())
+            .await
+            .unwrap();
+        client.database(&db).drop().await.unwrap();
+    });
+}

@@ -12,7 +12,12 @@ use subtle::ConstantTimeEq;
 use crate::state::AppState;
 
 pub async fn healthz(State(st): State<AppState>) -> impl IntoResponse {
-    if st.health.store_ok(st.forge.db()).await {
+    if st.health.draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "draining"})),
+        )
+    } else if st.health.store_ok(st.forge.db()).await {
         (StatusCode::OK, Json(json!({"status": "ok", "store": "ok"})))
     } else {
         (
