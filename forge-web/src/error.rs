@@ -160,7 +160,7 @@ pub type ApiResult<T = Response> = Result<T, ApiError>;
 
 /// Percent-encodes a value for a query string.
 pub fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|q| q[1..].to_owned())
-        .unwrap_or_default()
+    // The encoder serde_urlencoded uses, without its serializer around it (it showed in the
+    // ticket page's profile: two links per post).
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

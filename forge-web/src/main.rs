@@ -15,6 +15,14 @@ use forge_tools::users::{self, NewUser};
 use forge_web::analytics;
 use forge_web::server::{self, Role, Services};
 
+/// mimalloc rather than glibc's malloc: glibc keeps freed memory in one arena per thread that
+/// ever allocated (tokio's workers and the blocking pool). After the side-by-side run of
+/// `../shared/bench/peers` a node held 470 MB (peak 485 MB) with glibc, 106 MB (peak 225 MB)
+/// with mimalloc, and served most pages faster. Built without transparent huge pages, which
+/// took idle RSS from 48 MB to 66 MB.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "forge", version, about = "A self-hosted project forge")]
 struct Cli {
