@@ -6,7 +6,7 @@
 
 use crate::common;
 
-use common::free_port;
+use common::{free_port, process};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -69,22 +69,8 @@ fn forge(data: &Path, port: u16) -> Command {
 }
 
 fn stop(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "forge did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    process::terminate(child);
+    process::exited(child, Duration::from_secs(30), "forge stops on SIGTERM")
 }
 
 #[test]
@@ -461,11 +447,7 @@ fn a_draining_node_fails_its_health_check_but_serves_until_it_stops() {
     wait_for(port, 200, Duration::from_secs(60));
     assert_eq!(http_status(port, "/"), Some(200));
 
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    process::terminate(&child);
     let signalled = Instant::now();
     wait_for(port, 503, Duration::from_secs(1));
     assert_eq!(
@@ -473,16 +455,11 @@ fn a_draining_node_fails_its_health_check_but_serves_until_it_stops() {
         Some(200),
         "pages are still served while draining"
     );
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(30),
-            "forge did not stop after draining"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = process::exited(
+        &mut child,
+        Duration::from_secs(30),
+        "forge stops after draining",
+    );
     let took = signalled.elapsed();
     assert!(status.success(), "{status}");
     assert!(

@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use forge_tasks::{Amqp, AmqpOptions, TaskState, Tasks};
 
@@ -74,22 +74,12 @@ async fn worker_runs_published_tasks_and_stops_on_sigterm() {
     assert!(!err.is_empty() && !err.contains("no handler"), "{rec:?}");
     assert_eq!(rec.state, TaskState::Failed, "{rec:?}");
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "worker ignored SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    common::process::terminate(&child);
+    let status = common::process::exited(
+        &mut child,
+        Duration::from_secs(20),
+        "the worker stops on SIGTERM",
+    );
     assert!(status.success(), "{status:?}");
     transport.delete_queues(5).await.unwrap();
 }

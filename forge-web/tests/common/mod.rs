@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod git;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
