@@ -47,6 +47,10 @@ pub const VARIABLES: &[&str] = &[
     "FORGE_LOG_FORMAT",
 ];
 
+/// Longest `FORGE_SHUTDOWN_DRAIN_SECS`: a load balancer's health checks take a node out in a
+/// few seconds.
+pub const MAX_DRAIN_SECS: u64 = 60;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -248,6 +252,12 @@ impl Config {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError(format!("{name} must be at least 1")));
         }
+        // A node must still stop on SIGTERM before an orchestrator's grace period ends.
+        if self.shutdown_drain_secs > MAX_DRAIN_SECS {
+            return Err(ConfigError(format!(
+                "FORGE_SHUTDOWN_DRAIN_SECS must be at most {MAX_DRAIN_SECS}"
+            )));
+        }
         if let Some(d) = &self.mail_domain
             && !valid_mail_domain(d)
         {
@@ -417,6 +427,8 @@ mod tests {
     #[test]
     fn bad_values_are_reported() {
         assert!(Config::from_source(vars(&[("FORGE_BIND", "nonsense")])).is_err());
+        assert!(Config::from_source(vars(&[("FORGE_SHUTDOWN_DRAIN_SECS", "61")])).is_err());
+        assert!(Config::from_source(vars(&[("FORGE_SHUTDOWN_DRAIN_SECS", "60")])).is_ok());
         assert!(Config::from_source(vars(&[("FORGE_BASE_URL", "ftp://x")])).is_err());
         assert!(Config::from_source(vars(&[("FORGE_DB_NAME", "a/b")])).is_err());
     }
