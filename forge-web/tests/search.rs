@@ -265,3 +265,52 @@ async fn query_syntax_filters_and_pages() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("there is no field"));
 }
+
+/// A page saved while a whole-project re-index (after a settings or tool change) is between
+/// reading the project and applying what it read stays findable: the page's own index task
+/// waits for the re-index rather than being wiped by its delete-all (CI once found 24 pages
+/// of 25). The test plays the re-index, so the interleaving is the same every run.
+#[tokio::test]
+async fn a_page_saved_while_its_project_is_reindexed_stays_findable() {
+    let app = TestApp::new("search_race").await;
+    let alice = app.user("alice").await;
+    let token = app.token(&alice).await;
+    let project = app.project(&alice, "delta", false).await;
+    let tasks = app.forge.tasks();
+    let settled = || async {
+        let queued = tasks.find(None, None, 100).await.unwrap();
+        queued
+            .iter()
+            .filter(|t| t.name.starts_with("search."))
+            .all(|t| t.state.is_final())
+    };
+    for _ in 0..600 {
+        if settled().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until_total(&app, "q=delta", None, 2).await;
+
+    let index = app.forge.search();
+    let pid = project.id.to_string();
+    // The re-index has read the project: no pages yet.
+    let reindex = index.serialize_project(&pid).await;
+    put_page(
+        &app,
+        &token,
+        "/rest/p/delta/wiki/Log",
+        "Logbook: the quasar flickered.",
+        0,
+    )
+    .await;
+    // Time for the page's own index task to run, were it not to wait.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // It applies what it read (the project without the page) and ends.
+    index
+        .apply(vec![forge_tools::search::Change::DeleteProject(pid)])
+        .await
+        .unwrap();
+    drop(reindex);
+    until_total(&app, "q=quasar", None, 1).await;
+}

@@ -34,6 +34,33 @@ struct Inner {
     /// Set once this process holds the writer (at start, or when it takes over from a
     /// writer that stopped).
     writer: std::sync::OnceLock<mpsc::UnboundedSender<Batch>>,
+    serial: Serial,
+}
+
+/// How many stripes the indexing locks hash projects and documents into: enough that
+/// unrelated projects rarely wait on each other, bounded whatever the number of projects.
+const STRIPES: usize = 64;
+
+/// The order indexing tasks keep. A task reads the store and then applies what it read, so
+/// two tasks over the same documents must not interleave: a project re-index that read its
+/// pages before a page was saved, and applied its delete-all after that page's own index
+/// task, would drop the page from the index for good. So a project re-index excludes every
+/// other task of its project, and tasks of single documents exclude each other per document.
+struct Serial {
+    projects: Vec<tokio::sync::RwLock<()>>,
+    docs: Vec<tokio::sync::Mutex<()>>,
+}
+
+fn stripe(key: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+    usize::try_from(h % STRIPES as u64).unwrap_or(0)
+}
+
+/// Held while an indexing task reads and applies; see [`SearchIndex::serialize_docs`].
+pub struct IndexingGuard<'a> {
+    _project: tokio::sync::RwLockReadGuard<'a, ()>,
+    _docs: Vec<tokio::sync::MutexGuard<'a, ()>>,
 }
 
 /// The search index: readers everywhere, the writer only where tasks run.
@@ -90,6 +117,10 @@ impl SearchIndex {
                 active: RwLock::new(Arc::new(active)),
                 checked: Mutex::new(Instant::now()),
                 writer: std::sync::OnceLock::new(),
+                serial: Serial {
+                    projects: (0..STRIPES).map(|_| tokio::sync::RwLock::new(())).collect(),
+                    docs: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+                },
             }),
         };
         // Take the writer lock now, so a process knows at start whether it is the writer.
@@ -126,6 +157,31 @@ impl SearchIndex {
             Err(tantivy::TantivyError::LockFailure(..)) => Ok(false),
             Err(e) => Err(internal(e)),
         }
+    }
+
+    /// Waits until no other task indexes this whole project, nor any of these documents;
+    /// hold the guard from reading the store until [`Self::apply`] returned.
+    pub async fn serialize_docs(&self, project: &str, keys: &[String]) -> IndexingGuard<'_> {
+        let serial = &self.inner.serial;
+        let project = serial.projects[stripe(project)].read().await;
+        // Ascending stripe order, each once: two tasks sharing stripes cannot deadlock.
+        let mut stripes: Vec<usize> = keys.iter().map(|k| stripe(k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut docs = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            docs.push(serial.docs[i].lock().await);
+        }
+        IndexingGuard {
+            _project: project,
+            _docs: docs,
+        }
+    }
+
+    /// Waits until no other task indexes anything of this project; hold the guard from
+    /// reading the store until [`Self::apply`] returned.
+    pub async fn serialize_project(&self, project: &str) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.inner.serial.projects[stripe(project)].write().await
     }
 
     pub fn root(&self) -> &Path {

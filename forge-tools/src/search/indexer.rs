@@ -265,6 +265,10 @@ pub async fn run_index(forge: &Forge, args: &serde_json::Value) -> Result<()> {
         serde_json::from_value(args.clone()).map_err(|e| Error::invalid("args", e.to_string()))?;
     let pid = ProjectId::parse(&args.project).ok_or_else(|| Error::invalid("project", "bad id"))?;
     let tid = ToolId::parse(&args.tool).ok_or_else(|| Error::invalid("tool", "bad id"))?;
+    let _order = forge
+        .search()
+        .serialize_docs(&pid.to_string(), &args.keys)
+        .await;
     let project = projects::by_id(forge.db(), pid).await?;
     let tool = instance::by_id(forge.db(), tid).await?;
     let changes = match (project, tool) {
@@ -299,6 +303,7 @@ pub async fn run_project(forge: &Forge, args: &serde_json::Value) -> Result<()> 
         .and_then(|v| v.as_str())
         .and_then(ProjectId::parse)
         .ok_or_else(|| Error::invalid("project", "missing project id"))?;
+    let _order = forge.search().serialize_project(&pid.to_string()).await;
     let mut changes = vec![Change::DeleteProject(pid.to_string())];
     if let Some(p) = projects::by_id(forge.db(), pid).await?
         && !p.deleted
