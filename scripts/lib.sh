@@ -65,7 +65,7 @@ build_release_with_store() {
   apt_install cmake # before the builds: it may ask for a sudo password
   local log
   log=$(mktemp)
-  echo "first run: building the forge and installing secantusd-rs (SecantusDB $SECANTUS_VERSION) side by side; ~10-15 minutes on 2 cores (store log: $log)..." >&2
+  echo "first run: building the forge and installing secantusd-rs (SecantusDB $SECANTUS_VERSION) side by side; ~15-20 minutes on 2 cores (store log: $log)..." >&2
   install_store_binary >"$log" 2>&1 &
   local store_pid=$!
   cargo build --release --bin forge &
