@@ -284,10 +284,10 @@ async fn a_page_saved_while_its_project_is_reindexed_stays_findable() {
             .filter(|t| t.name.starts_with("search."))
             .all(|t| t.state.is_final())
     };
-    for _ in 0..600 {
-        if settled().await {
-            break;
-        }
+    let mut waited = 0;
+    while !settled().await {
+        waited += 1;
+        assert!(waited < 600, "the project's first index tasks never ended");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     until_total(&app, "q=delta", None, 2).await;
