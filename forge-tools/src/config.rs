@@ -223,6 +223,14 @@ impl Config {
                 self.db_name
             )));
         }
+        if self.db_name.len() > crate::events::MAX_DB_NAME {
+            return Err(ConfigError(format!(
+                "FORGE_DB_NAME {:?} is too long: at most {} bytes (the event log's database adds {:?})",
+                self.db_name,
+                crate::events::MAX_DB_NAME,
+                crate::events::DB_SUFFIX
+            )));
+        }
         if self.amqp_prefix.is_empty()
             || !self
                 .amqp_prefix
@@ -431,5 +439,12 @@ mod tests {
         assert!(Config::from_source(vars(&[("FORGE_SHUTDOWN_DRAIN_SECS", "60")])).is_ok());
         assert!(Config::from_source(vars(&[("FORGE_BASE_URL", "ftp://x")])).is_err());
         assert!(Config::from_source(vars(&[("FORGE_DB_NAME", "a/b")])).is_err());
+        // The event log's database is the name with `_events`: 56 + 7 = MongoDB's 63 bytes.
+        let longest = "d".repeat(56);
+        assert!(Config::from_source(vars(&[("FORGE_DB_NAME", &longest)])).is_ok());
+        let err = Config::from_source(vars(&[("FORGE_DB_NAME", &format!("{longest}d"))]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 56 bytes"), "{err}");
     }
 }

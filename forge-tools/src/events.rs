@@ -2,6 +2,12 @@
 //! `{timestamp, type, context: {neighborhood, project, tool, user, visitor, private}, extra}` in
 //! the `events` collection, which the analytics aggregations (`crate::analytics`) read.
 //!
+//! The log and its counter live in a database of their own, the forge's name with
+//! [`DB_SUFFIX`] (see [`log_db`]): the read model follows the forge's database's change
+//! stream, and a store builds a change event for every insert into a watched database, even
+//! one the stream's filter drops. Kept apart, the log's inserts cost the store about half the
+//! CPU (`bench/store-watch.py`). [`ensure_indexes`] moves the log of an earlier version there.
+//!
 //! Recording never waits for the store: events go through a bounded channel to a writer task
 //! that inserts them in unordered batches; when the channel is full the event is dropped and
 //! counted ([`EventStats`]), never blocking the request that recorded it.
@@ -30,6 +36,10 @@ use crate::activity::{ACTIVITY, is_activity};
 use crate::error::{Error, Result};
 
 pub const COLLECTION: &str = "events";
+/// What the name of the log's database adds to the forge's (see [`log_db`]).
+pub const DB_SUFFIX: &str = "_events";
+/// The longest database name the forge may be given: the log's must fit MongoDB's 63 bytes.
+pub const MAX_DB_NAME: usize = 63 - DB_SUFFIX.len();
 /// The event counter (`{_id: "events", seq}`): the number of the last batch numbered.
 pub const SEQUENCE: &str = "event_sequence";
 /// Bits of an event id that number the event within its batch.
@@ -93,9 +103,27 @@ pub struct EventLog {
     stats: Arc<EventStats>,
     written: Arc<watch::Sender<u64>>,
     db: Database,
+    /// The log's database (see [`log_db`]).
+    log: Database,
 }
 
+/// The database of the event log of the forge whose database is `db`: same client, the
+/// name with [`DB_SUFFIX`].
+pub fn log_db(db: &Database) -> Database {
+    db.client().database(&format!("{}{DB_SUFFIX}", db.name()))
+}
+
+/// The event log of the forge whose database is `db`.
+pub fn collection<T: Send + Sync>(db: &Database) -> Collection<T> {
+    log_db(db).collection(COLLECTION)
+}
+
+/// Moves the log, its counter first, then its events, and then makes its indexes.
 pub async fn ensure_indexes(db: &Database, retention_days: u64) -> Result<()> {
+    let log = log_db(db);
+    move_to_log_db(db, &log, SEQUENCE).await?;
+    move_to_log_db(db, &log, COLLECTION).await?;
+    let db = &log;
     let coll: Collection<Document> = db.collection(COLLECTION);
     let ttl = retention_days.saturating_mul(86_400).min(i32::MAX as u64) as i64;
     let existing = match coll.list_index_names().await {
@@ -139,9 +167,109 @@ pub async fn ensure_indexes(db: &Database, retention_days: u64) -> Result<()> {
     Ok(())
 }
 
+/// Moves `name` (the log or its counter) of a forge of an earlier version, which kept them
+/// in the forge's database, to the log's (see the module doc). Starting nodes may do it at
+/// once, and a node of the earlier version may still write to the old place: the fast way
+/// (one `renameCollection`, indexes and all) is for a log's database that has no such
+/// collection yet; otherwise, or when the rename lost a race, the documents are copied
+/// (those already there are kept: ids are never reused) and the old collection dropped.
+async fn move_to_log_db(db: &Database, log: &Database, name: &str) -> Result<()> {
+    let old: Collection<RawDocumentBuf> = db.collection(name);
+    if !has_collection(db, name).await? {
+        return Ok(());
+    }
+    if !has_collection(log, name).await? {
+        let renamed = db
+            .client()
+            .database("admin")
+            .run_command(doc! {
+                "renameCollection": format!("{}.{name}", db.name()),
+                "to": format!("{}.{name}", log.name()),
+            })
+            .await;
+        match renamed {
+            Ok(_) => {
+                tracing::info!(
+                    collection = name,
+                    to = log.name(),
+                    "moved the event log's collection to its database"
+                );
+                return Ok(());
+            }
+            // NamespaceNotFound / NamespaceExists: another node moved it first or is moving it.
+            Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 26 || c.code == 48) =>
+                {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let new: Collection<RawDocumentBuf> = log.collection(name);
+    if name == SEQUENCE {
+        // The counter only ever grows: the larger of the two is right.
+        if let Some(d) = old.find_one(doc! {"_id": "events"}).await?
+            && let Ok(seq) = d.get_i64("seq")
+        {
+            new.update_one(doc! {"_id": "events"}, doc! {"$max": {"seq": seq}})
+                .upsert(true)
+                .await?;
+        }
+    } else {
+        let mut cursor = old.find(doc! {}).sort(doc! {"_id": 1}).await?;
+        let mut batch = Vec::with_capacity(1000);
+        let mut copied = 0u64;
+        loop {
+            let more = cursor.advance().await?;
+            if more {
+                batch.push(cursor.deserialize_current()?);
+            }
+            if batch.len() >= 1000 || (!more && !batch.is_empty()) {
+                copied += batch.len() as u64;
+                if let Err(e) = new.insert_many(&batch).ordered(false).await
+                    && !only_duplicates(&e)
+                {
+                    return Err(e.into());
+                }
+                batch.clear();
+            }
+            if !more {
+                break;
+            }
+        }
+        tracing::info!(
+            collection = name,
+            copied,
+            to = log.name(),
+            "copied the event log to its database"
+        );
+    }
+    old.drop().await?;
+    Ok(())
+}
+
+/// Whether a collection of that name is in `db`.
+async fn has_collection(db: &Database, name: &str) -> Result<bool> {
+    Ok(!db
+        .list_collection_names()
+        .filter(doc! {"name": name})
+        .await?
+        .is_empty())
+}
+
+/// An unordered insert that failed only because some documents were there already.
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        mongodb::error::ErrorKind::InsertMany(f) => {
+            f.write_concern_error.is_none()
+                && f.write_errors
+                    .as_ref()
+                    .is_some_and(|w| w.iter().all(|w| w.code == 11000))
+        }
+        _ => false,
+    }
+}
+
 /// Short names of projects with changes (views excluded) since `since`.
 pub async fn projects_active_since(db: &Database, since: DateTime) -> Result<Vec<String>> {
-    let coll: Collection<Event> = db.collection(COLLECTION);
+    let coll: Collection<Event> = collection(db);
     let values = coll
         .distinct(
             "context.project",
@@ -169,13 +297,21 @@ impl EventLog {
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(EventStats::default());
         let written = Arc::new(watch::Sender::new(0_u64));
-        tokio::spawn(writer(db.clone(), rx, stats.clone(), written.clone()));
+        let log = log_db(db);
+        tokio::spawn(writer(
+            db.clone(),
+            log.clone(),
+            rx,
+            stats.clone(),
+            written.clone(),
+        ));
         Ok(Self {
             tx,
             salt,
             stats,
             written,
             db: db.clone(),
+            log,
         })
     }
 
@@ -219,7 +355,7 @@ impl EventLog {
                 .map(|e| bson::serialize_to_raw_document_buf(&e))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| Error::Internal(format!("event: {e}")))?;
-            written += write_batch(&self.db, docs, &self.stats).await?;
+            written += write_batch(&self.db, &self.log, docs, &self.stats).await?;
             self.written.send_modify(|w| *w += 1);
         }
         Ok(written)
@@ -256,7 +392,7 @@ pub fn visitor_digest(salt: &[u8], ip: &str, now: chrono::DateTime<chrono::Utc>)
 /// The number of the last batch numbered so far (0 when none was): no event has a higher
 /// batch number.
 pub async fn head(db: &Database) -> Result<i64> {
-    let d = db
+    let d = log_db(db)
         .collection::<Document>(SEQUENCE)
         .find_one(doc! {"_id": "events"})
         .await?;
@@ -265,7 +401,7 @@ pub async fn head(db: &Database) -> Result<i64> {
 
 /// The number of a new batch of `n` events: the counter moved past them. The first writers
 /// of a new database may all try to create the counter: one refused (duplicate key)
-/// increments the counter another made.
+/// increments the counter another made. `db` is the log's database.
 async fn next_batch(db: &Database, n: i64) -> Result<i64> {
     let coll = db.collection::<Document>(SEQUENCE);
     let mut attempt = 0;
@@ -296,10 +432,12 @@ fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
-/// Numbers a batch, gives its events their ids and writes them, then their activity copies.
+/// Numbers a batch, gives its events their ids and writes them (to `log`, the log's
+/// database), then their activity copies (to `db`, the forge's).
 /// Events stay raw BSON from serialization to the wire: no document tree is built for them.
 async fn write_batch(
     db: &Database,
+    log: &Database,
     mut docs: Vec<RawDocumentBuf>,
     stats: &EventStats,
 ) -> Result<usize> {
@@ -307,7 +445,7 @@ async fn write_batch(
         return Ok(0);
     }
     let n = docs.len() as i32;
-    let seq = next_batch(db, i64::from(n)).await?;
+    let seq = next_batch(log, i64::from(n)).await?;
     let written = DateTime::now();
     for (i, d) in docs.iter_mut().enumerate() {
         d.append(cstr!("_id"), (seq << ID_SHIFT) | i as i64);
@@ -315,7 +453,7 @@ async fn write_batch(
         d.append(cstr!("w"), written);
     }
     let total = docs.len();
-    let inserted = match db
+    let inserted = match log
         .collection::<RawDocumentBuf>(COLLECTION)
         .insert_many(&docs)
         .ordered(false)
@@ -368,6 +506,7 @@ async fn write_batch(
 
 async fn writer(
     db: Database,
+    log: Database,
     mut rx: mpsc::Receiver<Msg>,
     stats: Arc<EventStats>,
     written: Arc<watch::Sender<u64>>,
@@ -393,10 +532,10 @@ async fn writer(
         while in_flight.len() >= IN_FLIGHT {
             in_flight.join_next().await;
         }
-        let (db, stats, written) = (db.clone(), stats.clone(), written.clone());
+        let (db, log, stats, written) = (db.clone(), log.clone(), stats.clone(), written.clone());
         in_flight.spawn(async move {
             let count = docs.len() as u64;
-            match write_batch(&db, docs, &stats).await {
+            match write_batch(&db, &log, docs, &stats).await {
                 Ok(n) if n > 0 => written.send_modify(|w| *w += 1),
                 Ok(_) => {}
                 Err(e) => {

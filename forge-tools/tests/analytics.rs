@@ -1034,11 +1034,12 @@ async fn insert(db: &Database, docs: Vec<Document>) {
         .map(events::batch_of)
         .max()
         .unwrap_or(0);
-    db.collection::<Document>(events::COLLECTION)
+    events::collection::<Document>(db)
         .insert_many(docs)
         .await
         .unwrap();
-    db.collection::<Document>(events::SEQUENCE)
+    events::log_db(db)
+        .collection::<Document>(events::SEQUENCE)
         .update_one(doc! {"_id": "events"}, doc! {"$max": {"seq": last}})
         .upsert(true)
         .await
@@ -1239,7 +1240,7 @@ async fn rebuilding_an_empty_log_empties_the_outputs() {
     log.append(scripted()).await.unwrap();
     run_all(&db).await;
     assert_eq!(dump_all(&db).await, scripted_expected());
-    db.collection::<Document>(events::COLLECTION)
+    events::collection::<Document>(&db)
         .delete_many(doc! {})
         .await
         .unwrap();
@@ -1263,7 +1264,7 @@ async fn a_rebuild_counts_what_is_left_after_the_oldest_batches_expired() {
     run_all(&db).await;
     assert_eq!(commits(&db).await, Some(7));
     // Batches 1 to 4 pass the retention period and the TTL index removes them.
-    db.collection::<Document>(events::COLLECTION)
+    events::collection::<Document>(&db)
         .delete_many(doc! {"_id": {"$lt": 5_i64 << ID_SHIFT}})
         .await
         .unwrap();
@@ -1323,8 +1324,7 @@ async fn batches_numbered_by_log_position_follow_each_other_and_holes_are_skippe
 /// Makes batch `batch` and those after it look written longer than `run::STALE` ago, as if
 /// a hole before them (or a part of them) had been waited for that long.
 async fn wait_out_stall(db: &Database, batch: i64) {
-    let r = db
-        .collection::<Document>(events::COLLECTION)
+    let r = events::collection::<Document>(db)
         .update_many(
             doc! {"_id": {"$gte": batch << ID_SHIFT}},
             doc! {"$set": {"w": DateTime::from_millis(0)}},

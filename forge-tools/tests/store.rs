@@ -350,7 +350,7 @@ async fn events_are_written_in_batches_off_the_request_path() {
         log.record("page.view", ctx, bson::Bson::Int32(i));
     }
     log.flush().await;
-    let coll = db.collection::<Document>("events");
+    let coll = forge_tools::events::collection::<Document>(&db);
     assert_eq!(
         coll.count_documents(doc! {"type": "page.view"})
             .await
@@ -384,7 +384,7 @@ async fn events_are_numbered_by_batch_and_never_keep_addresses() {
     log.flush().await;
     let docs: Vec<Document> = {
         use futures::TryStreamExt;
-        db.collection::<Document>("events")
+        forge_tools::events::collection::<Document>(&db)
             .find(doc! {})
             .sort(doc! {"_id": 1})
             .await
@@ -428,8 +428,7 @@ async fn raw_events_expire_after_the_retention_period() {
         let db = db.clone();
         async move {
             use futures::TryStreamExt;
-            let idx: Vec<mongodb::IndexModel> = db
-                .collection::<Document>("events")
+            let idx: Vec<mongodb::IndexModel> = forge_tools::events::collection::<Document>(&db)
                 .list_indexes()
                 .await
                 .unwrap()
@@ -446,7 +445,8 @@ async fn raw_events_expire_after_the_retention_period() {
             );
         }
     };
-    // An earlier version's plain index becomes the TTL index.
+    // An earlier version's plain index (in the forge's database, where earlier versions kept
+    // the log) becomes the TTL index, in the log's database.
     db.collection::<Document>("events")
         .create_index(
             mongodb::IndexModel::builder()
@@ -480,10 +480,106 @@ async fn the_first_batches_of_a_new_log_race_for_the_sequence_and_all_land() {
     let written = futures::future::join_all((0..8).map(batch)).await;
     assert_eq!(written, vec![2; 8]);
     assert_eq!(
-        db.collection::<Document>("events")
+        forge_tools::events::collection::<Document>(&db)
             .count_documents(doc! {})
             .await
             .unwrap(),
         16
     );
+}
+
+/// The log as an earlier version left it: events and the counter in the forge's database.
+async fn earlier_log(db: &Database, batches: std::ops::RangeInclusive<i64>) {
+    let shift = forge_tools::events::ID_SHIFT;
+    let docs: Vec<Document> = batches
+        .clone()
+        .flat_map(|b| {
+            (0..2).map(move |i| {
+                doc! {"_id": (b << shift) | i, "n": 2, "w": DateTime::now(),
+                "timestamp": DateTime::now(), "type": "page.view",
+                "context": {"project": "p1"}, "extra": null}
+            })
+        })
+        .collect();
+    db.collection::<Document>("events")
+        .insert_many(docs)
+        .await
+        .unwrap();
+    db.collection::<Document>("event_sequence")
+        .update_one(
+            doc! {"_id": "events"},
+            doc! {"$max": {"seq": *batches.end()}},
+        )
+        .upsert(true)
+        .await
+        .unwrap();
+}
+
+/// Whether the forge's database has an `events` collection (earlier versions' place).
+async fn keeps_events(db: &Database) -> bool {
+    db.list_collection_names()
+        .await
+        .unwrap()
+        .iter()
+        .any(|n| n == "events")
+}
+
+#[tokio::test]
+async fn an_earlier_versions_log_moves_to_its_own_database() {
+    use futures::TryStreamExt;
+    let db = db("events_move").await;
+    let log_db = forge_tools::events::log_db(&db);
+    assert_eq!(log_db.name(), format!("{}_events", db.name()));
+    earlier_log(&db, 1..=5).await;
+    forge_tools::events::ensure_indexes(&db, 400).await.unwrap();
+    let names = db.list_collection_names().await.unwrap();
+    assert!(
+        !names.iter().any(|n| n == "events" || n == "event_sequence"),
+        "{names:?}"
+    );
+    let coll = forge_tools::events::collection::<Document>(&db);
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 10);
+    assert_eq!(forge_tools::events::head(&db).await.unwrap(), 5);
+
+    // Another node of the earlier version went on writing to the old place: the next start
+    // copies what it wrote, keeps what is there already, and the counter takes the larger.
+    earlier_log(&db, 5..=9).await;
+    forge_tools::events::ensure_indexes(&db, 400).await.unwrap();
+    assert!(!keeps_events(&db).await);
+    let ids: Vec<i64> = coll
+        .find(doc! {})
+        .sort(doc! {"_id": 1})
+        .await
+        .unwrap()
+        .try_collect::<Vec<Document>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.get_i64("_id").unwrap())
+        .collect();
+    let shift = forge_tools::events::ID_SHIFT;
+    let expected: Vec<i64> = (1..=9_i64)
+        .flat_map(|b| [b << shift, (b << shift) | 1])
+        .collect();
+    assert_eq!(ids, expected, "batches 1 to 9, two events each");
+    assert_eq!(forge_tools::events::head(&db).await.unwrap(), 9);
+    let indexes = coll.list_index_names().await.unwrap();
+    assert!(indexes.iter().any(|n| n == "timestamp_1"), "{indexes:?}");
+
+    // New events are numbered after the moved ones.
+    let log = EventLog::start(&db).await.unwrap();
+    log.record("page.view", EventContext::default(), bson::Bson::Null);
+    log.flush().await;
+    let newest = coll
+        .find_one(doc! {})
+        .sort(doc! {"_id": -1})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(forge_tools::events::batch_of(newest.get_i64("_id").unwrap()) > 9);
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 19);
+    // The forge's own database never saw it.
+    assert!(!keeps_events(&db).await);
+    log_db.drop().await.unwrap();
+    db.drop().await.unwrap();
 }

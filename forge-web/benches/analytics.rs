@@ -849,7 +849,7 @@ async fn fan_out(
 async fn store_bounds(forge: &Forge) -> anyhow::Result<()> {
     use futures::TryStreamExt;
     let db = forge.db();
-    let events = db.collection::<bson::Document>(forge_tools::events::COLLECTION);
+    let events = forge_tools::events::collection::<bson::Document>(db);
     // A pass reads `_id >= watermark`, sorted, at most 50,000: the same read over the first
     // events of the log (all 2,000,000 after them), then over exactly their range.
     let read = |filter: bson::Document| {
@@ -916,7 +916,9 @@ async fn store_bounds(forge: &Forge) -> anyhow::Result<()> {
         rates.push(10_000.0 / secs(t.elapsed()));
     }
 
-    let scratch = db.collection::<bson::Document>("bench_scratch_events");
+    // Beside the log, in its database, as the writer inserts.
+    let scratch =
+        forge_tools::events::log_db(db).collection::<bson::Document>("bench_scratch_events");
     let sample: Vec<bson::Document> = events
         .find(doc! {})
         .limit(10_000)
@@ -1032,6 +1034,7 @@ async fn main() -> anyhow::Result<()> {
 
     let _ = shutdown_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = forge_tools::events::log_db(forge.db()).drop().await;
     let _ = forge.db().drop().await;
     Ok(())
 }

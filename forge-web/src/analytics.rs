@@ -90,9 +90,7 @@ pub async fn run_now(forge: &Forge) -> Result<String, String> {
 /// `forge analytics rebuild [--agg NAME]`, with a progress bar over the events in the log.
 pub async fn rebuild(forge: &Forge, agg: Option<&str>) -> Result<String, String> {
     use indicatif::{ProgressBar, ProgressStyle};
-    let total = forge
-        .db()
-        .collection::<bson::Document>(events::COLLECTION)
+    let total = events::collection::<bson::Document>(forge.db())
         .estimated_document_count()
         .await
         .map_err(|e| e.to_string())?;

@@ -300,8 +300,8 @@ async fn run(command: Command) -> Result<(), String> {
             let m = result.map_err(|e| one_line(&e.to_string()))?;
             println!(
                 "backed up {} collections ({} documents), {} repositories and {} attachment files into {}",
-                m.collections.len(),
-                m.collections.iter().map(|c| c.count).sum::<u64>(),
+                m.all_collections().count(),
+                m.all_collections().map(|(_, c)| c.count).sum::<u64>(),
                 m.repositories.len(),
                 m.attachments.files,
                 out.display()

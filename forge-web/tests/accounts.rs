@@ -89,19 +89,13 @@ async fn signup_login_logout_flow() {
     // Events were recorded for sign-up and both log-ins.
     app.forge.events().flush().await;
     assert_eq!(
-        app.count(
-            "events",
-            bson::doc! {"type": "user.signup", "context.user": "alice"}
-        )
-        .await,
+        app.count_events(bson::doc! {"type": "user.signup", "context.user": "alice"})
+            .await,
         1
     );
     assert_eq!(
-        app.count(
-            "events",
-            bson::doc! {"type": "user.login", "context.user": "alice"}
-        )
-        .await,
+        app.count_events(bson::doc! {"type": "user.login", "context.user": "alice"})
+            .await,
         2
     );
 }

@@ -316,7 +316,6 @@ async fn backup_while_running_then_restore_and_compare() {
         .collect();
     for wanted in [
         "migrations",
-        "events",
         "users",
         "wiki_pages",
         "wiki_snapshots",
@@ -328,6 +327,21 @@ async fn backup_while_running_then_restore_and_compare() {
         assert!(names.contains(&wanted), "{wanted} not in {names:?}");
     }
     assert!(!names.contains(&"_backup_marks"));
+    // The event log and its counter, from the log's own database, in a folder of their own.
+    let log_names: Vec<&str> = manifest["event_log"]["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(log_names.contains(&"events"), "{log_names:?}");
+    assert!(log_names.contains(&"event_sequence"), "{log_names:?}");
+    assert!(!names.contains(&"events"), "{names:?}");
+    assert!(out.join("events/events.bson").is_file());
+    assert_eq!(
+        manifest["event_log"]["database"],
+        format!("{src_db}_events")
+    );
     assert_eq!(manifest["consistency"]["method"], "change-stream");
     // The tickets filed during the copy came through the change stream.
     assert!(
@@ -439,6 +453,56 @@ async fn backup_while_running_then_restore_and_compare() {
     assert!(
         next["ticket_num"].as_i64().unwrap() > restored_tickets,
         "{next}"
+    );
+
+    // The event log: every event of the backup, as the source has it; the counter came with
+    // it, so what the restored forge logs since comes after them.
+    let ids = |app: &TestApp, filter: bson::Document| {
+        let coll = app.events();
+        async move {
+            use futures::TryStreamExt;
+            coll.find(filter)
+                .sort(bson::doc! {"_id": 1})
+                .await
+                .unwrap()
+                .try_collect::<Vec<bson::Document>>()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| d.get_i64("_id").unwrap())
+                .collect::<Vec<i64>>()
+        }
+    };
+    let logged = manifest["event_log"]["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "events")
+        .unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    let restored_ids = ids(&dst, bson::doc! {}).await;
+    assert!(logged > 0);
+    let last = restored_ids[logged as usize - 1];
+    // Every restored event is the source's (a batch still being written when the log was
+    // copied may be missing: the aggregations count it when it is whole).
+    let source: std::collections::HashSet<i64> = ids(&app, bson::doc! {"_id": {"$lte": last}})
+        .await
+        .into_iter()
+        .collect();
+    assert!(
+        restored_ids[..logged as usize]
+            .iter()
+            .all(|id| source.contains(id)),
+        "the restored log holds events the source never logged"
+    );
+    // The ticket filed after the restore was logged after them.
+    dst.forge.events().flush().await;
+    let since = ids(&dst, bson::doc! {"_id": {"$gt": last}}).await.len();
+    assert!(since > 0, "the restored forge logged nothing");
+    assert_eq!(
+        ids(&dst, bson::doc! {}).await.len(),
+        logged as usize + since
     );
 
     // Forum posts.
@@ -593,6 +657,8 @@ async fn untouched(db_name: &str, data: &Path) {
     .await
     .unwrap();
     assert!(db.list_collection_names().await.unwrap().is_empty());
+    let log = forge_tools::events::log_db(&db);
+    assert!(log.list_collection_names().await.unwrap().is_empty());
     let empty = std::fs::read_dir(data).map_or(true, |mut d| d.next().is_none());
     assert!(empty, "the data dir was written to");
 }

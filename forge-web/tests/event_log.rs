@@ -26,9 +26,7 @@ impl Mark {
     async fn new(app: &TestApp) -> Self {
         app.forge.events().flush().await;
         let last = app
-            .forge
-            .db()
-            .collection::<Document>("events")
+            .events()
             .find_one(doc! {})
             .sort(doc! {"_id": -1})
             .await
@@ -43,9 +41,7 @@ impl Mark {
     async fn take(&mut self, app: &TestApp) -> Vec<Document> {
         app.forge.events().flush().await;
         let found: Vec<Document> = app
-            .forge
-            .db()
-            .collection::<Document>("events")
+            .events()
             .find(doc! {"_id": {"$gt": self.0}})
             .sort(doc! {"_id": 1})
             .await
@@ -134,12 +130,10 @@ async fn assert_no_addresses(app: &TestApp) {
         doc! {"context.ip": {"$exists": true}},
         doc! {"extra.ip": {"$exists": true}},
     ] {
-        assert_eq!(app.count("events", filter.clone()).await, 0, "{filter}");
+        assert_eq!(app.count_events(filter.clone()).await, 0, "{filter}");
     }
     let all: Vec<Document> = app
-        .forge
-        .db()
-        .collection::<Document>("events")
+        .events()
         .find(doc! {})
         .await
         .unwrap()
@@ -577,7 +571,7 @@ async fn searches_are_counted_without_their_words() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
     mark.none(&app, "a refused search").await;
-    assert_eq!(app.count("events", doc! {"type": "search.query"}).await, 4);
+    assert_eq!(app.count_events(doc! {"type": "search.query"}).await, 4);
     assert_no_addresses(&app).await;
 }
 
@@ -707,9 +701,9 @@ async fn clones_fetches_pushes_commits_and_downloads() {
         let e = mark.one(&app, "page.view").await;
         assert_context(&e, Some("proj"), Some("code"), None);
     }
-    assert_eq!(app.count("events", doc! {"type": "repo.clone"}).await, 2);
-    assert_eq!(app.count("events", doc! {"type": "repo.fetch"}).await, 2);
-    assert_eq!(app.count("events", doc! {"type": "repo.push"}).await, 3);
-    assert_eq!(app.count("events", doc! {"type": "repo.commit"}).await, 5);
+    assert_eq!(app.count_events(doc! {"type": "repo.clone"}).await, 2);
+    assert_eq!(app.count_events(doc! {"type": "repo.fetch"}).await, 2);
+    assert_eq!(app.count_events(doc! {"type": "repo.push"}).await, 3);
+    assert_eq!(app.count_events(doc! {"type": "repo.commit"}).await, 5);
     assert_no_addresses(&app).await;
 }

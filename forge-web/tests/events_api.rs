@@ -41,10 +41,7 @@ async fn site_admins_post_events_and_bad_ones_are_reported_by_index() {
         "{}",
         not_admin.body
     );
-    assert_eq!(
-        app.count("events", doc! {"context.project": "ext"}).await,
-        0
-    );
+    assert_eq!(app.count_events(doc! {"context.project": "ext"}).await, 0);
 
     let res = app
         .api(Method::POST, "/rest/events", Some(&admin_t), Some(body))
@@ -57,19 +54,14 @@ async fn site_admins_post_events_and_bad_ones_are_reported_by_index() {
     assert_eq!(refused[0]["index"], 2);
     assert!(refused[0]["message"].as_str().unwrap().contains("`type`"));
     assert_eq!(refused[1]["index"], 3);
+    assert_eq!(app.count_events(doc! {"context.project": "ext"}).await, 2);
     assert_eq!(
-        app.count("events", doc! {"context.project": "ext"}).await,
-        2
-    );
-    assert_eq!(
-        app.count("events", doc! {"context.ip": {"$exists": true}})
+        app.count_events(doc! {"context.ip": {"$exists": true}})
             .await,
         0
     );
     let clone = app
-        .forge
-        .db()
-        .collection::<bson::Document>("events")
+        .events()
         .find_one(doc! {"type": "repo.clone"})
         .await
         .unwrap()
@@ -147,7 +139,7 @@ async fn events_load_keeps_good_lines_and_names_bad_ones() {
     assert!(stderr.contains("line 25003: longer than"), "{stderr}");
     assert!(stderr.contains("2 lines refused"), "{stderr}");
     assert_eq!(
-        app.count("events", doc! {"context.project": "bulk"}).await,
+        app.count_events(doc! {"context.project": "bulk"}).await,
         25_001
     );
 }

@@ -196,14 +196,11 @@ async fn clone_push_with_password_and_token_then_clone_again() {
     assert_eq!(other["status"], "open");
     app.forge.events().flush().await;
     assert!(
-        app.count(
-            "events",
-            bson::doc! {"type": "repo.push", "context.user": "ann"}
-        )
-        .await
+        app.count_events(bson::doc! {"type": "repo.push", "context.user": "ann"})
+            .await
             >= 1
     );
-    assert!(app.count("events", bson::doc! {"type": "repo.clone"}).await >= 1);
+    assert!(app.count_events(bson::doc! {"type": "repo.clone"}).await >= 1);
 }
 
 #[tokio::test]
@@ -791,8 +788,7 @@ async fn browser_pages_and_archives() {
     );
     app.forge.events().flush().await;
     assert_eq!(
-        app.count("events", bson::doc! {"type": "repo.archive"})
-            .await,
+        app.count_events(bson::doc! {"type": "repo.archive"}).await,
         2
     );
 }

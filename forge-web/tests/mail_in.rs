@@ -330,13 +330,10 @@ async fn reply_to_a_ticket_notification_becomes_the_recipients_comment() {
     assert_eq!(last["text"], done.post.text.as_str());
     // Posted as a web comment is: Alice hears of it when she watches.
     app.forge.events().flush().await;
-    assert_eq!(app.count("events", bson::doc! {"type": "mail.in"}).await, 1);
+    assert_eq!(app.count_events(bson::doc! {"type": "mail.in"}).await, 1);
     assert_eq!(
-        app.count(
-            "events",
-            bson::doc! {"type": "tracker.ticket.comment", "context.user": "bob"}
-        )
-        .await,
+        app.count_events(bson::doc! {"type": "tracker.ticket.comment", "context.user": "bob"})
+            .await,
         1
     );
 }

@@ -38,19 +38,13 @@ async fn create_project_in_the_browser() {
     );
     app.forge.events().flush().await;
     assert_eq!(
-        app.count(
-            "events",
-            bson::doc! {"type": "project.create", "context.project": "rocket"}
-        )
-        .await,
+        app.count_events(bson::doc! {"type": "project.create", "context.project": "rocket"})
+            .await,
         1
     );
     assert!(
-        app.count(
-            "events",
-            bson::doc! {"type": "page.view", "context.project": "rocket"}
-        )
-        .await
+        app.count_events(bson::doc! {"type": "page.view", "context.project": "rocket"})
+            .await
             >= 1
     );
 
@@ -416,7 +410,7 @@ async fn members_page_adds_changes_and_removes() {
     assert_eq!(json["members"].as_array().unwrap().len(), 1);
     app.forge.events().flush().await;
     assert_eq!(
-        app.count("events", bson::doc! {"type": "project.member.set"})
+        app.count_events(bson::doc! {"type": "project.member.set"})
             .await,
         1
     );
@@ -555,12 +549,11 @@ async fn tools_install_rename_reorder_uninstall() {
     assert_eq!(app.count("tools", bson::doc! {"kind": "link"}).await, 0);
     app.forge.events().flush().await;
     assert_eq!(
-        app.count("events", bson::doc! {"type": "tool.install"})
-            .await,
+        app.count_events(bson::doc! {"type": "tool.install"}).await,
         2
     );
     assert_eq!(
-        app.count("events", bson::doc! {"type": "tool.uninstall"})
+        app.count_events(bson::doc! {"type": "tool.uninstall"})
             .await,
         2
     );

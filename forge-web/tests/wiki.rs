@@ -151,24 +151,17 @@ async fn versions_history_diff_and_revert() {
 
     app.forge.events().flush().await;
     assert_eq!(
-        app.count(
-            "events",
-            bson::doc! {"type": "wiki.page.create", "extra.page": "Guide"}
-        )
-        .await,
+        app.count_events(bson::doc! {"type": "wiki.page.create", "extra.page": "Guide"})
+            .await,
         1
     );
     assert_eq!(
-        app.count(
-            "events",
-            bson::doc! {"type": "wiki.page.edit", "extra.page": "Guide"}
-        )
-        .await,
+        app.count_events(bson::doc! {"type": "wiki.page.edit", "extra.page": "Guide"})
+            .await,
         3
     );
     assert!(
-        app.count(
-            "events",
+        app.count_events(
             bson::doc! {"type": "page.view", "context.tool": "wiki", "extra.page": "Guide"}
         )
         .await

@@ -476,7 +476,7 @@ impl Ranges<'_> {
 /// store reads only those).
 async fn read_raw(db: &Database, after: i64, to: i64) -> Result<Vec<bson::RawDocumentBuf>> {
     let range = doc! {"$gte": (after + 1) << ID_SHIFT, "$lt": (to + 1) << ID_SHIFT};
-    let coll = db.collection::<bson::RawDocumentBuf>(events::COLLECTION);
+    let coll = events::collection::<bson::RawDocumentBuf>(db);
     let cursor = coll
         .find(doc! {"_id": range})
         .sort(doc! {"_id": 1})

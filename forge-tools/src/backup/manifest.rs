@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::error::{BackupError, Result, io};
 
 pub const FILE: &str = "manifest.json";
+/// The folders of the forge's database and of the event log's.
+pub const STORE_DIR: &str = "store";
+pub const LOG_DIR: &str = "events";
 /// The layout this forge writes and reads.
 pub const FORMAT: u32 = 1;
 
@@ -24,8 +27,21 @@ pub struct Manifest {
     pub store: StoreInfo,
     pub consistency: Consistency,
     pub collections: Vec<CollectionEntry>,
+    /// The event log's database, copied after the rest (`events/`); missing from backups of
+    /// versions that kept the log among `collections`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<LogInfo>,
     pub repositories: Vec<RepoEntry>,
     pub attachments: TreeEntry,
+}
+
+/// The event log's database (see `crate::events::log_db`): its collections are files under
+/// `events/`, as those of `collections` are under `store/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogInfo {
+    pub database: String,
+    pub consistency: Consistency,
+    pub collections: Vec<CollectionEntry>,
 }
 
 /// The database the documents come from.
@@ -133,9 +149,18 @@ impl Manifest {
         Ok(m)
     }
 
+    /// Every collection with the backup's folder its files are in (`store`, `events`).
+    pub fn all_collections(&self) -> impl Iterator<Item = (&'static str, &CollectionEntry)> {
+        let log = self.event_log.iter().flat_map(|l| &l.collections);
+        self.collections
+            .iter()
+            .map(|c| (STORE_DIR, c))
+            .chain(log.map(|c| (LOG_DIR, c)))
+    }
+
     /// Refuses names that would write outside the places a restore writes to.
     fn check_names(&self) -> Result<()> {
-        for c in &self.collections {
+        for (_, c) in self.all_collections() {
             if c.name.is_empty() || c.name.starts_with("system.") || c.name.contains('\0') {
                 return Err(BackupError::Corrupt(format!(
                     "the manifest names a collection {:?} a restore does not write",

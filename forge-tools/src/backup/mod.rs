@@ -7,13 +7,15 @@
 //! DIR/manifest.json                   versions, counts, checksums (written last)
 //! DIR/store/<collection>.bson         the documents, as mongodump writes them
 //! DIR/store/<collection>.metadata.json  options and indexes, as mongodump writes them
+//! DIR/events/<collection>.bson (and .metadata.json)  the event log's database, the same way
 //! DIR/repos/<tool id>.git/            repo.bundle + HEAD, config, description, hooks/, info/
 //! DIR/repos-removed/<name>/           the same for repositories of removed tools
 //! DIR/attachments/<xx>/<sha256>       the attachment files the copied records name
 //! ```
 //!
-//! Every collection of the forge's database is copied (`migrations`, `events`, the
-//! analytics aggregates, `tasks`... everything but the server's own `system.*`). The search
+//! Every collection of the forge's database is copied (`migrations`, the analytics
+//! aggregates, `tasks`... everything but the server's own `system.*`), and then those of the
+//! event log's database (`events` and its counter, see `crate::events::log_db`). The search
 //! index is not: a restore rebuilds it from the store. Outgoing mail written as files
 //! (`<data>/mail`, without SMTP) is not part of the forge's state and is not copied.
 //!
@@ -31,6 +33,11 @@
 //!   read two collections at the same `atClusterTime`; MongoDB does, but only within
 //!   `minSnapshotHistoryWindowInSeconds` (5 minutes by default), too short for a large
 //!   forge. A collection dropped or renamed during the copy starts it over.
+//! - **The event log is copied after the rest**, the same way, as of a later moment: it
+//!   holds every event the copied aggregates counted (their watermarks are behind its
+//!   counter), and the events logged between the two moments, which the aggregations count
+//!   after a restore. The log has its own database so its inserts do not reach the change
+//!   stream the read model follows.
 //! - **Repositories are copied after the store**, each as of the moment its refs are read
 //!   (`git bundle`, see `repos`): every commit the copied store knows of is in them; a
 //!   push made during the backup may be in a repository but not yet in the store's record
@@ -70,7 +77,7 @@ use std::time::Duration;
 use mongodb::Database;
 
 pub use error::{BackupError, Result};
-pub use manifest::{CollectionEntry, Manifest, RepoEntry, TreeEntry};
+pub use manifest::{CollectionEntry, LogInfo, Manifest, RepoEntry, TreeEntry};
 pub use progress::{Progress, Silent};
 pub use store::MARKS;
 
@@ -128,8 +135,10 @@ pub async fn backup(forge: &Forge, out: &Path, progress: Arc<dyn Progress>) -> R
 async fn write_backup(forge: &Forge, out: &Path, progress: Arc<dyn Progress>) -> Result<Manifest> {
     let created = now();
     let config = forge.config();
-    let store_dir = out.join("store");
+    let store_dir = out.join(manifest::STORE_DIR);
     std::fs::create_dir_all(&store_dir).map_err(io(&store_dir))?;
+    let log_dir = out.join(manifest::LOG_DIR);
+    std::fs::create_dir_all(&log_dir).map_err(io(&log_dir))?;
 
     // Attachment files present now (the first pass).
     let attachments_src = forge.attachments().dir().to_owned();
@@ -144,8 +153,10 @@ async fn write_backup(forge: &Forge, out: &Path, progress: Arc<dyn Progress>) ->
         blocking(move || files::copy_present(&src, &dest, |_| p.advance(1))).await?;
     }
 
-    // The store, as of one moment.
+    // The store, as of one moment; then the event log, as of a later one.
     let dumped = store::dump(forge.db(), &store_dir, &progress).await?;
+    let log_db = crate::events::log_db(forge.db());
+    let log = store::dump(&log_db, &log_dir, &progress).await?;
 
     // The attachment files the copied records name.
     progress.phase("attachments", dumped.attachment_files.len() as u64);
@@ -192,6 +203,11 @@ async fn write_backup(forge: &Forge, out: &Path, progress: Arc<dyn Progress>) ->
         },
         consistency: dumped.consistency,
         collections: dumped.collections,
+        event_log: Some(LogInfo {
+            database: log_db.name().to_owned(),
+            consistency: log.consistency,
+            collections: log.collections,
+        }),
         repositories,
         attachments: attachments.into(),
     };
@@ -288,7 +304,7 @@ fn check_data_dir(config: &Config) -> Result<()> {
 
 /// Checks every file the manifest lists against its checksum.
 async fn verify(from: &Path, manifest: &Manifest, progress: &Arc<dyn Progress>) -> Result<()> {
-    let total = manifest.collections.len() + manifest.repositories.len() + 1;
+    let total = manifest.all_collections().count() + manifest.repositories.len() + 1;
     progress.phase("verifying", total as u64);
     let damaged = |what: &str| {
         BackupError::Corrupt(format!(
@@ -296,8 +312,8 @@ async fn verify(from: &Path, manifest: &Manifest, progress: &Arc<dyn Progress>) 
             from.display()
         ))
     };
-    let store_dir = from.join("store");
-    for c in &manifest.collections {
+    for (folder, c) in manifest.all_collections() {
+        let store_dir = from.join(folder);
         let bson = store_dir.join(format!("{}.bson", c.file));
         let meta = store::metadata_path(&store_dir, &c.file);
         let (sum, meta_sum) =
@@ -305,10 +321,10 @@ async fn verify(from: &Path, manifest: &Manifest, progress: &Arc<dyn Progress>) 
                 .await
                 .map_err(|e| missing_as_damage(e, from))?;
         if sum != (c.sha256.clone(), c.bytes) {
-            return Err(damaged(&format!("store/{}.bson", c.file)));
+            return Err(damaged(&format!("{folder}/{}.bson", c.file)));
         }
         if meta_sum != c.metadata_sha256 {
-            return Err(damaged(&format!("store/{}.metadata.json", c.file)));
+            return Err(damaged(&format!("{folder}/{}.metadata.json", c.file)));
         }
         progress.advance(1);
     }
@@ -372,12 +388,21 @@ async fn fill(
     manifest: Manifest,
     progress: &Arc<dyn Progress>,
 ) -> Result<Restored> {
+    let log_db = crate::events::log_db(db);
     load::check_empty(db).await?;
-    let store_dir = from.join("store");
-    progress.phase("store", manifest.collections.iter().map(|c| c.count).sum());
+    load::check_empty(&log_db).await?;
+    progress.phase(
+        "store",
+        manifest.all_collections().map(|(_, c)| c.count).sum(),
+    );
     let mut documents = 0;
-    for c in &manifest.collections {
-        documents += load::load(db, &store_dir, c, progress.as_ref()).await?;
+    for (folder, c) in manifest.all_collections() {
+        let target = if folder == manifest::LOG_DIR {
+            &log_db
+        } else {
+            db
+        };
+        documents += load::load(target, &from.join(folder), c, progress.as_ref()).await?;
     }
 
     progress.phase("repositories", manifest.repositories.len() as u64);

@@ -60,7 +60,9 @@ pub fn fresh_db_name(label: &str) -> String {
     let label: String = label
         .chars()
         .filter(char::is_ascii_alphanumeric)
-        .take(20)
+        // Short enough that the event log's database name (`<name>_events`) stays within
+        // MongoDB's 63 bytes.
+        .take(12)
         .collect();
     format!(
         "t_{label}_{}_{n}_{}",
@@ -397,6 +399,16 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Events of the event log (in its own database) that match `filter`.
+    pub async fn count_events(&self, filter: bson::Document) -> u64 {
+        self.events().count_documents(filter).await.unwrap()
+    }
+
+    /// The event log (see `forge_tools::events::log_db`).
+    pub fn events(&self) -> mongodb::Collection<bson::Document> {
+        forge_tools::events::collection(self.forge.db())
+    }
+
     pub async fn count(&self, collection: &str, filter: bson::Document) -> u64 {
         self.forge
             .db()
@@ -438,12 +450,22 @@ impl TestApp {
     /// Records every operation on this test's database from now on (the store's profiler);
     /// the time to read them from with [`Self::profiled`].
     pub async fn profile(&self) -> bson::DateTime {
-        self.forge
-            .db()
-            .run_command(bson::doc! {"profile": 2})
-            .await
-            .unwrap();
+        for db in [
+            self.forge.db().clone(),
+            forge_tools::events::log_db(self.forge.db()),
+        ] {
+            db.run_command(bson::doc! {"profile": 2}).await.unwrap();
+        }
         bson::DateTime::now()
+    }
+
+    /// The database `collection` is in: the event log's own, or the forge's.
+    fn db_of(&self, collection: &str) -> mongodb::Database {
+        if collection == forge_tools::events::COLLECTION {
+            forge_tools::events::log_db(self.forge.db())
+        } else {
+            self.forge.db().clone()
+        }
     }
 
     /// The operations (`op`: `query`, `insert`, `update`, `remove`...) recorded on
@@ -455,10 +477,9 @@ impl TestApp {
         since: bson::DateTime,
     ) -> Vec<bson::Document> {
         use futures::TryStreamExt;
-        let ns = format!("{}.{collection}", self.forge.db().name());
-        self.forge
-            .db()
-            .collection::<bson::Document>("system.profile")
+        let db = self.db_of(collection);
+        let ns = format!("{}.{collection}", db.name());
+        db.collection::<bson::Document>("system.profile")
             .find(bson::doc! {"ns": ns, "op": op, "ts": {"$gte": since}})
             .await
             .unwrap()
