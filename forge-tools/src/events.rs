@@ -171,8 +171,10 @@ pub async fn ensure_indexes(db: &Database, retention_days: u64) -> Result<()> {
 /// in the forge's database, to the log's (see the module doc). Starting nodes may do it at
 /// once, and a node of the earlier version may still write to the old place: the fast way
 /// (one `renameCollection`, indexes and all) is for a log's database that has no such
-/// collection yet; otherwise, or when the rename lost a race, the documents are copied
-/// (those already there are kept: ids are never reused) and the old collection dropped.
+/// collection yet; otherwise, or when the rename failed, the documents are copied (those
+/// already there are kept: ids are never reused) and the old collection dropped. Events an
+/// earlier node writes to the old place between that copy and the drop are lost: stop the
+/// earlier version's nodes before starting this one's.
 async fn move_to_log_db(db: &Database, log: &Database, name: &str) -> Result<()> {
     let old: Collection<RawDocumentBuf> = db.collection(name);
     if !has_collection(db, name).await? {
@@ -196,10 +198,12 @@ async fn move_to_log_db(db: &Database, log: &Database, name: &str) -> Result<()>
                 );
                 return Ok(());
             }
-            // NamespaceNotFound / NamespaceExists: another node moved it first or is moving it.
-            Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 26 || c.code == 48) =>
-                {}
-            Err(e) => return Err(e.into()),
+            // Another node moved it first or is moving it (NamespaceNotFound,
+            // NamespaceExists), or the deployment cannot rename across databases (a sharded
+            // collection): copying does it in every case.
+            Err(e) => {
+                tracing::info!(error = %e, collection = name, "renaming the event log's collection failed; copying it")
+            }
         }
     }
     let new: Collection<RawDocumentBuf> = log.collection(name);
