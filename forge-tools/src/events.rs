@@ -295,13 +295,18 @@ pub fn batch_of(id: i64) -> i64 {
 }
 
 impl EventLog {
-    /// Starts the writer task.
+    /// Starts the writer task, writing the log on `db`'s client.
     pub async fn start(db: &Database) -> Result<Self> {
+        Self::start_on(&crate::store::Databases::from(db.clone())).await
+    }
+
+    /// Starts the writer task, writing the log through `dbs.log()`.
+    pub async fn start_on(dbs: &crate::store::Databases) -> Result<Self> {
+        let (db, log) = (dbs.main(), dbs.log().clone());
         let salt = crate::secret::site_secret(db).await?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(EventStats::default());
         let written = Arc::new(watch::Sender::new(0_u64));
-        let log = log_db(db);
         tokio::spawn(writer(
             db.clone(),
             log.clone(),
@@ -377,6 +382,11 @@ impl EventLog {
         &self.stats
     }
 
+    /// The log's database, on the client the log writes through.
+    pub fn log_db(&self) -> &Database {
+        &self.log
+    }
+
     /// Batches this process has written; changes after each (the aggregations wake on it).
     pub fn written(&self) -> watch::Receiver<u64> {
         self.written.subscribe()
@@ -396,7 +406,12 @@ pub fn visitor_digest(salt: &[u8], ip: &str, now: chrono::DateTime<chrono::Utc>)
 /// The number of the last batch numbered so far (0 when none was): no event has a higher
 /// batch number.
 pub async fn head(db: &Database) -> Result<i64> {
-    let d = log_db(db)
+    head_in(&log_db(db)).await
+}
+
+/// [`head`] of the log in `log`, the log's database.
+pub async fn head_in(log: &Database) -> Result<i64> {
+    let d = log
         .collection::<Document>(SEQUENCE)
         .find_one(doc! {"_id": "events"})
         .await?;

@@ -53,7 +53,7 @@ async fn db(label: &str) -> Database {
 fn opts() -> RunOptions {
     RunOptions {
         owner: "analytics-test".into(),
-        crash_after_outputs: false,
+        ..RunOptions::default()
     }
 }
 

@@ -259,7 +259,10 @@ async fn open_forge(uri: &str, data: &std::path::Path) -> anyhow::Result<Forge> 
     let registry = forge_tools::jobs::handlers(cell.clone());
     let transport = InProcess::start(&db, registry, 2, Duration::from_secs(2)).await?;
     let tasks = Tasks::new(&db, transport);
-    let forge = Forge::open(db, config, tasks, ToolRegistry::builtin(), true).await?;
+    // As `forge serve` does: the event log writes through a client of its own.
+    let log_client = forge_tools::store::connect_log(uri).await?;
+    let dbs = forge_tools::store::Databases::new(db, &log_client);
+    let forge = Forge::open(dbs, config, tasks, ToolRegistry::builtin(), true).await?;
     let _ = cell.set(forge.clone());
     Ok(forge)
 }

@@ -84,6 +84,13 @@ impl Services {
                 uri: redact(&uri),
                 source,
             })?;
+        // The event log's writes go through a client of their own (see `store::connect_log`).
+        let log_client = store::connect_log(&uri)
+            .await
+            .map_err(|source| StartError::Store {
+                uri: redact(&uri),
+                source,
+            })?;
         let cell = forge_tools::jobs::ForgeCell::default();
         let registry = forge_tools::jobs::handlers(cell.clone());
         // With a broker, this process only publishes (`forge worker` runs the tasks); without
@@ -111,7 +118,8 @@ impl Services {
         let tasks = Tasks::new(&db, transport);
         let amqp_url = config.amqp_url.clone();
         let live_opts = amqp_url.as_deref().map(|url| amqp_options(url, &config));
-        let forge = Forge::open(db, config, tasks, ToolRegistry::builtin(), writes_search).await?;
+        let dbs = store::Databases::new(db, &log_client);
+        let forge = Forge::open(dbs, config, tasks, ToolRegistry::builtin(), writes_search).await?;
         let _ = cell.set(forge.clone());
         if writes_search {
             // This process runs tasks: it also schedules the daily digests.

@@ -79,6 +79,15 @@ pub struct RunOptions {
     /// Stop the process right after a pass wrote its outputs and before it moves the
     /// watermark (the crash test).
     pub crash_after_outputs: bool,
+    /// The event log's database to read (the forge's, on a client of its own, see
+    /// `store::connect_log`); by default `events::log_db` of the database run over.
+    pub log: Option<Database>,
+}
+
+impl RunOptions {
+    fn log_db(&self, db: &Database) -> Database {
+        self.log.clone().unwrap_or_else(|| events::log_db(db))
+    }
 }
 
 /// What a run did.
@@ -187,6 +196,7 @@ async fn pass(
     report: &mut RunReport,
 ) -> Result<PassResult> {
     let (suffix, settled) = (target.suffix, target.settled);
+    let log = &opts.log_db(db);
     let states = load_states(db, aggs, suffix).await?;
     // Batches an aggregation has already passed are settled: one missing there never comes.
     let settled = states
@@ -210,7 +220,7 @@ async fn pass(
             let mut from = st.watermark;
             while from < to {
                 let hi = (from + CHUNK).min(to);
-                let raws = read_raw(db, from, hi).await?;
+                let raws = read_raw(log, from, hi).await?;
                 let (count, back) = tokio::task::spawn_blocking(move || {
                     let evs = decode(raws);
                     map_events(&evs, &mut maps);
@@ -251,7 +261,7 @@ async fn pass(
         .min();
     let bound = match ahead {
         Some(a) => a,
-        None => events::head(db).await?,
+        None => events::head_in(log).await?,
     };
     // Every aggregation at the lowest watermark takes this pass; the others (ahead, after a
     // rebuild of one) wait until the low ones catch up.
@@ -273,7 +283,7 @@ async fn pass(
     // The store reads the next range while this one is decoded and mapped on a blocking
     // thread: the two take about as long, and the async threads stay free for requests.
     let mut ranges = Ranges {
-        db,
+        log,
         scanned: low,
         bound,
     };
@@ -453,7 +463,8 @@ fn map_events(evs: &[LoggedEvent], maps: &mut Mappers) {
 /// Consecutive ranges of at most [`CHUNK`] batch numbers up to `bound`, each read by a task
 /// of its own.
 struct Ranges<'a> {
-    db: &'a Database,
+    /// The event log's database.
+    log: &'a Database,
     scanned: i64,
     bound: i64,
 }
@@ -467,16 +478,16 @@ impl Ranges<'_> {
         }
         let (after, hi) = (self.scanned, (self.scanned + CHUNK).min(self.bound));
         self.scanned = hi;
-        let db = self.db.clone();
-        Some(tokio::spawn(async move { read_raw(&db, after, hi).await }))
+        let log = self.log.clone();
+        Some(tokio::spawn(async move { read_raw(&log, after, hi).await }))
     }
 }
 
 /// The stored events of batches `after + 1 ..= to`, undecoded (a closed range of ids: the
 /// store reads only those).
-async fn read_raw(db: &Database, after: i64, to: i64) -> Result<Vec<bson::RawDocumentBuf>> {
+async fn read_raw(log: &Database, after: i64, to: i64) -> Result<Vec<bson::RawDocumentBuf>> {
     let range = doc! {"$gte": (after + 1) << ID_SHIFT, "$lt": (to + 1) << ID_SHIFT};
-    let coll = events::collection::<bson::RawDocumentBuf>(db);
+    let coll = log.collection::<bson::RawDocumentBuf>(events::COLLECTION);
     let cursor = coll
         .find(doc! {"_id": range})
         .sort(doc! {"_id": 1})

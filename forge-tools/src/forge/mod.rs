@@ -11,7 +11,6 @@ mod stats;
 
 use bson::Bson;
 use forge_tasks::Tasks;
-use mongodb::Database;
 
 use crate::attachments::{self, AttachmentStore};
 use crate::config::Config;
@@ -30,14 +29,18 @@ pub use stats::{Interval, Series};
 
 impl Forge {
     /// Opens the domain over a connected store: creates indexes (the platform's and each
-    /// tool's), starts the event writer, and lets each tool do its start-up work.
+    /// tool's), starts the event writer, and lets each tool do its start-up work. `dbs` is
+    /// the forge's database, or [`crate::store::Databases`] to write the event log through
+    /// a client of its own ([`crate::store::connect_log`]).
     pub async fn open(
-        db: Database,
+        dbs: impl Into<crate::store::Databases>,
         config: Config,
         tasks: Tasks,
         tools: ToolRegistry,
         search_writer: bool,
     ) -> Result<Self> {
+        let dbs = dbs.into();
+        let db = dbs.main().clone();
         users::ensure_indexes(&db).await?;
         sessions::ensure_indexes(&db).await?;
         tokens::ensure_indexes(&db).await?;
@@ -55,7 +58,7 @@ impl Forge {
         for tool in tools.all() {
             tool.ensure_indexes(&db).await?;
         }
-        let events = EventLog::start(&db).await?;
+        let events = EventLog::start_on(&dbs).await?;
         // The read model's kinds, with their shares of `FORGE_CACHE_MB`.
         // About half to what every request reads, the rest to the platform's memos and a
         // quarter shared by the tools' own.

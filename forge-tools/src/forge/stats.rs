@@ -73,6 +73,7 @@ impl Forge {
         let opts = RunOptions {
             owner: run::owner(),
             crash_after_outputs,
+            log: Some(self.events().log_db().clone()),
         };
         let report = run::run(self.db(), &builtin::ALL, &opts).await?;
         if report.events > 0 {
@@ -109,6 +110,7 @@ impl Forge {
         let opts = RunOptions {
             owner: run::owner(),
             crash_after_outputs: false,
+            log: Some(self.events().log_db().clone()),
         };
         let mut report = RunReport::default();
         // One at a time: each is its own pass over the log.

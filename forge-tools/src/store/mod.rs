@@ -29,11 +29,56 @@ pub async fn ensure_expiry(db: &Database, collection: &str, field: &str) -> Resu
     Ok(())
 }
 
-/// Connects to `uri` and waits (up to `wait`) until the server answers a ping.
-pub async fn connect(uri: &str, db_name: &str, wait: Duration) -> Result<Database> {
+/// The forge's databases: its own, and the event log's (see `crate::events::log_db`) on a
+/// client of its own when the caller made one (see [`connect_log`]).
+#[derive(Clone)]
+pub struct Databases {
+    main: Database,
+    log: Database,
+}
+
+impl Databases {
+    /// `main`, and the event log's database on `log_client`.
+    pub fn new(main: Database, log_client: &Client) -> Self {
+        let log = log_client.database(crate::events::log_db(&main).name());
+        Self { main, log }
+    }
+
+    pub fn main(&self) -> &Database {
+        &self.main
+    }
+
+    pub fn log(&self) -> &Database {
+        &self.log
+    }
+}
+
+/// The event log on the same client as the forge's database.
+impl From<Database> for Databases {
+    fn from(main: Database) -> Self {
+        let log = crate::events::log_db(&main);
+        Self { main, log }
+    }
+}
+
+async fn options(uri: &str) -> Result<ClientOptions> {
     let mut opts = ClientOptions::parse(uri).await?;
     opts.app_name = Some("forge".into());
     opts.server_selection_timeout = Some(Duration::from_secs(5));
+    Ok(opts)
+}
+
+/// A client for the event log's writes: the client of [`connect`] reports every command to
+/// the read model's memos, and the driver builds a document tree of each command to report
+/// it, 10,000 events at a time for the log's inserts; the memos never keep the log, so
+/// its writes need not be reported.
+pub async fn connect_log(uri: &str) -> Result<Client> {
+    Ok(Client::with_options(options(uri).await?)?)
+}
+
+/// Connects to `uri` and waits (up to `wait`) until the server answers a ping.
+pub async fn connect(uri: &str, db_name: &str, wait: Duration) -> Result<Database> {
+    let mut opts = options(uri).await?;
     // This process's writes empty the read model's memos they make stale.
     opts.command_event_handler = Some(crate::readmodel::memo::handler());
     let client = Client::with_options(opts)?;
