@@ -852,7 +852,9 @@ async fn fan_out(
 async fn store_bounds(forge: &Forge) -> anyhow::Result<()> {
     use futures::TryStreamExt;
     let db = forge.db();
-    let events = forge_tools::events::collection::<bson::Document>(db);
+    // The log's database on the client the log uses (no command monitoring).
+    let log_db = forge.events().log_db();
+    let events = log_db.collection::<bson::Document>(forge_tools::events::COLLECTION);
     // A pass reads `_id >= watermark`, sorted, at most 50,000: the same read over the first
     // events of the log (all 2,000,000 after them), then over exactly their range.
     let read = |filter: bson::Document| {
@@ -920,8 +922,7 @@ async fn store_bounds(forge: &Forge) -> anyhow::Result<()> {
     }
 
     // Beside the log, in its database, as the writer inserts.
-    let scratch =
-        forge_tools::events::log_db(db).collection::<bson::Document>("bench_scratch_events");
+    let scratch = log_db.collection::<bson::Document>("bench_scratch_events");
     let sample: Vec<bson::Document> = events
         .find(doc! {})
         .limit(10_000)
