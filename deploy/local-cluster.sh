@@ -417,7 +417,7 @@ teardown() {
     note "the broker's queues $AMQP_PREFIX.* are left on $AMQP_URL (no local rabbitmqctl)"
   fi
   if [ "${EXTERNAL_STORE:-}" = 1 ] && [ -n "${DB_NAME:-}" ]; then
-    note "database $DB_NAME is left on $MONGODB_URI"
+    note "databases $DB_NAME and ${DB_NAME}_events are left on $MONGODB_URI"
   fi
 }
 

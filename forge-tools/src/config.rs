@@ -223,6 +223,18 @@ impl Config {
                 self.db_name
             )));
         }
+        if self
+            .db_name
+            .to_ascii_lowercase()
+            .ends_with(crate::events::DB_SUFFIX)
+        {
+            // Another forge's event log would share this database.
+            return Err(ConfigError(format!(
+                "FORGE_DB_NAME {:?} may not end with {:?}: that is the event log's database of a forge named without it",
+                self.db_name,
+                crate::events::DB_SUFFIX
+            )));
+        }
         if self.db_name.len() > crate::events::MAX_DB_NAME {
             return Err(ConfigError(format!(
                 "FORGE_DB_NAME {:?} is too long: at most {} bytes (the event log's database adds {:?})",
@@ -446,5 +458,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("at most 56 bytes"), "{err}");
+        for taken in ["forge_events", "Forge_EVENTS"] {
+            let err = Config::from_source(vars(&[("FORGE_DB_NAME", taken)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("event log's database"), "{err}");
+        }
     }
 }

@@ -5,8 +5,9 @@
 //! The log and its counter live in a database of their own, the forge's name with
 //! [`DB_SUFFIX`] (see [`log_db`]): the read model follows the forge's database's change
 //! stream, and a store builds a change event for every insert into a watched database, even
-//! one the stream's filter drops. Kept apart, the log's inserts cost the store about half the
-//! CPU (`bench/store-watch.py`). [`ensure_indexes`] moves the log of an earlier version there.
+//! one the stream's filter drops. Kept apart, the log's inserts cost the store a quarter to a
+//! third less CPU (`bench/store-watch.py`). [`ensure_indexes`] moves the log of an earlier
+//! version there.
 //!
 //! Recording never waits for the store: events go through a bounded channel to a writer task
 //! that inserts them in unordered batches; when the channel is full the event is dropped and
@@ -27,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bson::raw::cstr;
 use bson::{Bson, DateTime, Document, RawBsonRef, RawDocumentBuf, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Collection, Database, IndexModel};
+use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -111,6 +112,38 @@ pub struct EventLog {
 /// name with [`DB_SUFFIX`].
 pub fn log_db(db: &Database) -> Database {
     db.client().database(&format!("{}{DB_SUFFIX}", db.name()))
+}
+
+/// The forge's databases: its own, and the event log's (see [`log_db`]) on a
+/// client of its own when the caller made one (see [`crate::store::connect_log`]).
+#[derive(Clone)]
+pub struct Databases {
+    main: Database,
+    log: Database,
+}
+
+impl Databases {
+    /// `main`, and the event log's database on `log_client`.
+    pub fn new(main: Database, log_client: &Client) -> Self {
+        let log = log_client.database(log_db(&main).name());
+        Self { main, log }
+    }
+
+    pub fn main(&self) -> &Database {
+        &self.main
+    }
+
+    pub fn log(&self) -> &Database {
+        &self.log
+    }
+}
+
+/// The event log on the same client as the forge's database.
+impl From<Database> for Databases {
+    fn from(main: Database) -> Self {
+        let log = log_db(&main);
+        Self { main, log }
+    }
 }
 
 /// The event log of the forge whose database is `db`.
@@ -206,7 +239,21 @@ async fn move_to_log_db(db: &Database, log: &Database, name: &str) -> Result<()>
             }
         }
     }
-    let new: Collection<RawDocumentBuf> = log.collection(name);
+    match copy_to_log_db(&old, &log.collection(name), name).await {
+        Ok(()) => Ok(()),
+        // Nodes starting at once all copy; the first done drops the old collection under
+        // the others' cursors, after copying every document of it.
+        Err(_) if !has_collection(db, name).await? => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The copy of [`move_to_log_db`], then the drop of the old collection.
+async fn copy_to_log_db(
+    old: &Collection<RawDocumentBuf>,
+    new: &Collection<RawDocumentBuf>,
+    name: &str,
+) -> Result<()> {
     if name == SEQUENCE {
         // The counter only ever grows: the larger of the two is right.
         if let Some(d) = old.find_one(doc! {"_id": "events"}).await?
@@ -241,7 +288,7 @@ async fn move_to_log_db(db: &Database, log: &Database, name: &str) -> Result<()>
         tracing::info!(
             collection = name,
             copied,
-            to = log.name(),
+            to = %new.namespace().db,
             "copied the event log to its database"
         );
     }
@@ -297,11 +344,11 @@ pub fn batch_of(id: i64) -> i64 {
 impl EventLog {
     /// Starts the writer task, writing the log on `db`'s client.
     pub async fn start(db: &Database) -> Result<Self> {
-        Self::start_on(&crate::store::Databases::from(db.clone())).await
+        Self::start_on(&Databases::from(db.clone())).await
     }
 
     /// Starts the writer task, writing the log through `dbs.log()`.
-    pub async fn start_on(dbs: &crate::store::Databases) -> Result<Self> {
+    pub async fn start_on(dbs: &Databases) -> Result<Self> {
         let (db, log) = (dbs.main(), dbs.log().clone());
         let salt = crate::secret::site_secret(db).await?;
         let (tx, rx) = mpsc::channel(QUEUE);

@@ -50,6 +50,12 @@ async fn db(label: &str) -> Database {
         .unwrap()
 }
 
+/// Drops the test's database and its event log's.
+async fn drop_dbs(db: &Database) {
+    events::log_db(db).drop().await.unwrap();
+    db.drop().await.unwrap();
+}
+
 fn opts() -> RunOptions {
     RunOptions {
         owner: "analytics-test".into(),
@@ -567,7 +573,7 @@ async fn scripted_events_count_exactly_across_day_month_and_year_boundaries() {
     assert_eq!(r.events, events.len() as u64);
     assert_eq!(seen, events.len() as u64);
     assert_eq!(dump_all(&db).await, expected);
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -729,7 +735,7 @@ proptest! {
             // And a run after the rebuild has nothing left to count.
             assert_eq!(run_all(&db).await.events, 0);
             assert_eq!(dump_all(&db).await, incremental);
-            db.drop().await.unwrap();
+            drop_dbs(&db).await;
         });
     }
 }
@@ -822,7 +828,7 @@ async fn key_ranges_inside_months_give_exactly_their_keys() {
         assert!(!want.is_empty(), "a range with keys in it");
         assert_eq!(got, want, "{prefix} {first:?} {last:?}");
     }
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 /// Outputs written in the layout before dated outputs kept a month (or a year) per document:
@@ -899,7 +905,7 @@ async fn the_old_one_key_per_document_layout_is_recounted_after_its_migration() 
         view_docs("agg_project_month").await,
         ["alpha/views/2026", "alpha/views/2027"]
     );
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1009,7 +1015,7 @@ async fn replayed_and_redone_passes_count_once() {
     run_all(&db).await;
     run_all(&db).await;
     assert_eq!(dump_all(&db).await, expected);
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1125,7 +1131,7 @@ async fn batches_are_counted_in_order_and_only_whole() {
     let (_, seen) = rebuild_all(&db).await;
     assert_eq!(seen, 8);
     assert_eq!(commits(&db).await, Some(8));
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1184,7 +1190,7 @@ async fn an_event_logged_late_counts_once_in_its_own_day() {
             .collect::<BTreeMap<_, _>>(),
         expected_day
     );
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1226,7 +1232,7 @@ async fn the_others_catch_up_with_an_aggregation_rebuilt_alone() {
         let st = state(&db, agg).await;
         assert_eq!((watermark(&st), pending(&st)), (whole, None), "{agg}: {st}");
     }
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 #[tokio::test]
@@ -1250,7 +1256,7 @@ async fn rebuilding_an_empty_log_empties_the_outputs() {
         let st = state(&db, agg).await;
         assert_eq!(pending(&st), None, "{agg}: {st}");
     }
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 #[tokio::test]
@@ -1276,7 +1282,7 @@ async fn a_rebuild_counts_what_is_left_after_the_oldest_batches_expired() {
         let st = state(&db, agg).await;
         assert_eq!((watermark(&st), pending(&st)), (7, None), "{agg}: {st}");
     }
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 #[tokio::test]
@@ -1318,7 +1324,7 @@ async fn batches_numbered_by_log_position_follow_each_other_and_holes_are_skippe
     let (_, seen) = rebuild_all(&db).await;
     assert_eq!(seen, 11);
     assert_eq!(commits(&db).await, Some(11));
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }
 
 /// Makes batch `batch` and those after it look written longer than `run::STALE` ago, as if
@@ -1372,5 +1378,5 @@ async fn a_batch_that_never_arrives_in_full_is_passed_after_a_while() {
         let st = state(&db, agg).await;
         assert_eq!((watermark(&st), pending(&st)), (5, None), "{agg}: {st}");
     }
-    db.drop().await.unwrap();
+    drop_dbs(&db).await;
 }

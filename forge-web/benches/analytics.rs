@@ -261,7 +261,7 @@ async fn open_forge(uri: &str, data: &std::path::Path) -> anyhow::Result<Forge> 
     let tasks = Tasks::new(&db, transport);
     // As `forge serve` does: the event log writes through a client of its own.
     let log_client = forge_tools::store::connect_log(uri).await?;
-    let dbs = forge_tools::store::Databases::new(db, &log_client);
+    let dbs = forge_tools::events::Databases::new(db, &log_client);
     let forge = Forge::open(dbs, config, tasks, ToolRegistry::builtin(), true).await?;
     let _ = cell.set(forge.clone());
     Ok(forge)

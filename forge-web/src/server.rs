@@ -118,7 +118,7 @@ impl Services {
         let tasks = Tasks::new(&db, transport);
         let amqp_url = config.amqp_url.clone();
         let live_opts = amqp_url.as_deref().map(|url| amqp_options(url, &config));
-        let dbs = store::Databases::new(db, &log_client);
+        let dbs = forge_tools::events::Databases::new(db, &log_client);
         let forge = Forge::open(dbs, config, tasks, ToolRegistry::builtin(), writes_search).await?;
         let _ = cell.set(forge.clone());
         if writes_search {

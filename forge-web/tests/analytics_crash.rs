@@ -306,8 +306,10 @@ async fn a_run_killed_between_outputs_and_watermark_is_finished_exactly_once() {
     assert!(out.contains("rebuilt from 160 events"), "{out}");
     assert_eq!(crashed.figures().await, expected);
 
-    crashed.db.drop().await.unwrap();
-    fresh.db.drop().await.unwrap();
+    for db in [&crashed.db, &fresh.db] {
+        forge_tools::events::log_db(db).drop().await.unwrap();
+        db.drop().await.unwrap();
+    }
 }
 
 /// The signal `std::process::abort` raises (6 on every Unix this runs on).

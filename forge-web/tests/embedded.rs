@@ -472,6 +472,8 @@ fn a_draining_node_fails_its_health_check_but_serves_until_it_stops() {
         let client = mongodb::Client::with_uri_str(common::store_uri())
             .await
             .unwrap();
-        client.database(&db).drop().await.unwrap();
+        let db = client.database(&db);
+        forge_tools::events::log_db(&db).drop().await.unwrap();
+        db.drop().await.unwrap();
     });
 }

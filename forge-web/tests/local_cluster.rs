@@ -104,7 +104,9 @@ async fn the_compose_topology_holds_together_on_one_machine() {
     // client in bash); its queues too, should it have had no rabbitmqctl to delete them.
     if let Some(db) = cluster_var(&cluster, "DB_NAME") {
         let client = mongodb::Client::with_uri_str(&store).await.unwrap();
-        client.database(&db).drop().await.unwrap();
+        let db = client.database(&db);
+        forge_tools::events::log_db(&db).drop().await.unwrap();
+        db.drop().await.unwrap();
     }
     if let Some(prefix) = cluster_var(&cluster, "AMQP_PREFIX") {
         let mut opts = AmqpOptions::new(&broker);

@@ -252,5 +252,6 @@ async fn what_one_node_changes_the_other_serves_within_a_second() {
     for (what, took) in report {
         eprintln!("{what}: {took:?} (bound {BOUND:?})");
     }
+    forge_tools::events::log_db(&db).drop().await.unwrap();
     db.drop().await.unwrap();
 }

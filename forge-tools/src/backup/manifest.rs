@@ -12,8 +12,12 @@ pub const FILE: &str = "manifest.json";
 /// The folders of the forge's database and of the event log's.
 pub const STORE_DIR: &str = "store";
 pub const LOG_DIR: &str = "events";
-/// The layout this forge writes and reads.
-pub const FORMAT: u32 = 1;
+/// The layout this forge writes. Format 2 added `events/` (the event log's database): a
+/// forge that reads only format 1 would restore such a backup without its event log, so
+/// it refuses it. Format 1 backups are read too (their log is among `collections`).
+pub const FORMAT: u32 = 2;
+/// The oldest layout this forge reads.
+const OLDEST_FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -138,9 +142,9 @@ impl Manifest {
         };
         let m: Self = serde_json::from_slice(&bytes)
             .map_err(|e| BackupError::Corrupt(format!("{} is unreadable: {e}", path.display())))?;
-        if m.format != FORMAT {
+        if !(OLDEST_FORMAT..=FORMAT).contains(&m.format) {
             return Err(BackupError::Corrupt(format!(
-                "{} has format {}, this forge reads format {FORMAT}",
+                "{} has format {}, this forge reads formats {OLDEST_FORMAT} to {FORMAT}",
                 path.display(),
                 m.format
             )));
@@ -229,5 +233,48 @@ mod tests {
         assert!(!repo_path_ok("repos/.."));
         assert_eq!(file_stem("wiki_pages"), "wiki_pages");
         assert_eq!(file_stem("a/b c%"), "a%2Fb%20c%25");
+    }
+
+    fn with_format(format: u32) -> Manifest {
+        let consistency = Consistency {
+            method: "change-stream".into(),
+            cluster_time: None,
+            changes_applied: 0,
+            retries: 0,
+        };
+        Manifest {
+            format,
+            forge_version: "0".into(),
+            created: String::new(),
+            finished: String::new(),
+            store: StoreInfo {
+                server_version: String::new(),
+                database: "forge".into(),
+                migrations: Vec::new(),
+            },
+            consistency: consistency.clone(),
+            collections: Vec::new(),
+            event_log: (format >= 2).then(|| LogInfo {
+                database: "forge_events".into(),
+                consistency,
+                collections: Vec::new(),
+            }),
+            repositories: Vec::new(),
+            attachments: TreeEntry::default(),
+        }
+    }
+
+    #[test]
+    fn backups_of_a_newer_layout_are_refused_and_older_ones_read() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [1, 2] {
+            with_format(format).write(dir.path()).unwrap();
+            let read = Manifest::read(dir.path()).unwrap();
+            assert_eq!(read.format, format);
+            assert_eq!(read.event_log.is_some(), format >= 2);
+        }
+        with_format(FORMAT + 1).write(dir.path()).unwrap();
+        let err = Manifest::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("reads formats 1 to 2"), "{err}");
     }
 }

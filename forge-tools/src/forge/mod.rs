@@ -30,10 +30,10 @@ pub use stats::{Interval, Series};
 impl Forge {
     /// Opens the domain over a connected store: creates indexes (the platform's and each
     /// tool's), starts the event writer, and lets each tool do its start-up work. `dbs` is
-    /// the forge's database, or [`crate::store::Databases`] to write the event log through
+    /// the forge's database, or [`crate::events::Databases`] to write the event log through
     /// a client of its own ([`crate::store::connect_log`]).
     pub async fn open(
-        dbs: impl Into<crate::store::Databases>,
+        dbs: impl Into<crate::events::Databases>,
         config: Config,
         tasks: Tasks,
         tools: ToolRegistry,

@@ -29,38 +29,6 @@ pub async fn ensure_expiry(db: &Database, collection: &str, field: &str) -> Resu
     Ok(())
 }
 
-/// The forge's databases: its own, and the event log's (see `crate::events::log_db`) on a
-/// client of its own when the caller made one (see [`connect_log`]).
-#[derive(Clone)]
-pub struct Databases {
-    main: Database,
-    log: Database,
-}
-
-impl Databases {
-    /// `main`, and the event log's database on `log_client`.
-    pub fn new(main: Database, log_client: &Client) -> Self {
-        let log = log_client.database(crate::events::log_db(&main).name());
-        Self { main, log }
-    }
-
-    pub fn main(&self) -> &Database {
-        &self.main
-    }
-
-    pub fn log(&self) -> &Database {
-        &self.log
-    }
-}
-
-/// The event log on the same client as the forge's database.
-impl From<Database> for Databases {
-    fn from(main: Database) -> Self {
-        let log = crate::events::log_db(&main);
-        Self { main, log }
-    }
-}
-
 async fn options(uri: &str) -> Result<ClientOptions> {
     let mut opts = ClientOptions::parse(uri).await?;
     opts.app_name = Some("forge".into());
