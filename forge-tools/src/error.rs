@@ -109,6 +109,20 @@ impl Error {
             _ => e.to_string().contains("E11000"),
         }
     }
+
+    /// True when an unordered `insert_many` failed only because some of its documents were
+    /// there already (every write error a unique-index violation, the write concern met).
+    pub fn only_duplicate_keys(e: &mongodb::error::Error) -> bool {
+        match e.kind.as_ref() {
+            mongodb::error::ErrorKind::InsertMany(f) => {
+                f.write_concern_error.is_none()
+                    && f.write_errors
+                        .as_ref()
+                        .is_some_and(|w| w.iter().all(|w| w.code == 11000))
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -151,11 +151,20 @@ pub fn collection<T: Send + Sync>(db: &Database) -> Collection<T> {
     log_db(db).collection(COLLECTION)
 }
 
-/// Moves the log, its counter first, then its events, and then makes its indexes.
+/// Moves an earlier version's log, its counter first, then its events, and then makes the
+/// log's indexes.
 pub async fn ensure_indexes(db: &Database, retention_days: u64) -> Result<()> {
     let log = log_db(db);
-    move_to_log_db(db, &log, SEQUENCE).await?;
-    move_to_log_db(db, &log, COLLECTION).await?;
+    // One question to the store in the usual case, where there is nothing to move.
+    let earlier = db
+        .list_collection_names()
+        .filter(doc! {"name": {"$in": [SEQUENCE, COLLECTION]}})
+        .await?;
+    for name in [SEQUENCE, COLLECTION] {
+        if earlier.iter().any(|n| n == name) {
+            move_to_log_db(db, &log, name).await?;
+        }
+    }
     let db = &log;
     let coll: Collection<Document> = db.collection(COLLECTION);
     let ttl = retention_days.saturating_mul(86_400).min(i32::MAX as u64) as i64;
@@ -210,9 +219,6 @@ pub async fn ensure_indexes(db: &Database, retention_days: u64) -> Result<()> {
 /// earlier version's nodes before starting this one's.
 async fn move_to_log_db(db: &Database, log: &Database, name: &str) -> Result<()> {
     let old: Collection<RawDocumentBuf> = db.collection(name);
-    if !has_collection(db, name).await? {
-        return Ok(());
-    }
     if !has_collection(log, name).await? {
         let renamed = db
             .client()
@@ -264,25 +270,19 @@ async fn copy_to_log_db(
                 .await?;
         }
     } else {
-        let mut cursor = old.find(doc! {}).sort(doc! {"_id": 1}).await?;
-        let mut batch = Vec::with_capacity(1000);
+        use futures::TryStreamExt;
+        let mut batches = old
+            .find(doc! {})
+            .sort(doc! {"_id": 1})
+            .await?
+            .try_chunks(1000);
         let mut copied = 0u64;
-        loop {
-            let more = cursor.advance().await?;
-            if more {
-                batch.push(cursor.deserialize_current()?);
-            }
-            if batch.len() >= 1000 || (!more && !batch.is_empty()) {
-                copied += batch.len() as u64;
-                if let Err(e) = new.insert_many(&batch).ordered(false).await
-                    && !only_duplicates(&e)
-                {
-                    return Err(e.into());
-                }
-                batch.clear();
-            }
-            if !more {
-                break;
+        while let Some(batch) = batches.try_next().await.map_err(|e| e.1)? {
+            copied += batch.len() as u64;
+            if let Err(e) = new.insert_many(&batch).ordered(false).await
+                && !Error::only_duplicate_keys(&e)
+            {
+                return Err(e.into());
             }
         }
         tracing::info!(
@@ -303,19 +303,6 @@ async fn has_collection(db: &Database, name: &str) -> Result<bool> {
         .filter(doc! {"name": name})
         .await?
         .is_empty())
-}
-
-/// An unordered insert that failed only because some documents were there already.
-fn only_duplicates(e: &mongodb::error::Error) -> bool {
-    match &*e.kind {
-        mongodb::error::ErrorKind::InsertMany(f) => {
-            f.write_concern_error.is_none()
-                && f.write_errors
-                    .as_ref()
-                    .is_some_and(|w| w.iter().all(|w| w.code == 11000))
-        }
-        _ => false,
-    }
 }
 
 /// Short names of projects with changes (views excluded) since `since`.
@@ -450,14 +437,9 @@ pub fn visitor_digest(salt: &[u8], ip: &str, now: chrono::DateTime<chrono::Utc>)
     hex::encode(&h.finalize()[..8])
 }
 
-/// The number of the last batch numbered so far (0 when none was): no event has a higher
-/// batch number.
-pub async fn head(db: &Database) -> Result<i64> {
-    head_in(&log_db(db)).await
-}
-
-/// [`head`] of the log in `log`, the log's database.
-pub async fn head_in(log: &Database) -> Result<i64> {
+/// The number of the last batch numbered so far (0 when none was) in `log`, the log's
+/// database: no event has a higher batch number.
+pub async fn head(log: &Database) -> Result<i64> {
     let d = log
         .collection::<Document>(SEQUENCE)
         .find_one(doc! {"_id": "events"})

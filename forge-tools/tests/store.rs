@@ -539,7 +539,7 @@ async fn an_earlier_versions_log_moves_to_its_own_database() {
     );
     let coll = forge_tools::events::collection::<Document>(&db);
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 10);
-    assert_eq!(forge_tools::events::head(&db).await.unwrap(), 5);
+    assert_eq!(forge_tools::events::head(&log_db).await.unwrap(), 5);
 
     // Another node of the earlier version went on writing to the old place: the next start
     // copies what it wrote, keeps what is there already, and the counter takes the larger.
@@ -562,7 +562,7 @@ async fn an_earlier_versions_log_moves_to_its_own_database() {
         .flat_map(|b| [b << shift, (b << shift) | 1])
         .collect();
     assert_eq!(ids, expected, "batches 1 to 9, two events each");
-    assert_eq!(forge_tools::events::head(&db).await.unwrap(), 9);
+    assert_eq!(forge_tools::events::head(&log_db).await.unwrap(), 9);
     let indexes = coll.list_index_names().await.unwrap();
     assert!(indexes.iter().any(|n| n == "timestamp_1"), "{indexes:?}");
 

@@ -90,7 +90,10 @@ pub async fn run_now(forge: &Forge) -> Result<String, String> {
 /// `forge analytics rebuild [--agg NAME]`, with a progress bar over the events in the log.
 pub async fn rebuild(forge: &Forge, agg: Option<&str>) -> Result<String, String> {
     use indicatif::{ProgressBar, ProgressStyle};
-    let total = events::collection::<bson::Document>(forge.db())
+    let total = forge
+        .events()
+        .log_db()
+        .collection::<bson::Document>(events::COLLECTION)
         .estimated_document_count()
         .await
         .map_err(|e| e.to_string())?;

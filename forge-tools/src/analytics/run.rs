@@ -261,7 +261,7 @@ async fn pass(
         .min();
     let bound = match ahead {
         Some(a) => a,
-        None => events::head_in(log).await?,
+        None => events::head(log).await?,
     };
     // Every aggregation at the lowest watermark takes this pass; the others (ahead, after a
     // rebuild of one) wait until the low ones catch up.
@@ -763,12 +763,7 @@ async fn insert_new(db: &Database, coll: &str, docs: Vec<Document>) -> Result<Ve
     match result {
         Ok(_) => Ok(Vec::new()),
         Err(e) => match *e.kind {
-            mongodb::error::ErrorKind::InsertMany(ref f)
-                if f.write_concern_error.is_none()
-                    && f.write_errors
-                        .as_ref()
-                        .is_some_and(|w| w.iter().all(|w| w.code == 11000)) =>
-            {
+            mongodb::error::ErrorKind::InsertMany(ref f) if Error::only_duplicate_keys(&e) => {
                 Ok(f.write_errors.iter().flatten().map(|w| w.index).collect())
             }
             _ => Err(e.into()),
