@@ -409,9 +409,9 @@ impl TestApp {
         forge_tools::events::collection(self.forge.db())
     }
 
+    /// Documents of `collection` (in the database it lives in) that match `filter`.
     pub async fn count(&self, collection: &str, filter: bson::Document) -> u64 {
-        self.forge
-            .db()
+        self.db_of(collection)
             .collection::<bson::Document>(collection)
             .count_documents(filter)
             .await
@@ -508,8 +508,7 @@ impl TestApp {
     /// scan in its plan).
     pub async fn indexed(&self, collection: &str, filter: bson::Document) -> bool {
         let plan = self
-            .forge
-            .db()
+            .db_of(collection)
             .run_command(bson::doc! {
                 "explain": {"find": collection, "filter": filter},
                 "verbosity": "queryPlanner",
